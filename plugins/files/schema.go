@@ -1,0 +1,32 @@
+package files
+
+import (
+	"context"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/schema"
+	"github.com/hypersdk/hyperagent/schema/addrs"
+)
+
+// Type is the block type: source "files" "NAME".
+const Type = "files"
+
+// BlockSchema is what `source "files"` accepts. A migration's vm names an OVF
+// directory or file, an OVA, or a bare disk image, relative to dir.
+var BlockSchema = schema.BlockSchema{
+	Attributes: []schema.AttributeSchema{
+		{Name: "dir", Type: cty.String, Required: true, Description: "directory holding the pre-exported VMs"},
+		{Name: "max_parallel_exports", Type: cty.Number, Default: cty.NumberIntVal(4)},
+	},
+}
+
+// Factory registers the files source.
+func Factory() plugins.Factory {
+	return plugins.Factory{Kind: addrs.KindSource, Type: Type, Schema: BlockSchema, New: newSource}
+}
+
+func newSource(ctx context.Context, req plugins.NewRequest) (any, error) {
+	return nil, plugins.NotImplemented("source \"files\"")
+}

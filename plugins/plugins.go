@@ -1,0 +1,306 @@
+package plugins
+
+import (
+	"context"
+	"time"
+
+	"github.com/hypersdk/hyperagent/schema"
+)
+
+// Source knows VMs and exports them: vSphere, or files already exported.
+type Source interface {
+	// ObserveVMs looks at every requested VM in one batched pass; the
+	// number of round trips must not grow with len(req.VMs).
+	ObserveVMs(ctx context.Context, req ObserveVMsRequest) (ObserveVMsResponse, error)
+	// Export writes the VM's disks and descriptor into req.Dir. A partial
+	// file is never left under its final name.
+	Export(ctx context.Context, req ExportRequest) (ExportResponse, error)
+}
+
+// ExportPruner is the optional ability to delete what Export wrote. A source
+// that does not own its files (the files source) does not implement it.
+type ExportPruner interface {
+	PruneExport(ctx context.Context, req PruneExportRequest) error
+}
+
+// Converter turns exported disks into KVM disks through a job queue.
+type Converter interface {
+	// Submit queues one job under req.JobID. Submitting the same JobID
+	// again must not create a second job: return the existing one.
+	Submit(ctx context.Context, req SubmitRequest) (SubmitResponse, error)
+	// ObserveJobs reports the state of every requested job in one pass.
+	ObserveJobs(ctx context.Context, req ObserveJobsRequest) (ObserveJobsResponse, error)
+	// Withdraw takes back a job nobody has claimed yet; a claimed job is
+	// reported (Withdrawn false, Detail says why), never killed.
+	Withdraw(ctx context.Context, req WithdrawRequest) (WithdrawResponse, error)
+}
+
+// Target defines VMs on the KVM side.
+type Target interface {
+	ObserveDomains(ctx context.Context, req ObserveDomainsRequest) (ObserveDomainsResponse, error)
+	// Define moves the converted disks into place and defines the domain.
+	// Defining a domain hyperagent already defined for the same address
+	// replaces its definition; one it did not define is a terminal error.
+	Define(ctx context.Context, req DefineRequest) (DefineResponse, error)
+}
+
+// Limits are the concurrency limits a plugin instance declares. Zero means
+// no limit of its own (the global parallelism still applies).
+type Limits struct {
+	// MaxParallel bounds concurrent Export (source), in-flight jobs from
+	// Submit until the job finishes (converter), or Define (target).
+	MaxParallel int
+}
+
+// Limited is the optional ability to declare Limits.
+type Limited interface{ Limits() Limits }
+
+// Closer is the optional ability to release connections when done.
+type Closer interface{ Close() error }
+
+// Progress receives bytes done out of total for one item (a disk, a file).
+// Total is -1 when unknown. It may be called from several goroutines.
+type Progress func(ProgressEvent)
+
+// ProgressEvent is one progress report.
+type ProgressEvent struct {
+	Address string // the migration
+	Item    string // e.g. the disk file name
+	Done    int64
+	Total   int64
+}
+
+// Severity of a Finding.
+type Severity string
+
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+)
+
+// Finding is a pre-flight problem shown in the plan. An error finding stops
+// that migration's steps from being planned.
+type Finding struct {
+	Severity Severity `json:"severity"`
+	Summary  string   `json:"summary"`
+	Detail   string   `json:"detail,omitempty"`
+}
+
+// VMQuery asks about one VM.
+type VMQuery struct {
+	Address   string // migration address, the key of the answer
+	Path      string // inventory path (vSphere) or file path (files)
+	PowerOff  bool   // the migration will power it off (for findings)
+	ExportDir string // where it would be exported (for free-space findings)
+}
+
+type ObserveVMsRequest struct{ VMs []VMQuery }
+
+type ObserveVMsResponse struct {
+	VMs map[string]VMObservation // keyed by VMQuery.Address
+}
+
+// VMObservation is what a source sees of one VM now.
+type VMObservation struct {
+	Found       bool
+	Fingerprint string // changes whenever the VM's disks or config change
+	Facts       VMFacts
+	Findings    []Finding
+}
+
+// VMFacts are the facts about a VM the later steps need.
+type VMFacts struct {
+	Name       string     `json:"name"`
+	UUID       string     `json:"uuid,omitempty"` // vSphere instanceUuid
+	GuestID    string     `json:"guest_id,omitempty"`
+	OSFamily   string     `json:"os_family"` // linux | windows | unknown
+	Firmware   string     `json:"firmware"`  // bios | uefi | unknown (vSphere "efi" is "uefi")
+	SecureBoot bool       `json:"secure_boot"`
+	CPUs       int        `json:"cpus"`
+	MemoryMiB  int64      `json:"memory_mib"`
+	PowerState string     `json:"power_state,omitempty"` // poweredOn | poweredOff | suspended
+	Disks      []DiskFact `json:"disks"`
+	NICs       []NIC      `json:"nics"`
+}
+
+// DiskFact describes a source disk.
+type DiskFact struct {
+	ID            string `json:"id"` // stable per VM, [A-Za-z0-9_-]+
+	Label         string `json:"label,omitempty"`
+	CapacityBytes int64  `json:"capacity_bytes"`
+	BootOrder     int    `json:"boot_order"` // lowest boots
+	Backing       string `json:"backing,omitempty"`
+}
+
+// NIC is a network interface of the source VM.
+type NIC struct {
+	ID      string `json:"id"`
+	MAC     string `json:"mac"`
+	Network string `json:"network"`
+}
+
+// ExportRequest asks for one VM to be exported into Dir.
+type ExportRequest struct {
+	Address  string
+	VM       string // as in VMQuery.Path
+	Dir      string // dedicated to this migration; created by the source if missing
+	Settings schema.ExportSettings
+	Progress Progress // never nil
+}
+
+type ExportResponse struct{ Export ExportResult }
+
+// ExportResult is what an export produced; it is recorded in state and is
+// the input of a converter job.
+type ExportResult struct {
+	Dir         string    `json:"dir"`
+	Files       []File    `json:"files"` // everything written, disks included
+	Disks       []Disk    `json:"disks"` // in boot order
+	Facts       VMFacts   `json:"facts"`
+	Fingerprint string    `json:"fingerprint"` // of the VM at export
+	ExportedAt  time.Time `json:"exported_at"`
+	// PoweredOff says hyperagent powered the VM off for this export.
+	PoweredOff bool `json:"powered_off,omitempty"`
+}
+
+// File is a file hyperagent wrote or adopted.
+type File struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"` // hex
+}
+
+// Disk is one exported disk image.
+type Disk struct {
+	ID        string `json:"id"` // [A-Za-z0-9_-]+, unique in the VM
+	Path      string `json:"path"`
+	Format    string `json:"format"` // vmdk | qcow2 | raw | vhd | vhdx | vdi
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	BootOrder int    `json:"boot_order"`
+	Label     string `json:"label,omitempty"`
+	// CapacityBytes is the virtual size as the source reported it.
+	CapacityBytes int64 `json:"capacity_bytes,omitempty"`
+}
+
+type PruneExportRequest struct {
+	Address string
+	Export  ExportResult
+}
+
+// SubmitRequest queues one conversion job.
+type SubmitRequest struct {
+	Address string
+	JobID   string // see JobID
+	Export  ExportResult
+	Options schema.ConvertSettings
+}
+
+type SubmitResponse struct {
+	JobID string
+}
+
+// JobQuery asks about one job.
+type JobQuery struct {
+	Address     string
+	JobID       string
+	SubmittedAt time.Time
+}
+
+type ObserveJobsRequest struct{ Jobs []JobQuery }
+
+type ObserveJobsResponse struct {
+	Jobs map[string]JobObservation // keyed by JobID
+}
+
+// JobState is where a job is, as observed.
+type JobState string
+
+const (
+	JobUnknown    JobState = "unknown"    // not found anywhere
+	JobQueued     JobState = "queued"     // waiting to be claimed
+	JobProcessing JobState = "processing" // claimed, or done but its result is not readable yet
+	JobSucceeded  JobState = "succeeded"
+	JobFailed     JobState = "failed"
+	JobStalled    JobState = "stalled" // queued or processing past the converter's timeout
+)
+
+// JobObservation is what a converter sees of one job now.
+type JobObservation struct {
+	JobID   string
+	State   JobState
+	Since   time.Time // when it entered State, as far as can be told
+	Detail  string    // e.g. the daemon unit's health for a stalled job
+	Error   string    // for failed jobs
+	Outputs []Output  // for succeeded jobs, sized and sha256'd
+}
+
+// Output is a converted disk.
+type Output struct {
+	DiskID    string `json:"disk_id"`
+	Path      string `json:"path"`
+	Format    string `json:"format"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	BootOrder int    `json:"boot_order"`
+}
+
+type WithdrawRequest struct {
+	Address string
+	JobID   string
+}
+
+type WithdrawResponse struct {
+	Withdrawn bool
+	Detail    string
+}
+
+// DomainQuery asks about one domain.
+type DomainQuery struct {
+	Address string
+	Name    string
+	// Networks are the source networks of the VM's NICs, for findings
+	// about unmapped networks.
+	Networks []string
+	// Network overrides the target's network map when set (domain block).
+	Network string
+}
+
+type ObserveDomainsRequest struct{ Domains []DomainQuery }
+
+type ObserveDomainsResponse struct {
+	Domains map[string]DomainObservation // keyed by DomainQuery.Address
+}
+
+// DomainObservation is what a target sees of one domain now.
+type DomainObservation struct {
+	Exists bool
+	UUID   string
+	// Digest is of the domain's normalised definition, computed the same
+	// way Define computes DefinedDomain.Digest.
+	Digest string
+	// ManagedBy is the migration address hyperagent recorded in the
+	// domain's metadata; empty for a domain hyperagent did not define.
+	ManagedBy    string
+	MissingDisks []string // disk files the definition names that are gone
+	Findings     []Finding
+}
+
+// DefineRequest defines one domain from converted disks.
+type DefineRequest struct {
+	Address string
+	Name    string
+	Outputs []Output
+	Facts   VMFacts
+	Domain  schema.DomainSettings
+}
+
+type DefineResponse struct{ Domain DefinedDomain }
+
+// DefinedDomain is what Define did; it is recorded in state.
+type DefinedDomain struct {
+	Name   string `json:"name"`
+	UUID   string `json:"uuid"`
+	Digest string `json:"digest"`
+	Disks  []File `json:"disks"`
+}
