@@ -55,6 +55,14 @@ type Limits struct {
 // Limited is the optional ability to declare Limits.
 type Limited interface{ Limits() Limits }
 
+// Watcher is the optional ability to say "look again" when something a
+// plugin observes may have changed (fsnotify on a workflow directory). It
+// runs until ctx ends. Events are hints: callers still re-observe on a timer,
+// because some filesystems (NFS) deliver none.
+type Watcher interface {
+	Watch(ctx context.Context, changed func()) error
+}
+
 // Closer is the optional ability to release connections when done.
 type Closer interface{ Close() error }
 
