@@ -1,0 +1,103 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
+)
+
+// process runs one claimed job to its end: processed/ with a report,
+// failed/ with an error sidecar, handed back to the queue (shutdown past the
+// grace period), or abandoned because another worker took it back.
+func (w *Worker) process(parent context.Context, c *claim) {
+	log := w.log.With("job", c.id)
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	leaseCtx, stopLease := context.WithCancel(ctx)
+	go w.keepLease(leaseCtx, c, cancel)
+
+	log.Info("job claimed", "name", c.name)
+	rep, err := w.runJob(ctx, c)
+	stopLease()
+	if ctx.Err() != nil {
+		cause := context.Cause(ctx)
+		if errors.Is(cause, errLost) {
+			log.Warn("abandoning job", "reason", cause)
+			return
+		}
+		os.Remove(c.heartbeat(w))
+		if herr := w.handBack(c.name); herr != nil {
+			log.Error("could not hand the job back; another worker will take it after the lease", "error", herr)
+			return
+		}
+		log.Warn("job interrupted and handed back to the queue", "reason", cause)
+		return
+	}
+	if err := w.stillOwner(c); err != nil {
+		log.Warn("abandoning job", "reason", err)
+		return
+	}
+	if err != nil {
+		log.Error("job failed", "error", err)
+		if ferr := w.finish(c, protocol.DirFailed, protocol.ErrorSuffix, errorSidecar(c, err)); ferr != nil {
+			log.Error("could not record the failure", "error", ferr)
+		}
+		w.count(false)
+		return
+	}
+	if ferr := w.finish(c, protocol.DirProcessed, protocol.ReportSuffix, rep); ferr != nil {
+		log.Error("could not record the success", "error", ferr)
+		w.count(false)
+		return
+	}
+	log.Info("job succeeded", "artifacts", len(rep.Artifacts), "seconds", rep.Pipeline.DurationSeconds)
+	w.count(true)
+}
+
+func errorSidecar(c *claim, err error) protocol.ErrorSidecar {
+	inner := err
+	for errors.Unwrap(inner) != nil {
+		inner = errors.Unwrap(inner)
+	}
+	return protocol.ErrorSidecar{
+		JobID:        c.id,
+		OriginalName: c.name,
+		FailedAt:     time.Now().Format(time.RFC3339),
+		Error:        err.Error(),
+		Exception:    fmt.Sprintf("%T: %v", inner, inner),
+		Status:       "failed",
+	}
+}
+
+// finish writes the sidecar first (temp + rename), then moves the manifest
+// into today's date folder: an observer that sees the manifest there always
+// finds a complete sidecar.
+func (w *Worker) finish(c *claim, top, suffix string, sidecar any) error {
+	dir := w.dir(top, protocol.DateDir(time.Now()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(sidecar, "", "  ")
+	if err != nil {
+		return err
+	}
+	side := filepath.Join(dir, c.name+suffix)
+	if err := protocol.WriteFileAtomic(side, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(w.dir(protocol.DirProcessing, c.name), filepath.Join(dir, c.name)); err != nil {
+		os.Remove(side)
+		return fmt.Errorf("move manifest to %s: %w", top, err)
+	}
+	if err := protocol.SyncDir(dir); err != nil {
+		return err
+	}
+	os.Remove(c.heartbeat(w))
+	return protocol.SyncDir(w.dir(protocol.DirProcessing))
+}

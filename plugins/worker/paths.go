@@ -1,0 +1,100 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// The roots keep a manifest from making the worker read /etc/shadow into a
+// world-readable image or write over a system file. Paths are compared
+// after resolving symlinks, so neither a link nor ".." leads out.
+
+func resolveRoots(roots []string) ([]string, error) {
+	out := make([]string, 0, len(roots))
+	for _, r := range roots {
+		abs, err := filepath.Abs(r)
+		if err != nil {
+			return nil, err
+		}
+		real, err := filepath.EvalSymlinks(abs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, real)
+	}
+	return out, nil
+}
+
+func under(path string, roots []string) bool {
+	for _, r := range roots {
+		rel, err := filepath.Rel(r, path)
+		if err == nil && (rel == "." || filepath.IsLocal(rel)) {
+			return true
+		}
+	}
+	return false
+}
+
+// inputPath resolves a manifest's local_path and checks it is a regular
+// file under an input root. The resolved path is what gets read.
+func (w *Worker) inputPath(p string) (string, error) {
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("input %q is not absolute", p)
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("input %q: %w", p, err)
+	}
+	if !under(real, w.inRoots) {
+		return "", fmt.Errorf("input %q resolves to %q, outside every -input-root (%s)", p, real, strings.Join(w.inRoots, ", "))
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return "", fmt.Errorf("input %q: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("input %q is not a regular file", p)
+	}
+	return real, nil
+}
+
+// outputDir checks that dir, once created, resolves under an output root,
+// creates it, and returns its resolved path.
+func (w *Worker) outputDir(dir string) (string, error) {
+	if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir {
+		return "", fmt.Errorf("output directory %q is not a clean absolute path", dir)
+	}
+	// Resolve the deepest part that exists; the rest will be created as
+	// plain directories, which cannot lead anywhere else.
+	existing, rest := dir, ""
+	for {
+		if _, err := os.Lstat(existing); err == nil {
+			break
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("output directory %q: %w", dir, err)
+		}
+		rest = filepath.Join(filepath.Base(existing), rest)
+		existing = filepath.Dir(existing)
+	}
+	real, err := filepath.EvalSymlinks(existing)
+	if err != nil {
+		return "", fmt.Errorf("output directory %q: %w", dir, err)
+	}
+	if want := filepath.Join(real, rest); !under(want, w.outRoots) {
+		return "", fmt.Errorf("output directory %q resolves to %q, outside every -output-root (%s)", dir, want, strings.Join(w.outRoots, ", "))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("output directory: %w", err)
+	}
+	real, err = filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("output directory %q: %w", dir, err)
+	}
+	if !under(real, w.outRoots) {
+		return "", fmt.Errorf("output directory %q resolves to %q, outside every -output-root", dir, real)
+	}
+	return real, nil
+}

@@ -1,0 +1,252 @@
+package worker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
+)
+
+// Version is what the report's hyper2kvm_version says: the producer.
+const Version = "hyperagent-worker/1"
+
+// stageError names the pipeline stage a job failed in.
+type stageError struct {
+	stage string
+	err   error
+}
+
+func (e *stageError) Error() string { return "stage " + e.stage + ": " + e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+func inStage(stage string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &stageError{stage: stage, err: err}
+}
+
+// runJob reads, validates and executes a claimed manifest and returns the
+// full report. Nothing is written under a final output name until that
+// disk has been converted, checked and its input checksum verified.
+func (w *Worker) runJob(ctx context.Context, c *claim) (*protocol.Report, error) {
+	start := time.Now()
+	path := w.dir(protocol.DirProcessing, c.name)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	m, err := protocol.ParseManifest(data, c.ext)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid manifest: %w", err)
+	}
+	rep := newReport(m, path, c.id)
+	if err := w.guestStages(m, rep); err != nil {
+		return nil, err
+	}
+	if !m.Pipeline.Convert.Enabled {
+		return nil, inStage("convert", fmt.Errorf("disabled in the manifest: the worker has nothing else to produce"))
+	}
+	outDir, err := w.outputDir(m.Output.Directory)
+	if err != nil {
+		return nil, inStage("convert", err)
+	}
+
+	disks := append([]protocol.Disk(nil), m.Disks...)
+	sort.SliceStable(disks, func(i, j int) bool { return disks[i].BootOrderHint < disks[j].BootOrderHint })
+	w.trace("start", c.id)
+	defer w.trace("end", c.id)
+	var convertSecs, checkSecs float64
+	for _, d := range disks {
+		art, t, err := w.convertDisk(ctx, m, d, outDir, rep)
+		if err != nil {
+			return nil, err
+		}
+		convertSecs += t.convert
+		checkSecs += t.check
+		rep.Artifacts = append(rep.Artifacts, art)
+	}
+	rep.stage("convert", protocol.StageResult{Success: true, Duration: convertSecs,
+		Result: fmt.Sprintf("%d disk(s) converted to %s with qemu-img, input sha256 verified", len(disks), m.Output.Format)})
+	rep.stage("validate", protocol.StageResult{Success: true, Duration: checkSecs,
+		Result: "qemu-img check passed (raw: qemu-img compare against the input)"})
+	rep.finish(time.Since(start))
+	if m.Options.Report.Enabled {
+		b, err := json.MarshalIndent(&rep.Report, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := protocol.WriteFileAtomic(filepath.Join(outDir, m.ReportPath()), append(b, '\n'), 0o644); err != nil {
+			return nil, inStage("report", err)
+		}
+	}
+	return &rep.Report, nil
+}
+
+// guestStages handles inspect and fix, which need libguestfs: a job that
+// enables them fails naming the stage, unless -skip-guest-fixes, and then
+// the report says skipped — never succeeded.
+func (w *Worker) guestStages(m *protocol.Manifest, rep *report) error {
+	for _, s := range []struct {
+		name    string
+		enabled bool
+	}{{"inspect", m.Pipeline.Inspect.Enabled}, {"fix", m.Pipeline.Fix.Enabled}} {
+		switch {
+		case !s.enabled:
+			rep.stage(s.name, protocol.StageResult{Skipped: true, Result: "skipped: disabled in the manifest"})
+		case w.cfg.SkipGuestFixes:
+			rep.stage(s.name, protocol.StageResult{Skipped: true, Result: "skipped: -skip-guest-fixes (the worker has no libguestfs)"})
+			rep.warn(s.name, "stage enabled in the manifest but skipped: the guest was not inspected or fixed")
+		default:
+			return inStage(s.name, fmt.Errorf("enabled, but hyperagent worker has no libguestfs: disable the stage, run the worker with -skip-guest-fixes, or use the hyper2kvm daemon"))
+		}
+	}
+	return nil
+}
+
+type diskTimes struct{ convert, check float64 }
+
+// convertDisk converts one disk to a temp name beside its final name while
+// verifying the input's size and sha256 in parallel, checks the result,
+// fsyncs it and only then renames it into place.
+func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protocol.Disk, outDir string, rep *report) (protocol.Artifact, diskTimes, error) {
+	var t diskTimes
+	src, err := w.inputPath(d.LocalPath)
+	if err != nil {
+		return protocol.Artifact{}, t, inStage("convert", err)
+	}
+	info, err := w.info(ctx, src, d.SourceFormat)
+	if err != nil {
+		return protocol.Artifact{}, t, inStage("convert", err)
+	}
+	if err := w.checkReferences(info, src); err != nil {
+		return protocol.Artifact{}, t, inStage("convert", err)
+	}
+	format := m.Output.Format
+	final := filepath.Join(outDir, d.ID+"."+format)
+	tmp := filepath.Join(outDir, "."+d.ID+"."+format+".part")
+	os.Remove(tmp) // left by an owner that died; the job is ours now
+
+	args := []string{"convert", "-q", "-f", qemuFormat(d.SourceFormat), "-O", qemuFormat(format)}
+	compressed := false
+	if c := m.Pipeline.Convert; c.Compress {
+		if format == "qcow2" {
+			args = append(args, "-c", "-o", "compression_type=zlib")
+			compressed = true
+			if c.CompressLevel != 0 {
+				rep.warn("convert", fmt.Sprintf("compress_level %d not applied: qemu-img has no compression level (zlib at its default level)", c.CompressLevel))
+			}
+		} else {
+			rep.warn("convert", fmt.Sprintf("compression applies to qcow2 only: %s output written uncompressed", format))
+		}
+	}
+	args = append(args, src, tmp)
+
+	begin := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return verifyInput(gctx, src, d) })
+	g.Go(func() error { _, err := w.qemuImg(gctx, args...); return err })
+	if err := g.Wait(); err != nil {
+		os.Remove(tmp)
+		return protocol.Artifact{}, t, inStage("convert", fmt.Errorf("disk %s: %w", d.ID, err))
+	}
+	t.convert = time.Since(begin).Seconds()
+
+	begin = time.Now()
+	g, gctx = errgroup.WithContext(ctx)
+	g.Go(func() error { return fsyncFile(tmp) })
+	g.Go(func() error { return w.checkImage(gctx, src, d.SourceFormat, tmp, format) })
+	if err := g.Wait(); err != nil {
+		os.Remove(tmp)
+		return protocol.Artifact{}, t, inStage("validate", fmt.Errorf("disk %s: %w", d.ID, err))
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return protocol.Artifact{}, t, inStage("convert", err)
+	}
+	if err := protocol.SyncDir(outDir); err != nil {
+		return protocol.Artifact{}, t, inStage("convert", err)
+	}
+	t.check = time.Since(begin).Seconds()
+	fi, err := os.Stat(final)
+	if err != nil {
+		return protocol.Artifact{}, t, inStage("convert", err)
+	}
+	return protocol.Artifact{Type: "converted_disk", Path: final, DiskID: d.ID, Format: format,
+		SizeBytes: fi.Size(), BootOrderHint: d.BootOrderHint, Compressed: compressed}, t, nil
+}
+
+// checkImage verifies a converted image: qemu-img check where the format
+// has checks, and for raw (which has none) a full compare with the input.
+func (w *Worker) checkImage(ctx context.Context, src, srcFormat, out, format string) error {
+	if format == "raw" {
+		_, err := w.qemuImg(ctx, "compare", "-q", "-f", qemuFormat(srcFormat), "-F", "raw", src, out)
+		return err
+	}
+	_, err := w.qemuImg(ctx, "check", "-q", "-f", qemuFormat(format), out)
+	return err
+}
+
+// verifyInput checks the input's size and sha256 against the manifest.
+func verifyInput(ctx context.Context, path string, d protocol.Disk) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, ctxReader{ctx, f})
+	if err != nil {
+		return fmt.Errorf("hash %s: %w", path, err)
+	}
+	if n != d.Bytes {
+		return fmt.Errorf("input %s is %d bytes, the manifest says %d", path, n, d.Bytes)
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != d.Checksum {
+		return fmt.Errorf("input %s checksum mismatch: file has %s, the manifest says %s", path, got, d.Checksum)
+	}
+	return nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
+}
+
+func fsyncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (w *Worker) trace(event, id string) {
+	if w.cfg.Trace != nil {
+		w.cfg.Trace(event, id)
+	}
+}

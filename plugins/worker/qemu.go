@@ -1,0 +1,84 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+)
+
+// qemuFormat maps a manifest format to qemu-img's driver name.
+func qemuFormat(f string) string {
+	if f == "vhd" {
+		return "vpc"
+	}
+	return f
+}
+
+// qemuImg runs qemu-img. The child is killed if the worker dies
+// (Pdeathsig), so a killed worker never leaves a conversion running that
+// would race the worker that takes its job back.
+func (w *Worker) qemuImg(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, w.cfg.QemuImg, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = strings.TrimSpace(stdout.String())
+		}
+		return stdout.Bytes(), fmt.Errorf("qemu-img %s: %w: %s", args[0], err, msg)
+	}
+	return stdout.Bytes(), nil
+}
+
+// imageInfo is the part of `qemu-img info --output=json` the worker needs
+// to keep reads inside the input roots.
+type imageInfo struct {
+	VirtualSize     int64  `json:"virtual-size"`
+	BackingFilename string `json:"backing-filename"`
+	FullBackingFile string `json:"full-backing-filename"`
+	FormatSpecific  struct {
+		Data struct {
+			Extents []struct {
+				Filename string `json:"filename"`
+			} `json:"extents"`
+		} `json:"data"`
+	} `json:"format-specific"`
+}
+
+func (w *Worker) info(ctx context.Context, path, format string) (imageInfo, error) {
+	out, err := w.qemuImg(ctx, "info", "--output=json", "-f", qemuFormat(format), path)
+	if err != nil {
+		return imageInfo{}, err
+	}
+	var info imageInfo
+	if err := json.Unmarshal(out, &info); err != nil {
+		return imageInfo{}, fmt.Errorf("qemu-img info %s: %w", path, err)
+	}
+	return info, nil
+}
+
+// checkReferences refuses an image that would make qemu-img read another
+// file: a backing file, or a VMDK extent, outside the input roots.
+func (w *Worker) checkReferences(info imageInfo, path string) error {
+	if info.BackingFilename != "" || info.FullBackingFile != "" {
+		return fmt.Errorf("input %s has a backing file (%s): refused, convert a standalone image", path, info.BackingFilename)
+	}
+	for _, e := range info.FormatSpecific.Data.Extents {
+		if e.Filename == "" || e.Filename == path {
+			continue
+		}
+		if _, err := w.inputPath(e.Filename); err != nil {
+			return fmt.Errorf("input %s extent: %w", path, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,280 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/fsnotify/fsnotify"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
+)
+
+// Config is how one worker process runs.
+type Config struct {
+	WorkflowDir string
+	// Jobs is how many jobs run at once (default 1).
+	Jobs int
+	// InputRoots and OutputRoots bound what a manifest may make the worker
+	// read and write; at least one of each is required.
+	InputRoots  []string
+	OutputRoots []string
+	// Once processes what is queued, then returns.
+	Once bool
+	// SkipGuestFixes lets a job that enables inspect/fix run without those
+	// stages (reported as skipped, never as done) instead of failing it.
+	SkipGuestFixes bool
+	// Lease: a job in processing/ whose heartbeat is older than this is
+	// taken back from its dead owner (default 2m). Heartbeats are refreshed
+	// every Lease/4.
+	Lease time.Duration
+	// Rescan is the period of the full rescan that runs besides fsnotify
+	// (default 10s): NFS delivers no events.
+	Rescan time.Duration
+	// Grace is how long in-flight jobs may run on after shutdown starts
+	// before they are cancelled and handed back (default 60s).
+	Grace time.Duration
+	// QemuImg is the qemu-img binary (default "qemu-img" from PATH).
+	QemuImg string
+	Logger  hclog.Logger
+	// Trace, when set, is told when a job's conversion starts and ends
+	// ("start"/"end"); tests use it to prove no job converts twice at once.
+	Trace func(event, jobID string)
+}
+
+// Worker is one worker process on a workflow directory.
+type Worker struct {
+	cfg   Config
+	log   hclog.Logger
+	owner string // written into heartbeats
+
+	inRoots, outRoots []string // resolved
+
+	mu      sync.Mutex
+	running map[string]bool // claimed names in processing/
+	done    int
+	failed  int
+}
+
+// New checks the configuration and prepares the directory layout.
+func New(cfg Config) (*Worker, error) {
+	if cfg.WorkflowDir == "" {
+		return nil, errors.New("worker: a workflow directory is required")
+	}
+	if len(cfg.InputRoots) == 0 || len(cfg.OutputRoots) == 0 {
+		return nil, errors.New("worker: at least one input root and one output root are required")
+	}
+	if cfg.Jobs < 1 {
+		cfg.Jobs = 1
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 2 * time.Minute
+	}
+	if cfg.Rescan <= 0 {
+		cfg.Rescan = 10 * time.Second
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 60 * time.Second
+	}
+	if cfg.QemuImg == "" {
+		cfg.QemuImg = "qemu-img"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	w := &Worker{cfg: cfg, log: cfg.Logger, running: map[string]bool{}}
+	var err error
+	if w.inRoots, err = resolveRoots(cfg.InputRoots); err != nil {
+		return nil, fmt.Errorf("worker: input root: %w", err)
+	}
+	if w.outRoots, err = resolveRoots(cfg.OutputRoots); err != nil {
+		return nil, fmt.Errorf("worker: output root: %w", err)
+	}
+	for _, d := range []string{protocol.DirQueued, protocol.DirProcessing, protocol.DirProcessed, protocol.DirFailed, protocol.DirStats} {
+		if err := os.MkdirAll(filepath.Join(cfg.WorkflowDir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("worker: %w", err)
+		}
+	}
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	w.owner = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	return w, nil
+}
+
+func (w *Worker) dir(parts ...string) string {
+	return filepath.Join(append([]string{w.cfg.WorkflowDir}, parts...)...)
+}
+
+// Run claims and processes jobs until ctx ends (or, with Once, until the
+// queue is empty). When ctx ends it stops claiming, lets in-flight jobs
+// finish within Grace, and hands the rest back to to_be_processed/.
+func (w *Worker) Run(ctx context.Context) error {
+	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelJobs()
+	finished := make(chan string, w.cfg.Jobs)
+	var wg sync.WaitGroup
+
+	events, closeWatch := w.watch()
+	defer closeWatch()
+	rescan := time.NewTicker(w.cfg.Rescan)
+	defer rescan.Stop()
+	var watchdog <-chan time.Time
+	if iv, err := daemon.SdWatchdogEnabled(false); err == nil && iv > 0 {
+		t := time.NewTicker(iv / 2)
+		defer t.Stop()
+		watchdog = t.C
+	}
+
+	w.reclaimStale()
+	w.notify("READY=1")
+	w.log.Info("worker started", "workflow_dir", w.cfg.WorkflowDir, "jobs", w.cfg.Jobs, "owner", w.owner)
+	for {
+		idle := w.fill(jobCtx, &wg, finished)
+		w.notify("STATUS=" + w.status())
+		if w.cfg.Once && idle && w.inFlight() == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return w.shutdown(&wg, cancelJobs)
+		case <-events:
+		case name := <-finished:
+			w.log.Debug("job finished", "name", name)
+			w.writeStats()
+		case <-rescan.C:
+			w.reclaimStale()
+		case <-watchdog:
+			w.notify("WATCHDOG=1")
+		}
+	}
+	w.notify("STOPPING=1")
+	wg.Wait()
+	return nil
+}
+
+// shutdown waits for in-flight jobs up to Grace, then cancels them; a
+// cancelled job hands its manifest back and removes its partial output.
+func (w *Worker) shutdown(wg *sync.WaitGroup, cancelJobs context.CancelFunc) error {
+	w.notify("STOPPING=1")
+	w.log.Info("stopping: no new claims", "in_flight", w.inFlight(), "grace", w.cfg.Grace)
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	select {
+	case <-all:
+	case <-time.After(w.cfg.Grace):
+		w.log.Warn("grace period over: handing in-flight jobs back", "in_flight", w.inFlight())
+		cancelJobs()
+		<-all
+	}
+	w.writeStats()
+	return nil
+}
+
+// fill claims jobs while slots are free. It reports whether the queue had
+// nothing left to claim.
+func (w *Worker) fill(ctx context.Context, wg *sync.WaitGroup, finished chan<- string) bool {
+	for w.inFlight() < w.cfg.Jobs {
+		c, err := w.claimNext()
+		if err != nil {
+			w.log.Error("claim failed", "error", err)
+			return true
+		}
+		if c == nil {
+			return true
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.process(ctx, c)
+			w.release(c.name)
+			select { // a missed wake-up is covered by the next event or rescan
+			case finished <- c.name:
+			default:
+			}
+		}()
+	}
+	return false
+}
+
+func (w *Worker) inFlight() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.running)
+}
+
+func (w *Worker) release(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.running, name)
+}
+
+func (w *Worker) count(ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ok {
+		w.done++
+	} else {
+		w.failed++
+	}
+}
+
+func (w *Worker) status() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return fmt.Sprintf("%d done, %d running, %d failed", w.done, len(w.running), w.failed)
+}
+
+// notify tells systemd; outside systemd (no NOTIFY_SOCKET) it does nothing.
+func (w *Worker) notify(state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		w.log.Debug("sd_notify failed", "state", state, "error", err)
+	}
+}
+
+// watch reports changes in to_be_processed/. Events are hints only; the
+// rescan ticker covers filesystems that deliver none.
+func (w *Worker) watch() (<-chan struct{}, func()) {
+	out := make(chan struct{}, 1)
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		w.log.Warn("fsnotify unavailable, rescanning on the timer only", "error", err)
+		return out, func() {}
+	}
+	if err := fw.Add(w.dir(protocol.DirQueued)); err != nil {
+		w.log.Warn("cannot watch the queue, rescanning on the timer only", "error", err)
+	}
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case ev, ok := <-fw.Events:
+				if !ok {
+					return
+				}
+				if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) {
+					select {
+					case out <- struct{}{}:
+					default:
+					}
+				}
+			case err, ok := <-fw.Errors:
+				if !ok {
+					return
+				}
+				w.log.Warn("fsnotify error", "error", err)
+			}
+		}
+	}()
+	return out, func() { close(stop); fw.Close() }
+}
