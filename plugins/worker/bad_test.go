@@ -38,7 +38,11 @@ func TestBadManifests(t *testing.T) {
 		{"not-yaml", []byte("manifest_version: [1.0\n"), ".yaml", "not valid YAML"},
 		{"wrong-version", func() []byte { m := good("x"); m.ManifestVersion = "2.0"; return marshal(m) }(), ".json", `manifest_version is "2.0"`},
 		{"no-disk", func() []byte { m := good("x"); m.Disks = nil; return marshal(m) }(), ".json", "at least one disk"},
-		{"missing-file", func() []byte { m := good("x"); m.Disks[0].LocalPath = filepath.Join(d.in, "gone.raw"); return marshal(m) }(), ".json", "no such file"},
+		{"missing-file", func() []byte {
+			m := good("x")
+			m.Disks[0].LocalPath = filepath.Join(d.in, "gone.raw")
+			return marshal(m)
+		}(), ".json", "no such file"},
 		{"checksum-mismatch", func() []byte {
 			m := good("x")
 			m.Disks[0].Checksum = "sha256:" + strings.Repeat("0", 64)
