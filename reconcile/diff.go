@@ -1,0 +1,209 @@
+package reconcile
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/schema"
+	"github.com/hypersdk/hyperagent/schema/addrs"
+)
+
+// DiffRequest is everything Diff decides from. Diff is pure: it performs
+// no I/O.
+type DiffRequest struct {
+	Config    *schema.Config
+	State     *State
+	Observed  *Observed // nil with -refresh=false: phases come from state alone
+	Selection Selection
+	Replace   []addrs.Migration
+	// CanPrune says whether a source instance can delete its exports
+	// (implements plugins.ExportPruner); nil means none can.
+	CanPrune func(source string) bool
+}
+
+// from is the first step a change runs.
+type from int
+
+const (
+	fromExport from = iota
+	fromSubmit
+	fromAwait
+	fromDefine
+	fromNothing
+)
+
+// decision is the outcome for one configured migration.
+type decision struct {
+	from     from
+	action   Action
+	reason   string
+	phase    Phase
+	sameJob  bool // resubmit the recorded job id (its submission was interrupted)
+	withdraw bool // withdraw the recorded job first (stalled or obsolete)
+}
+
+// Diff compares the desired config with the observed world and the
+// recorded state and returns the plan.
+func Diff(req DiffRequest) *Plan {
+	cfg, st := req.Config, req.State
+	obs := req.Observed
+	if obs == nil {
+		obs = newObserved()
+	}
+	p := &Plan{
+		FormatVersion: PlanFormatVersion,
+		ConfigDir:     cfg.Dir,
+		ConfigDigest:  cfg.Digest,
+		Prior:         PriorState{Lineage: st.Lineage, Serial: st.Serial},
+		Options:       PlanOptions{Refresh: obs.Refreshed},
+		Fingerprints:  map[string]string{},
+	}
+	for _, a := range req.Selection.Targets {
+		p.Options.Targets = append(p.Options.Targets, a.String())
+	}
+	for _, a := range req.Selection.Excludes {
+		p.Options.Excludes = append(p.Options.Excludes, a.String())
+	}
+	for _, a := range req.Replace {
+		p.Options.Replace = append(p.Options.Replace, a.String())
+	}
+	byName := blockIndex(cfg)
+	inCfg := addrSet(cfg.Migrations)
+	for _, m := range req.Selection.Select(cfg) {
+		a := m.Addr.String()
+		ms := st.Migrations[a]
+		forced := false
+		for _, r := range req.Replace {
+			forced = forced || r.Contains(m.Addr)
+		}
+		d := decide(m, ms, obs, forced)
+		c := Change{
+			Address: a, Action: d.action, Reason: d.reason, Phase: d.phase,
+			DependsOn: dependencies(m, byName), VM: m.VM,
+			Source: m.Source.String(), Converter: m.Converter.String(), Target: m.Target.String(),
+		}
+		c.Steps = planSteps(m, ms, obs, d)
+		c.Findings = findings(m, obs)
+		if vm, ok := obs.VMs[a]; obs.Refreshed && ok && vm.Found && d.action != ActionNoOp {
+			p.Fingerprints[a] = vm.Fingerprint
+		}
+		if obs.Refreshed && d.from == fromExport {
+			if vm, ok := obs.VMs[a]; !ok || !vm.Found {
+				c.Findings = append(c.Findings, Finding{Plugin: c.Source, Severity: string(plugins.SeverityError),
+					Summary: fmt.Sprintf("VM %q not found", m.VM)})
+			}
+		}
+		c.Blocked = d.action != ActionNoOp && hasError(c.Findings)
+		p.Changes = append(p.Changes, c)
+	}
+	for _, a := range st.Addresses() {
+		if inCfg[a] || !req.Selection.KeepsRemoved(a) {
+			continue
+		}
+		p.Changes = append(p.Changes, removal(st.Migrations[a], obs, req.CanPrune))
+	}
+	sort.SliceStable(p.Changes, func(i, j int) bool { return p.Changes[i].Address < p.Changes[j].Address })
+	p.summarize()
+	return p
+}
+
+func hasError(fs []Finding) bool {
+	for _, f := range fs {
+		if f.Severity == string(plugins.SeverityError) {
+			return true
+		}
+	}
+	return false
+}
+
+func findings(m *schema.Migration, obs *Observed) []Finding {
+	a := m.Addr.String()
+	var out []Finding
+	for _, f := range obs.VMs[a].Findings {
+		out = append(out, Finding{Plugin: m.Source.String(), Severity: string(f.Severity), Summary: f.Summary, Detail: f.Detail})
+	}
+	for _, f := range obs.Domains[a].Findings {
+		out = append(out, Finding{Plugin: m.Target.String(), Severity: string(f.Severity), Summary: f.Summary, Detail: f.Detail})
+	}
+	return out
+}
+
+// removal plans a migration that left the config: withdraw its job if
+// nobody claimed it, prune its export files, forget it. The source VM and
+// a defined domain are never touched.
+func removal(ms *MigrationState, obs *Observed, canPrune func(string) bool) Change {
+	c := Change{Address: ms.Address, Action: ActionDelete, Phase: PhaseRemoved, VM: ms.VM,
+		Source: ms.Source, Converter: ms.Converter, Target: ms.Target,
+		Reason: "no longer in the configuration; the source VM and any defined domain are kept"}
+	if ms.Job != nil && ms.Outputs == nil {
+		state := ms.Job.State
+		if j, ok := obs.Jobs[ms.Address]; ok {
+			state = j.State
+		}
+		if state == plugins.JobQueued || state == "" && ms.Job.SubmittedAt == nil {
+			c.Steps = append(c.Steps, Step{Kind: StepWithdraw, JobID: ms.Job.ID,
+				Detail: fmt.Sprintf("job %s from %s", ms.Job.ID, ms.Job.Converter)})
+		}
+	}
+	if ms.Export != nil {
+		if canPrune != nil && canPrune(ms.Source) {
+			c.Steps = append(c.Steps, Step{Kind: StepPrune, Detail: fmt.Sprintf("%d export files in %s", len(ms.Export.Files), ms.Export.Dir)})
+		} else {
+			c.Reason += fmt.Sprintf("; export files in %s are kept (%s cannot prune them)", ms.Export.Dir, ms.Source)
+		}
+	}
+	c.Steps = append(c.Steps, Step{Kind: StepForget, Detail: "remove the record from state"})
+	if ms.PreventDestroy {
+		c.Blocked = true
+		c.Findings = append(c.Findings, Finding{Plugin: ms.Address, Severity: string(plugins.SeverityError),
+			Summary: "lifecycle.prevent_destroy is set",
+			Detail:  "the migration was removed from the configuration, but its last applied configuration sets prevent_destroy; put it back, or set prevent_destroy = false and apply first"})
+	}
+	return c
+}
+
+// planSteps lists the steps from d.from to a defined domain.
+func planSteps(m *schema.Migration, ms *MigrationState, obs *Observed, d decision) []Step {
+	if d.from == fromNothing {
+		return nil
+	}
+	a := m.Addr.String()
+	var steps []Step
+	if d.withdraw && ms != nil && ms.Job != nil {
+		steps = append(steps, Step{Kind: StepWithdraw, JobID: ms.Job.ID, Detail: fmt.Sprintf("job %s from %s", ms.Job.ID, ms.Job.Converter)})
+	}
+	if d.from <= fromExport {
+		steps = append(steps, Step{Kind: StepExport, Detail: fmt.Sprintf("%s into %s", m.VM, ExportDir(m.Export.Dir, a))})
+	}
+	jobID := ""
+	if ms != nil && ms.Job != nil {
+		jobID = ms.Job.ID
+	}
+	if d.from <= fromSubmit {
+		attempt := 1
+		if ms != nil {
+			attempt = ms.Attempts + 1
+		}
+		if d.sameJob {
+			attempt = ms.Job.Attempt
+		}
+		jobID = plugins.JobID(a, attempt)
+		steps = append(steps, Step{Kind: StepSubmit, JobID: jobID, Attempt: attempt,
+			Detail: fmt.Sprintf("job %s to %s", jobID, m.Converter)})
+	}
+	if d.from <= fromAwait {
+		steps = append(steps, Step{Kind: StepAwait, JobID: jobID, Detail: fmt.Sprintf("job %s on %s", jobID, m.Converter)})
+	}
+	name := domainName(m, ms, obs.VMs[a])
+	steps = append(steps, Step{Kind: StepDefine, Domain: name, Detail: fmt.Sprintf("domain %q on %s", name, m.Target)})
+	return steps
+}
+
+func joinPaths(p []string) string {
+	if len(p) > 3 {
+		return strings.Join(p[:3], ", ") + fmt.Sprintf(" and %d more", len(p)-3)
+	}
+	return strings.Join(p, ", ")
+}

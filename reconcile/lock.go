@@ -1,0 +1,158 @@
+package reconcile
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/google/uuid"
+)
+
+// LockInfo names the holder of the state lock. It is written next to the
+// lock file so that "locked" errors and force-unlock can say who holds it.
+type LockInfo struct {
+	ID        string    `json:"id"`
+	Operation string    `json:"operation"` // apply, state rm, agent …
+	PID       int       `json:"pid"`
+	Host      string    `json:"host"`
+	Since     time.Time `json:"since"`
+}
+
+func (i LockInfo) String() string {
+	return fmt.Sprintf("ID %s, %s by pid %d on %s since %s", i.ID, i.Operation, i.PID, i.Host, i.Since.UTC().Format(time.RFC3339))
+}
+
+// LockedError is returned when another process holds the state lock.
+type LockedError struct {
+	Dir  string
+	Info LockInfo // zero when the holder wrote no info
+}
+
+func (e *LockedError) Error() string {
+	if e.Info.ID == "" {
+		return fmt.Sprintf("the state in %s is locked by another process", e.Dir)
+	}
+	return fmt.Sprintf("the state in %s is locked (%s); if that process is gone, run: hyperagent force-unlock %s", e.Dir, e.Info, e.Info.ID)
+}
+
+type heldLock struct {
+	fl   *flock.Flock
+	info LockInfo
+}
+
+// Lock takes the state lock for op, or returns a *LockedError naming the
+// holder. The lock is flock(2) on state.lock: the kernel releases it when
+// the holder dies, so a stale info file left by a killed process is simply
+// replaced.
+func (s *Store) Lock(op string) (LockInfo, error) {
+	if s.lock != nil {
+		return LockInfo{}, errors.New("the state lock is already held by this process")
+	}
+	path := filepath.Join(s.dir, lockFile)
+	for tries := 0; ; tries++ {
+		fl := flock.New(path, flock.SetPermissions(0o600))
+		ok, err := fl.TryLock()
+		if err != nil {
+			return LockInfo{}, fmt.Errorf("locking state: %w", err)
+		}
+		if !ok {
+			info, _, _ := ReadLockInfo(s.dir)
+			return LockInfo{}, &LockedError{Dir: s.dir, Info: info}
+		}
+		// force-unlock removes the lock file; a lock on a removed file
+		// guards nothing, so make sure ours is the file at the path.
+		if same, err := lockedFileIsCurrent(fl, path); err != nil || !same {
+			_ = fl.Unlock()
+			if err != nil && tries > 3 {
+				return LockInfo{}, fmt.Errorf("locking state: %w", err)
+			}
+			continue
+		}
+		host, _ := os.Hostname()
+		info := LockInfo{ID: uuid.NewString(), Operation: op, PID: os.Getpid(), Host: host, Since: time.Now().UTC()}
+		b, _ := json.MarshalIndent(info, "", "  ")
+		if err := writeFileAtomic(filepath.Join(s.dir, lockInfoFile), append(b, '\n')); err != nil {
+			_ = fl.Unlock()
+			return LockInfo{}, fmt.Errorf("writing lock info: %w", err)
+		}
+		s.lock = &heldLock{fl: fl, info: info}
+		return info, nil
+	}
+}
+
+func lockedFileIsCurrent(fl *flock.Flock, path string) (bool, error) {
+	held, err := fl.Stat()
+	if err != nil {
+		return false, err
+	}
+	cur, err := os.Stat(path)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, cur), nil
+}
+
+// Unlock removes the info file and releases the lock. The lock file stays:
+// removing it would let two processes lock different inodes.
+func (s *Store) Unlock() error {
+	if s.lock == nil {
+		return nil
+	}
+	h := s.lock
+	s.lock = nil
+	var errs []error
+	if info, ok, _ := ReadLockInfo(s.dir); ok && info.ID == h.info.ID {
+		if err := os.Remove(filepath.Join(s.dir, lockInfoFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := h.fl.Unlock(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("unlocking state: %w", err)
+	}
+	return nil
+}
+
+// ReadLockInfo reads the holder's info; ok is false when there is none.
+func ReadLockInfo(dir string) (info LockInfo, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, lockInfoFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return LockInfo{}, false, nil
+	}
+	if err != nil {
+		return LockInfo{}, false, err
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		return LockInfo{}, false, fmt.Errorf("lock info: %w", err)
+	}
+	return info, true, nil
+}
+
+// ForceUnlock breaks the lock whose info names id. When the holder is
+// alive (a hung process), the lock file is removed, so the next Lock takes
+// a new file; the holder keeps a lock on nothing. Use it only when the
+// holder is known to be stuck.
+func ForceUnlock(dir, id string) error {
+	info, ok, err := ReadLockInfo(dir)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("the state in %s is not locked", dir)
+	}
+	if info.ID != id {
+		return fmt.Errorf("lock ID %q does not match the held lock (%s)", id, info)
+	}
+	for _, f := range []string{lockFile, lockInfoFile} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("force-unlock: %w", err)
+		}
+	}
+	return syncDir(dir)
+}

@@ -1,0 +1,246 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/schema"
+)
+
+// Phase is where a migration stands, as observation and state together say.
+type Phase string
+
+const (
+	PhasePending    Phase = "pending"
+	PhaseExported   Phase = "exported"
+	PhaseQueued     Phase = "queued"
+	PhaseConverting Phase = "converting"
+	PhaseConverted  Phase = "converted"
+	PhaseDefined    Phase = "defined"
+	PhaseFailed     Phase = "failed"
+	PhaseRemoved    Phase = "removed" // in state, not in config
+)
+
+// Observed is what the plugins see now, keyed by migration address.
+type Observed struct {
+	Refreshed bool
+	VMs       map[string]plugins.VMObservation
+	Jobs      map[string]plugins.JobObservation // the job recorded in state
+	Domains   map[string]plugins.DomainObservation
+	// Missing lists recorded artifacts (export files before conversion,
+	// outputs before definition) that are gone or changed size: drift.
+	MissingExport  map[string][]string
+	MissingOutputs map[string][]string
+}
+
+func newObserved() *Observed {
+	return &Observed{
+		VMs: map[string]plugins.VMObservation{}, Jobs: map[string]plugins.JobObservation{},
+		Domains: map[string]plugins.DomainObservation{}, MissingExport: map[string][]string{},
+		MissingOutputs: map[string][]string{},
+	}
+}
+
+// Observe asks every plugin instance about all the migrations that use it
+// in ONE batched call per instance (instances run concurrently), then stats
+// the artifacts state recorded. Removed migrations (in state only) have
+// their jobs observed, so a queued job can be withdrawn.
+func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Set, selected []*schema.Migration) (*Observed, error) {
+	o := newObserved()
+	o.Refreshed = true
+	var mu sync.Mutex
+
+	vmReqs := map[string][]plugins.VMQuery{}
+	for _, m := range selected {
+		src := m.Source.String()
+		vmReqs[src] = append(vmReqs[src], plugins.VMQuery{
+			Address: m.Addr.String(), Path: m.VM, PowerOff: m.Export.PowerOff,
+			ExportDir: ExportDir(m.Export.Dir, m.Addr.String()),
+		})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, src := range sortedKeys(vmReqs) {
+		s, ok := set.Sources[src]
+		if !ok {
+			return nil, fmt.Errorf("%s: no such source instance", src)
+		}
+		req := plugins.ObserveVMsRequest{VMs: vmReqs[src]}
+		g.Go(func() error {
+			resp, err := s.ObserveVMs(gctx, req)
+			if err != nil {
+				return fmt.Errorf("observe VMs of %s: %w", src, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for a, v := range resp.VMs {
+				o.VMs[a] = v
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	inCfg, inSel := addrSet(cfg.Migrations), addrSet(selected)
+	jobReqs := map[string][]plugins.JobQuery{}
+	for _, a := range st.Addresses() {
+		ms := st.Migrations[a]
+		if ms.Job == nil || ms.Outputs != nil {
+			continue
+		}
+		if inCfg[a] && !inSel[a] {
+			continue
+		}
+		q := plugins.JobQuery{Address: a, JobID: ms.Job.ID}
+		if ms.Job.SubmittedAt != nil {
+			q.SubmittedAt = *ms.Job.SubmittedAt
+		}
+		jobReqs[ms.Job.Converter] = append(jobReqs[ms.Job.Converter], q)
+	}
+	domReqs := map[string][]plugins.DomainQuery{}
+	for _, m := range selected {
+		a := m.Addr.String()
+		q := plugins.DomainQuery{Address: a, Name: domainName(m, st.Migrations[a], o.VMs[a]), Network: m.Domain.Network}
+		for _, n := range o.VMs[a].Facts.NICs {
+			q.Networks = append(q.Networks, n.Network)
+		}
+		domReqs[m.Target.String()] = append(domReqs[m.Target.String()], q)
+	}
+
+	g, gctx = errgroup.WithContext(ctx)
+	for _, cv := range sortedKeys(jobReqs) {
+		c, ok := set.Converters[cv]
+		if !ok {
+			continue // a removed converter: its jobs cannot be observed
+		}
+		req := plugins.ObserveJobsRequest{Jobs: jobReqs[cv]}
+		g.Go(func() error {
+			resp, err := c.ObserveJobs(gctx, req)
+			if err != nil {
+				return fmt.Errorf("observe jobs of %s: %w", cv, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, q := range req.Jobs {
+				if j, ok := resp.Jobs[q.JobID]; ok {
+					o.Jobs[q.Address] = j
+				} else {
+					o.Jobs[q.Address] = plugins.JobObservation{JobID: q.JobID, State: plugins.JobUnknown}
+				}
+			}
+			return nil
+		})
+	}
+	for _, tg := range sortedKeys(domReqs) {
+		t, ok := set.Targets[tg]
+		if !ok {
+			return nil, fmt.Errorf("%s: no such target instance", tg)
+		}
+		req := plugins.ObserveDomainsRequest{Domains: domReqs[tg]}
+		g.Go(func() error {
+			resp, err := t.ObserveDomains(gctx, req)
+			if err != nil {
+				return fmt.Errorf("observe domains of %s: %w", tg, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for a, d := range resp.Domains {
+				o.Domains[a] = d
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	statArtifacts(o, st)
+	return o, nil
+}
+
+// statArtifacts checks the files state recorded that later steps still
+// need: export files until the job succeeded, outputs until defined, and
+// both when a defined domain was found broken (to rebuild from the step
+// that lost its artifact).
+func statArtifacts(o *Observed, st *State) {
+	for a, ms := range st.Migrations {
+		broken := false
+		if ms.Domain != nil {
+			if d, ok := o.Domains[a]; ok && (!d.Exists || len(d.MissingDisks) > 0) {
+				broken = true
+			}
+		}
+		if ms.Export != nil && (ms.Outputs == nil || broken) {
+			if miss := missingFiles(ms.Export.Files); len(miss) > 0 {
+				o.MissingExport[a] = miss
+			}
+		}
+		if ms.Outputs != nil && (ms.Domain == nil || broken) {
+			fs := make([]plugins.File, 0, len(ms.Outputs))
+			for _, out := range ms.Outputs {
+				fs = append(fs, plugins.File{Path: out.Path, Size: out.Size})
+			}
+			if miss := missingFiles(fs); len(miss) > 0 {
+				o.MissingOutputs[a] = miss
+			}
+		}
+	}
+}
+
+func missingFiles(files []plugins.File) []string {
+	var out []string
+	for _, f := range files {
+		fi, err := os.Stat(f.Path)
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() != f.Size {
+			out = append(out, f.Path)
+		}
+	}
+	return out
+}
+
+// domainName is the domain a migration defines: the domain block's name,
+// else the VM's name as observed or as exported, else the VM path's base.
+func domainName(m *schema.Migration, ms *MigrationState, vm plugins.VMObservation) string {
+	switch {
+	case m.Domain.Name != "":
+		return m.Domain.Name
+	case ms != nil && ms.Domain != nil:
+		return ms.Domain.Name
+	case ms != nil && ms.Export != nil && ms.Export.Facts.Name != "":
+		return ms.Export.Facts.Name
+	case vm.Facts.Name != "":
+		return vm.Facts.Name
+	}
+	return path.Base(m.VM)
+}
+
+// ExportDir is the directory dedicated to one migration under the export
+// block's dir: a readable, collision-free name derived from the address.
+func ExportDir(base, addr string) string {
+	id := plugins.JobID(addr, 0)
+	return path.Join(base, id[:len(id)-len("-a0")])
+}
+
+func addrSet(ms []*schema.Migration) map[string]bool {
+	out := make(map[string]bool, len(ms))
+	for _, m := range ms {
+		out[m.Addr.String()] = true
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,101 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/schema"
+	"github.com/hypersdk/hyperagent/schema/addrs"
+)
+
+// PlanRequest is what Plan needs besides the config and state.
+type PlanRequest struct {
+	Selection Selection
+	Replace   []addrs.Migration
+	Refresh   bool // observe the plugins (false: state alone)
+}
+
+// MakePlan observes (unless Refresh is false) and diffs. It is the one way
+// the CLI and the agent compute a plan.
+func MakePlan(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Set, req PlanRequest) (*Plan, error) {
+	var obs *Observed
+	if req.Refresh {
+		var err error
+		if obs, err = Observe(ctx, cfg, st, set, req.Selection.Select(cfg)); err != nil {
+			return nil, err
+		}
+	}
+	return Diff(DiffRequest{
+		Config: cfg, State: st, Observed: obs, Selection: req.Selection, Replace: req.Replace,
+		CanPrune: func(src string) bool {
+			_, ok := set.Sources[src].(plugins.ExportPruner)
+			return ok
+		},
+	}), nil
+}
+
+// StaleError says a saved plan no longer matches what it was made from.
+type StaleError struct{ Moved []string }
+
+func (e *StaleError) Error() string {
+	return "the saved plan is stale, make a new one:\n  - " + strings.Join(e.Moved, "\n  - ")
+}
+
+// CheckStale re-reads what a saved plan is bound to: the config digest,
+// the state's lineage and serial, and every involved VM's fingerprint (one
+// batched observation per source). It names every input that moved.
+func CheckStale(ctx context.Context, p *Plan, cfg *schema.Config, st *State, set *plugins.Set) error {
+	var moved []string
+	if p.ConfigDigest != cfg.Digest {
+		moved = append(moved, fmt.Sprintf("the configuration changed (digest %s → %s)", short(p.ConfigDigest), short(cfg.Digest)))
+	}
+	if p.Prior.Lineage != st.Lineage {
+		moved = append(moved, fmt.Sprintf("the state is a different one (lineage %q → %q)", p.Prior.Lineage, st.Lineage))
+	} else if p.Prior.Serial != st.Serial {
+		moved = append(moved, fmt.Sprintf("the state was written since (serial %d → %d)", p.Prior.Serial, st.Serial))
+	}
+	queries := map[string][]plugins.VMQuery{}
+	for _, a := range sortedKeys(p.Fingerprints) {
+		c := p.Change(a)
+		if c == nil {
+			continue
+		}
+		queries[c.Source] = append(queries[c.Source], plugins.VMQuery{Address: a, Path: c.VM})
+	}
+	for _, src := range sortedKeys(queries) {
+		s, ok := set.Sources[src]
+		if !ok {
+			moved = append(moved, fmt.Sprintf("%s is no longer configured", src))
+			continue
+		}
+		resp, err := s.ObserveVMs(ctx, plugins.ObserveVMsRequest{VMs: queries[src]})
+		if err != nil {
+			return fmt.Errorf("observe VMs of %s: %w", src, err)
+		}
+		for _, q := range queries[src] {
+			vm := resp.VMs[q.Address]
+			switch want := p.Fingerprints[q.Address]; {
+			case !vm.Found:
+				moved = append(moved, fmt.Sprintf("the source VM of %s (%s) is gone", q.Address, q.Path))
+			case vm.Fingerprint != want:
+				moved = append(moved, fmt.Sprintf("the source VM of %s changed (fingerprint %s → %s)", q.Address, want, vm.Fingerprint))
+			}
+		}
+	}
+	if len(moved) > 0 {
+		return &StaleError{Moved: moved}
+	}
+	return nil
+}
+
+func short(d string) string {
+	if len(d) > 12 {
+		return d[:12]
+	}
+	if d == "" {
+		return "(none)"
+	}
+	return d
+}

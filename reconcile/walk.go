@@ -1,0 +1,129 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// nodeOutcome is how one node of the walk ended.
+type nodeOutcome int
+
+const (
+	outcomeDone nodeOutcome = iota
+	outcomeFailed
+	outcomeSkipped    // a dependency did not succeed, or the node is blocked
+	outcomeNotStarted // the walk was cancelled before it started
+)
+
+type nodeResult struct {
+	outcome nodeOutcome
+	reason  string // why skipped
+}
+
+// walk runs fn for every node once all of its deps finished with
+// outcomeDone, at most par at a time. A node whose dependency failed or was
+// skipped is skipped with the reason; once ctx is cancelled no node starts.
+// fn reports its own outcome (a cancelled step is outcomeFailed with the
+// context error, which the caller tells apart). deps must be acyclic
+// (checkAcyclic) and name only nodes.
+func walk(ctx context.Context, nodes []string, deps map[string][]string, par int,
+	fn func(ctx context.Context, node string) nodeOutcome) map[string]nodeResult {
+	if par < 1 {
+		par = 1
+	}
+	done := make(map[string]chan struct{}, len(nodes))
+	for _, n := range nodes {
+		done[n] = make(chan struct{})
+	}
+	var mu sync.Mutex
+	res := make(map[string]nodeResult, len(nodes))
+	set := func(n string, r nodeResult) { mu.Lock(); res[n] = r; mu.Unlock() }
+	get := func(n string) nodeResult { mu.Lock(); defer mu.Unlock(); return res[n] }
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[n])
+			for _, d := range deps[n] {
+				select {
+				case <-done[d]:
+				case <-ctx.Done():
+					set(n, nodeResult{outcome: outcomeNotStarted})
+					return
+				}
+				if r := get(d); r.outcome != outcomeDone {
+					why := "failed"
+					switch r.outcome {
+					case outcomeSkipped:
+						why = "was skipped"
+					case outcomeNotStarted:
+						why = "did not start"
+					}
+					set(n, nodeResult{outcome: outcomeSkipped, reason: fmt.Sprintf("dependency %s %s", d, why)})
+					return
+				}
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				set(n, nodeResult{outcome: outcomeNotStarted})
+				return
+			}
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				set(n, nodeResult{outcome: outcomeNotStarted})
+				return
+			}
+			set(n, nodeResult{outcome: fn(ctx, n)})
+		}()
+	}
+	wg.Wait()
+	return res
+}
+
+// checkAcyclic rejects a dependency cycle (Kahn's algorithm); the walk
+// would deadlock on one.
+func checkAcyclic(nodes []string, deps map[string][]string) error {
+	indeg := make(map[string]int, len(nodes))
+	users := map[string][]string{}
+	for _, n := range nodes {
+		indeg[n] += 0
+		for _, d := range deps[n] {
+			indeg[n]++
+			users[d] = append(users[d], n)
+		}
+	}
+	var queue []string
+	for _, n := range nodes {
+		if indeg[n] == 0 {
+			queue = append(queue, n)
+		}
+	}
+	seen := 0
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		seen++
+		for _, u := range users[n] {
+			if indeg[u]--; indeg[u] == 0 {
+				queue = append(queue, u)
+			}
+		}
+	}
+	if seen == len(nodes) {
+		return nil
+	}
+	var cyc []string
+	for _, n := range nodes {
+		if indeg[n] > 0 {
+			cyc = append(cyc, n)
+		}
+	}
+	sort.Strings(cyc)
+	return fmt.Errorf("depends_on forms a cycle among %s", strings.Join(cyc, ", "))
+}
