@@ -1,8 +1,6 @@
 package hyper2kvm
 
 import (
-	"context"
-
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/hypersdk/hyperagent/plugins"
@@ -27,8 +25,4 @@ var BlockSchema = schema.BlockSchema{
 // Factory registers the hyper2kvm converter.
 func Factory() plugins.Factory {
 	return plugins.Factory{Kind: addrs.KindConverter, Type: Type, Schema: BlockSchema, New: newConverter}
-}
-
-func newConverter(ctx context.Context, req plugins.NewRequest) (any, error) {
-	return nil, plugins.NotImplemented("converter \"hyper2kvm\"")
 }
