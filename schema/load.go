@@ -1,7 +1,18 @@
 package schema
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
 // LoadOptions says where the config is and how variables are set.
@@ -17,13 +28,174 @@ type LoadOptions struct {
 // snippets (hcl.NewDiagnosticTextWriter takes it).
 type Files map[string]*hcl.File
 
+// rootSchema is the top level of a config file.
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+		{Type: "agent"},
+		{Type: string(addrs.KindSource), LabelNames: []string{"type", "name"}},
+		{Type: string(addrs.KindConverter), LabelNames: []string{"type", "name"}},
+		{Type: string(addrs.KindTarget), LabelNames: []string{"type", "name"}},
+		{Type: "migration", LabelNames: []string{"name"}},
+	},
+}
+
+// loader carries the state of one Load: what has been evaluated so far and
+// every diagnostic raised.
+type loader struct {
+	opts   LoadOptions
+	dir    string // absolute
+	parser *hclparse.Parser
+	funcs  map[string]function.Function
+
+	varDecls map[string]*varDecl
+	vars     map[string]cty.Value // possibly marked sensitive
+	locals   map[string]cty.Value
+	// plugins holds each declared plugin block's value for expressions:
+	// kind → type → name. A block that failed to decode is unknown, so
+	// references to it do not report a second error.
+	plugins  map[addrs.Kind]map[string]map[string]cty.Value
+	declared map[addrs.Plugin]hcl.Range
+
+	cfg *Config
+}
+
 // Load reads every *.hcl and *.hcl.json file of opts.Dir (sorted), evaluates
 // it and returns the Config. The Files are returned even when there are
 // errors, so the diagnostics can be printed with source snippets. Config is
 // nil when diags has errors.
 func Load(opts LoadOptions) (*Config, Files, hcl.Diagnostics) {
-	return nil, nil, hcl.Diagnostics{{
-		Severity: hcl.DiagError,
-		Summary:  "Configuration loading is not implemented yet",
-	}}
+	l := &loader{opts: opts, parser: hclparse.NewParser()}
+	cfg, diags := l.load()
+	diags = dedupe(diags)
+	files := Files(l.parser.Files())
+	if diags.HasErrors() {
+		return nil, files, diags
+	}
+	return cfg, files, diags
+}
+
+func (l *loader) load() (*Config, hcl.Diagnostics) {
+	abs, err := filepath.Abs(l.opts.Dir)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid configuration directory", Detail: err.Error()}}
+	}
+	l.dir = abs
+	l.funcs = functions(abs)
+	files, diags := l.parseDir()
+	if diags.HasErrors() {
+		// A file that does not parse may declare what the others use:
+		// evaluating without it would bury the syntax error in follow-ups.
+		return nil, diags
+	}
+	content, ds := hcl.MergeFiles(files).Content(rootSchema)
+	diags = append(diags, ds...)
+
+	l.cfg = &Config{
+		Dir:        abs,
+		Variables:  map[string]*Variable{},
+		Sources:    map[string]*PluginBlock{},
+		Converters: map[string]*PluginBlock{},
+		Targets:    map[string]*PluginBlock{},
+	}
+	blocks := content.Blocks
+	diags = append(diags, l.loadVariables(blocks.OfType("variable"))...)
+	diags = append(diags, l.loadLocals(blocks.OfType("locals"))...)
+	diags = append(diags, l.loadAgent(blocks.OfType("agent"))...)
+	diags = append(diags, l.loadPlugins(blocks)...)
+	diags = append(diags, l.loadMigrations(blocks.OfType("migration"), diags.HasErrors())...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	digest, err := configDigest(l.cfg)
+	if err != nil {
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot compute the configuration digest", Detail: err.Error()})
+	}
+	l.cfg.Digest = digest
+	return l.cfg, diags
+}
+
+// parseDir parses the config files of the directory in name order. A
+// syntax error in one file does not stop the others from being read.
+func (l *loader) parseDir() ([]*hcl.File, hcl.Diagnostics) {
+	entries, err := os.ReadDir(l.opts.Dir)
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read the configuration directory",
+			Detail:   err.Error(),
+		}}
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || strings.HasPrefix(n, ".") {
+			continue
+		}
+		if strings.HasSuffix(n, ".hcl") || strings.HasSuffix(n, ".hcl.json") {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "No configuration files",
+			Detail:   fmt.Sprintf("The directory %s contains no *.hcl or *.hcl.json files.", l.opts.Dir),
+		}}
+	}
+	var files []*hcl.File
+	var diags hcl.Diagnostics
+	for _, n := range names {
+		path := filepath.Join(l.opts.Dir, n)
+		var f *hcl.File
+		var ds hcl.Diagnostics
+		if strings.HasSuffix(n, ".hcl.json") {
+			f, ds = l.parser.ParseJSONFile(path)
+		} else {
+			f, ds = l.parser.ParseHCLFile(path)
+		}
+		diags = append(diags, ds...)
+		if f != nil && !ds.HasErrors() {
+			files = append(files, f)
+		}
+	}
+	return files, diags
+}
+
+// dedupe drops repeated diagnostics: an expression shared by every instance
+// of a for_each would otherwise report the same problem once per key.
+func dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
+	seen := map[string]bool{}
+	var out hcl.Diagnostics
+	for _, d := range diags {
+		k := fmt.Sprintf("%d|%s|%s", d.Severity, d.Summary, d.Detail)
+		if d.Subject != nil {
+			k += "|" + d.Subject.String()
+		}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, d)
+	}
+	return out
+}
+
+// evalContext is the scope of expressions outside variable declarations:
+// var, local, functions, and (once decoded) source/converter/target.
+func (l *loader) evalContext() *hcl.EvalContext {
+	vars := map[string]cty.Value{
+		"var":   cty.ObjectVal(l.vars),
+		"local": cty.ObjectVal(l.locals),
+	}
+	for kind, types := range l.plugins {
+		tv := map[string]cty.Value{}
+		for typ, names := range types {
+			tv[typ] = cty.ObjectVal(names)
+		}
+		vars[string(kind)] = cty.ObjectVal(tv)
+	}
+	return &hcl.EvalContext{Variables: vars, Functions: l.funcs}
 }

@@ -2,10 +2,89 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/hypersdk/hyperagent/schema"
 )
 
+const validateHelp = `Usage: hyperagent validate [options] [DIR]
+
+  Checks the configuration in DIR (default: the current directory): syntax,
+  types, references, variables and plugin blocks. It contacts nothing.
+
+Options:
+`
+
+// validateJSON is the -json view, shaped like Terraform's validate -json.
+type validateJSON struct {
+	FormatVersion string           `json:"format_version"`
+	Valid         bool             `json:"valid"`
+	ErrorCount    int              `json:"error_count"`
+	WarningCount  int              `json:"warning_count"`
+	Diagnostics   []jsonDiagnostic `json:"diagnostics"`
+}
+
 func runValidate(ctx context.Context, e *env, args []string) int {
-	fmt.Fprintln(e.stderr, "Error: this command is not implemented yet")
-	return exitError
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	asJSON := fs.Bool("json", false, "print the result as JSON on stdout")
+	var cf configFlags
+	cf.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(e.stderr, validateHelp)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
+		return exitError
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintln(e.stderr, "Error: validate takes at most one directory")
+		return exitError
+	}
+	dir := "."
+	if fs.NArg() == 1 {
+		dir = fs.Arg(0)
+	}
+	_, files, diags := loadConfig(e, dir, cf)
+	if *asJSON {
+		return viewValidateJSON(e, files, diags)
+	}
+	writeDiagnostics(e, files, diags)
+	if diags.HasErrors() {
+		return exitError
+	}
+	fmt.Fprintln(e.stdout, "Success! The configuration is valid.")
+	return exitOK
+}
+
+func viewValidateJSON(e *env, files schema.Files, diags hcl.Diagnostics) int {
+	out := validateJSON{
+		FormatVersion: "1.0",
+		Valid:         !diags.HasErrors(),
+		Diagnostics:   jsonDiagnostics(files, diags),
+	}
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			out.ErrorCount++
+		} else {
+			out.WarningCount++
+		}
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Error: encoding the result: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintln(e.stdout, string(b))
+	if !out.Valid {
+		return exitError
+	}
+	return exitOK
 }

@@ -1,0 +1,86 @@
+package schema
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Agent defaults.
+const (
+	DefaultStateDir    = ".hyperagent"
+	DefaultParallelism = 10
+	DefaultInterval    = time.Minute
+)
+
+var agentSchema = BlockSchema{
+	Attributes: []AttributeSchema{
+		{Name: "state_dir", Type: cty.String, Default: cty.StringVal(DefaultStateDir), Description: "state and lock; relative to the config directory"},
+		{Name: "parallelism", Type: cty.Number, Default: cty.NumberIntVal(DefaultParallelism)},
+		{Name: "auto_apply", Type: cty.Bool, Default: cty.False},
+		{Name: "interval", Type: cty.String, Default: cty.StringVal(DefaultInterval.String())},
+		{Name: "status_socket", Type: cty.String},
+		{Name: "status_addr", Type: cty.String},
+	},
+}
+
+// loadAgent decodes the optional `agent {}` block; without one, every
+// setting takes its default.
+func (l *loader) loadAgent(blocks hcl.Blocks) hcl.Diagnostics {
+	l.cfg.Agent = AgentConfig{
+		StateDir:    resolve(l.dir, DefaultStateDir),
+		Parallelism: DefaultParallelism,
+		Interval:    DefaultInterval,
+	}
+	if len(blocks) == 0 {
+		return nil
+	}
+	var diags hcl.Diagnostics
+	for _, dup := range blocks[1:] {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Duplicate agent block",
+			Detail:   fmt.Sprintf("Only one agent block is allowed; the first is at %s.", blocks[0].DefRange),
+			Subject:  dup.DefRange.Ptr(),
+		})
+	}
+	d := l.newDecoder(l.evalContext())
+	v, ds := d.decode(blocks[0].Body, agentSchema, "")
+	diags = append(diags, ds...)
+	v, _ = v.UnmarkDeep()
+	get := func(name string) (cty.Value, bool) {
+		a := v.GetAttr(name)
+		return a, a.IsKnown() && !a.IsNull()
+	}
+	a := &l.cfg.Agent
+	if s, ok := get("state_dir"); ok {
+		a.StateDir = resolve(l.dir, s.AsString())
+	}
+	if n, ok := get("parallelism"); ok {
+		if i, isInt := asInt(n); !isInt || i < 1 || i > 10000 {
+			diags = append(diags, d.invalid("parallelism", "Invalid parallelism", "parallelism must be a whole number from 1 to 10000."))
+		} else {
+			a.Parallelism = int(i)
+		}
+	}
+	if b, ok := get("auto_apply"); ok {
+		a.AutoApply = b.True()
+	}
+	if s, ok := get("interval"); ok {
+		dur, err := time.ParseDuration(s.AsString())
+		if err != nil || dur <= 0 {
+			diags = append(diags, d.invalid("interval", "Invalid duration", fmt.Sprintf("interval must be a positive duration such as \"30s\" or \"5m\", not %q.", s.AsString())))
+		} else {
+			a.Interval = dur
+		}
+	}
+	if s, ok := get("status_socket"); ok {
+		a.StatusSocket = resolve(l.dir, s.AsString())
+	}
+	if s, ok := get("status_addr"); ok {
+		a.StatusAddr = s.AsString()
+	}
+	return diags
+}

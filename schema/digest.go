@@ -1,0 +1,195 @@
+package schema
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/hypersdk/hyperagent/schema/addrs"
+)
+
+// The digests hash a canonical JSON document: Go structs marshal their
+// fields in declaration order and cty objects their attributes sorted, so
+// the same evaluated config always gives the same bytes. Sensitive values
+// are left out (nulled), so a digest can be stored and shown, and changing
+// a password alone does not make a saved plan stale. The absolute config
+// directory is left out too: moving a checkout does not change the config.
+
+type digestVariable struct {
+	Name      string          `json:"name"`
+	Type      string          `json:"type"`
+	Sensitive bool            `json:"sensitive"`
+	Value     json.RawMessage `json:"value,omitempty"`
+}
+
+type digestPlugin struct {
+	Addr   string          `json:"addr"`
+	Config json.RawMessage `json:"config"`
+}
+
+type digestMigration struct {
+	Addr           string   `json:"addr"`
+	Digest         string   `json:"digest"`
+	DependsOn      []string `json:"depends_on"`
+	PreventDestroy bool     `json:"prevent_destroy"`
+}
+
+type digestConfig struct {
+	Agent struct {
+		StateDir     string `json:"state_dir"`
+		Parallelism  int    `json:"parallelism"`
+		AutoApply    bool   `json:"auto_apply"`
+		Interval     string `json:"interval"`
+		StatusSocket string `json:"status_socket"`
+		StatusAddr   string `json:"status_addr"`
+	} `json:"agent"`
+	Variables  []digestVariable  `json:"variables"`
+	Plugins    []digestPlugin    `json:"plugins"`
+	Migrations []digestMigration `json:"migrations"`
+}
+
+// configDigest fills each migration's Digest and returns the config's.
+func configDigest(c *Config) (string, error) {
+	var doc digestConfig
+	doc.Agent.StateDir = relTo(c.Dir, c.Agent.StateDir)
+	doc.Agent.Parallelism = c.Agent.Parallelism
+	doc.Agent.AutoApply = c.Agent.AutoApply
+	doc.Agent.Interval = c.Agent.Interval.String()
+	doc.Agent.StatusSocket = relTo(c.Dir, c.Agent.StatusSocket)
+	doc.Agent.StatusAddr = c.Agent.StatusAddr
+
+	for _, name := range sortedKeys(c.Variables) {
+		v := c.Variables[name]
+		dv := digestVariable{Name: name, Type: typeexpr.TypeString(v.Type), Sensitive: v.Sensitive}
+		if !v.Sensitive {
+			b, err := ctyjson.Marshal(v.Value, v.Value.Type())
+			if err != nil {
+				return "", fmt.Errorf("variable %s: %w", name, err)
+			}
+			dv.Value = b
+		}
+		doc.Variables = append(doc.Variables, dv)
+	}
+	for _, group := range []map[string]*PluginBlock{c.Sources, c.Converters, c.Targets} {
+		for _, key := range sortedKeys(group) {
+			b, err := redactedJSON(group[key])
+			if err != nil {
+				return "", err
+			}
+			doc.Plugins = append(doc.Plugins, digestPlugin{Addr: group[key].Addr.String(), Config: b})
+		}
+	}
+	for _, m := range c.Migrations {
+		d, err := migrationDigest(c, m)
+		if err != nil {
+			return "", err
+		}
+		m.Digest = d
+		dm := digestMigration{Addr: m.Addr.String(), Digest: d, DependsOn: []string{}, PreventDestroy: m.PreventDestroy}
+		for _, dep := range m.DependsOn {
+			dm.DependsOn = append(dm.DependsOn, dep.String())
+		}
+		sort.Strings(dm.DependsOn)
+		doc.Migrations = append(doc.Migrations, dm)
+	}
+	return hashJSON(doc)
+}
+
+type digestInstance struct {
+	Source          string          `json:"source"`
+	SourceConfig    json.RawMessage `json:"source_config"`
+	Converter       string          `json:"converter"`
+	ConverterConfig json.RawMessage `json:"converter_config"`
+	Target          string          `json:"target"`
+	TargetConfig    json.RawMessage `json:"target_config"`
+	VM              string          `json:"vm"`
+	Export          ExportSettings  `json:"export"`
+	Convert         ConvertSettings `json:"convert"`
+	Domain          DomainSettings  `json:"domain"`
+}
+
+// migrationDigest hashes what the instance will do: its plugins and their
+// non-sensitive settings, the VM, and the export, convert and domain
+// settings. Ordering (depends_on) and lifecycle are not part of it.
+func migrationDigest(c *Config, m *Migration) (string, error) {
+	doc := digestInstance{
+		Source: m.Source.String(), Converter: m.Converter.String(), Target: m.Target.String(),
+		VM: m.VM, Export: m.Export, Convert: m.Convert, Domain: m.Domain,
+	}
+	var err error
+	if doc.SourceConfig, err = redactedJSON(c.plugin(m.Source)); err != nil {
+		return "", err
+	}
+	if doc.ConverterConfig, err = redactedJSON(c.plugin(m.Converter)); err != nil {
+		return "", err
+	}
+	if doc.TargetConfig, err = redactedJSON(c.plugin(m.Target)); err != nil {
+		return "", err
+	}
+	return hashJSON(doc)
+}
+
+// plugin finds a plugin block by address, or nil.
+func (c *Config) plugin(a addrs.Plugin) *PluginBlock {
+	key := a.Type + "." + a.Name
+	switch a.Kind {
+	case addrs.KindSource:
+		return c.Sources[key]
+	case addrs.KindConverter:
+		return c.Converters[key]
+	case addrs.KindTarget:
+		return c.Targets[key]
+	}
+	return nil
+}
+
+// redactedJSON encodes a plugin block's config with its sensitive paths
+// set to null.
+func redactedJSON(pb *PluginBlock) (json.RawMessage, error) {
+	if pb == nil {
+		return json.RawMessage("null"), nil
+	}
+	v, err := cty.Transform(pb.Config, func(p cty.Path, v cty.Value) (cty.Value, error) {
+		for _, sp := range pb.SensitivePaths {
+			if p.Equals(sp) {
+				return cty.NullVal(v.Type()), nil
+			}
+		}
+		return v, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pb.Addr, err)
+	}
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pb.Addr, err)
+	}
+	return b, nil
+}
+
+func hashJSON(doc any) (string, error) {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// relTo renders p relative to dir when it lies under it.
+func relTo(dir, p string) string {
+	if p == "" {
+		return ""
+	}
+	if rel, err := filepath.Rel(dir, p); err == nil {
+		return filepath.ToSlash(rel)
+	}
+	return p
+}
