@@ -16,16 +16,16 @@ var (
 	_ plugins.Limited   = (*Converter)(nil)
 )
 
-// Converter is a fake converter. A job moves one state per ObserveJobs
-// pass that sees it: queued → processing (after the first) → its end
-// (after Rounds passes): succeeded with a real output file next to the
+// Converter is a fake converter. A job moves on with each ObserveJobs
+// pass that sees it: queued at the first, processing after, and at pass
+// Rounds it ends: succeeded with a real output file next to the
 // export, or failed/stalled when told so. Submit is idempotent by job id,
 // as the contract requires; in file-backed mode every submission and end
 // is a journal line.
 type Converter struct {
 	Name        string
 	MaxParallel int
-	Rounds      int           // observations until a job ends; default 2
+	Rounds      int           // observations until a job ends; default 3
 	Delay       time.Duration // how long Submit works
 	Dir         string
 
@@ -60,7 +60,7 @@ type jobLine struct {
 
 // NewConverter returns a fake converter; dir "" keeps everything in memory.
 func NewConverter(name, dir string) (*Converter, error) {
-	c := &Converter{Name: name, Dir: dir, Rounds: 2, jobs: map[string]*fakeJob{}, fail: map[string]string{},
+	c := &Converter{Name: name, Dir: dir, Rounds: 3, jobs: map[string]*fakeJob{}, fail: map[string]string{},
 		stall: map[string]string{}, failNext: map[string]int{}, withdrawn: map[string]int{}, submitted: map[string]int{}}
 	var err error
 	if c.log, err = newJournal(dir, name+"-jobs.log"); err != nil {
@@ -157,7 +157,9 @@ func (c *Converter) advance(j *fakeJob) error {
 	}
 	j.rounds++
 	if j.rounds < max(c.Rounds, 1) {
-		j.State = plugins.JobProcessing
+		if j.rounds > 1 {
+			j.State = plugins.JobProcessing
+		}
 		return nil
 	}
 	switch {

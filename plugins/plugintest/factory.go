@@ -32,7 +32,7 @@ func blockSchema() schema.BlockSchema {
 		{Name: "dir", Type: cty.String, Required: true, Description: "directory of the fake's journals"},
 		{Name: "max_parallel", Type: cty.Number, Default: cty.Zero, Description: "the instance's limit"},
 		{Name: "delay_ms", Type: cty.Number, Default: cty.Zero, Description: "time each effect takes"},
-		{Name: "rounds", Type: cty.Number, Default: cty.NumberIntVal(2), Description: "observations until a job ends (converter)"},
+		{Name: "rounds", Type: cty.Number, Default: cty.NumberIntVal(3), Description: "observations until a job ends (converter)"},
 		{Name: "token", Type: cty.String, Sensitive: true, Description: "a secret the fake ignores, to test redaction"},
 	}}
 }
