@@ -1,0 +1,95 @@
+package hyper2kvm
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/schema/addrs"
+)
+
+// TestWatch: a file appearing in a date folder created after Watch started
+// (and in processing/, created after too) says "look again".
+func TestWatch(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changed := make(chan struct{}, 16)
+	done := make(chan error)
+	go func() { done <- f.c.Watch(ctx, func() { changed <- struct{}{} }) }()
+
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-changed:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no change reported after %s", what)
+		}
+	}
+	drain := func() {
+		for {
+			select {
+			case <-changed:
+			default:
+				return
+			}
+		}
+	}
+	// The watch is set up asynchronously: create until it reports.
+	for i := 0; ; i++ {
+		os.MkdirAll(filepath.Join(f.wf, "processed"), 0o755)
+		os.WriteFile(filepath.Join(f.wf, "probe"), nil, 0o644)
+		select {
+		case <-changed:
+		case <-time.After(time.Second):
+			if i < 30 {
+				continue
+			}
+			t.Fatal("watch never reported")
+		}
+		break
+	}
+	time.Sleep(watchDebounce * 2) // let the burst settle before the next step
+	drain()
+	date := filepath.Join(f.wf, "processed", "2026-11-23")
+	os.Mkdir(date, 0o755)
+	wait("a new date folder")
+	time.Sleep(watchDebounce * 2)
+	drain()
+	mustWrite(t, filepath.Join(date, "j.json.report.json"), "{}")
+	wait("a sidecar in the new date folder")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFactory: the block's config decodes into a working converter, and a
+// bad timeout is refused terminally.
+func TestFactory(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func(timeout string) cty.Value {
+		return cty.ObjectVal(map[string]cty.Value{
+			"workflow_dir": cty.StringVal(dir), "output_dir": cty.StringVal(dir), "unit": cty.NullVal(cty.String),
+			"timeout": cty.StringVal(timeout), "max_in_flight": cty.NumberIntVal(3),
+		})
+	}
+	addr := addrs.Plugin{Kind: addrs.KindConverter, Type: Type, Name: "main"}
+	v, err := Factory().New(context.Background(), plugins.NewRequest{Addr: addr, Config: cfg("90m"), Logger: hclog.NewNullLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := v.(*Converter)
+	if c.timeout != 90*time.Minute || c.Limits().MaxParallel != 3 {
+		t.Errorf("timeout %s, limits %+v", c.timeout, c.Limits())
+	}
+	if _, err := Factory().New(context.Background(), plugins.NewRequest{Addr: addr, Config: cfg("soon")}); !plugins.IsTerminal(err) {
+		t.Errorf("bad timeout: %v, want a terminal error", err)
+	}
+}
