@@ -147,7 +147,7 @@ func (s *settings) domain() DomainSettings {
 	if mem := s.str("domain.memory"); mem != "" {
 		mib, err := ParseMemory(mem)
 		if err != nil {
-			s.fail("domain.memory", "Invalid memory size", err.Error())
+			s.fail("domain.memory", "Invalid memory size", err.Error()+".")
 		}
 		dom.MemoryMiB = mib
 	}

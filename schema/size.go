@@ -36,7 +36,11 @@ func ParseMemory(s string) (int64, error) {
 	}
 	mib := n * mult / (1 << 20)
 	if mib < 1 || mib > 1<<40 || mib != math.Trunc(mib) {
-		return 0, fmt.Errorf("%q is not a positive whole number of MiB", s)
+		hint := ""
+		if strings.HasSuffix(unit, "B") && !strings.HasSuffix(unit, "iB") {
+			hint = fmt.Sprintf(" (%s is a decimal unit; did you mean %siB?)", unit, unit[:1])
+		}
+		return 0, fmt.Errorf("%q is not a positive whole number of MiB%s", s, hint)
 	}
 	return int64(mib), nil
 }
