@@ -51,7 +51,9 @@ func CheckStale(ctx context.Context, p *Plan, cfg *schema.Config, st *State, set
 	if p.ConfigDigest != cfg.Digest {
 		moved = append(moved, fmt.Sprintf("the configuration changed (digest %s → %s)", short(p.ConfigDigest), short(cfg.Digest)))
 	}
-	if p.Prior.Lineage != st.Lineage {
+	// A plan made before the first write has no lineage; the state that
+	// write created is "written since", not "a different one".
+	if p.Prior.Lineage != "" && p.Prior.Lineage != st.Lineage {
 		moved = append(moved, fmt.Sprintf("the state is a different one (lineage %q → %q)", p.Prior.Lineage, st.Lineage))
 	} else if p.Prior.Serial != st.Serial {
 		moved = append(moved, fmt.Sprintf("the state was written since (serial %d → %d)", p.Prior.Serial, st.Serial))

@@ -1,0 +1,128 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hypersdk/hyperagent/plugins/plugintest"
+)
+
+func TestLockNamesHolderAndForceUnlock(t *testing.T) {
+	dir := t.TempDir()
+	a, _ := OpenStore(dir)
+	b, _ := OpenStore(dir)
+	info, err := a.Lock("apply")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Lock("state rm")
+	var le *LockedError
+	if !errors.As(err, &le) || le.Info.ID != info.ID || le.Info.Operation != "apply" || le.Info.PID != os.Getpid() {
+		t.Fatalf("second lock: %v, want a LockedError naming %+v", err, info)
+	}
+	if !strings.Contains(err.Error(), "force-unlock "+info.ID) {
+		t.Errorf("error %q does not say how to unlock", err)
+	}
+	if err := ForceUnlock(dir, "wrong"); err == nil {
+		t.Error("force-unlock with a wrong id succeeded")
+	}
+	if err := ForceUnlock(dir, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Lock("state rm"); err != nil {
+		t.Fatalf("lock after force-unlock: %v", err)
+	}
+	// a's lock is on a removed file now; releasing it must not remove b's info.
+	if err := a.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, _ := ReadLockInfo(dir); !ok || got.Operation != "state rm" {
+		t.Errorf("lock info after the old holder unlocked = %+v, %v", got, ok)
+	}
+	if err := b.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := ReadLockInfo(dir); ok {
+		t.Error("lock info left after unlock")
+	}
+}
+
+func TestWriteNeedsLockAndIsAtomic(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := OpenStore(dir)
+	st := NewState()
+	if err := s.Write(st); err == nil {
+		t.Fatal("write without the lock succeeded")
+	}
+	if _, err := s.Lock("test"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Unlock()
+	for i := 1; i <= 3; i++ {
+		if err := s.Write(st); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Serial != uint64(i) || got.Lineage != st.Lineage {
+			t.Errorf("write %d: serial %d lineage %q", i, got.Serial, got.Lineage)
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("temp file %s left behind", e.Name())
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte(`{"format_version": 9}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(); err == nil || !strings.Contains(err.Error(), "format_version 9") {
+		t.Errorf("loading a future format: %v", err)
+	}
+}
+
+func TestSavedPlanStaleness(t *testing.T) {
+	tests := map[string]struct {
+		move func(h *harness)
+		want string
+	}{
+		"fresh": {func(h *harness) {}, ""},
+		"config": {func(h *harness) { h.migration("a").Domain.VCPUs = 8; h.rehash() },
+			"the configuration changed"},
+		"state": {func(h *harness) { h.writeState(h.state()) }, "the state was written since (serial 0 → 1)"},
+		"vm": {func(h *harness) { h.src.SetVM(h.migration("b").VM, plugintest.VM{Fingerprint: "v9"}) },
+			"the source VM of migration.b changed (fingerprint v1 → v9)"},
+		"vm gone": {func(h *harness) { h.src.SetVM(h.migration("a").VM, vmMissing) },
+			"the source VM of migration.a (/DC1/vm/a) is gone"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, "", "a", "b")
+			p := h.plan(PlanRequest{})
+			b, err := p.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			saved, err := DecodePlan(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.move(h)
+			err = CheckStale(context.Background(), saved, h.cfg, h.state(), h.set)
+			var se *StaleError
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("fresh plan reported stale: %v", err)
+			case tc.want != "" && (!errors.As(err, &se) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want a StaleError naming %q", err, tc.want)
+			}
+		})
+	}
+}
