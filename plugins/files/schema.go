@@ -2,6 +2,7 @@ package files
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -19,7 +20,15 @@ var BlockSchema = schema.BlockSchema{
 	Attributes: []schema.AttributeSchema{
 		{Name: "dir", Type: cty.String, Required: true, Description: "directory holding the pre-exported VMs"},
 		{Name: "max_parallel_exports", Type: cty.Number, Default: cty.NumberIntVal(4)},
+		{Name: "hash_cache", Type: cty.String, Description: "file remembering disk sha256s by path, size and mtime across runs; default: in memory only"},
 	},
+}
+
+// Config is the decoded `source "files"` block.
+type Config struct {
+	Dir                string `cty:"dir"`
+	MaxParallelExports int    `cty:"max_parallel_exports"`
+	HashCache          string `cty:"hash_cache"`
 }
 
 // Factory registers the files source.
@@ -28,5 +37,13 @@ func Factory() plugins.Factory {
 }
 
 func newSource(ctx context.Context, req plugins.NewRequest) (any, error) {
-	return nil, plugins.NotImplemented("source \"files\"")
+	var cfg Config
+	if err := plugins.DecodeConfig(req.Config, &cfg); err != nil {
+		return nil, plugins.Terminal(fmt.Errorf("%s: %w", req.Addr, err))
+	}
+	s, err := New(cfg, req.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", req.Addr, err)
+	}
+	return s, nil
 }

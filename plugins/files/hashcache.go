@@ -1,0 +1,205 @@
+package files
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+)
+
+// hashCache remembers the sha256 of files by path, size and mtime, so that
+// a file that did not change is hashed once: disks are tens of gigabytes
+// and every plan observes them. With a cache file it survives restarts;
+// the file holds only paths, sizes, times and digests.
+type hashCache struct {
+	file string // "" keeps the cache in memory only
+
+	mu      sync.Mutex
+	loaded  bool
+	entries map[string]cacheEntry
+	hashed  atomic.Int64 // files actually read and hashed, for tests and logs
+}
+
+type cacheEntry struct {
+	Size    int64  `json:"size"`
+	MtimeNS int64  `json:"mtime_ns"`
+	SHA256  string `json:"sha256"`
+}
+
+type cacheFile struct {
+	Version int                   `json:"version"`
+	Entries map[string]cacheEntry `json:"entries"`
+}
+
+const cacheVersion = 1
+
+// sum returns the sha256 (hex) of path, hashing only when the cache holds
+// nothing for its current size and mtime. progress, when set, gets the
+// bytes hashed so far.
+func (c *hashCache) sum(ctx context.Context, path string, progress func(done int64)) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	key := cacheEntry{Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano()}
+	c.mu.Lock()
+	c.load()
+	e, ok := c.entries[path]
+	c.mu.Unlock()
+	if ok && e.Size == key.Size && e.MtimeNS == key.MtimeNS {
+		return e.SHA256, nil
+	}
+	sum, err := hashFile(ctx, path, progress)
+	if err != nil {
+		return "", err
+	}
+	c.hashed.Add(1)
+	// A file changed while it was hashed gets no entry: its next stat
+	// differs and it is hashed again.
+	if after, err := os.Stat(path); err != nil || after.Size() != key.Size || !after.ModTime().Equal(fi.ModTime()) {
+		return "", fmt.Errorf("%s changed while it was hashed", path)
+	}
+	key.SHA256 = sum
+	c.mu.Lock()
+	c.entries[path] = key
+	c.mu.Unlock()
+	return sum, nil
+}
+
+// put records a digest computed elsewhere (while unpacking an OVA).
+func (c *hashCache) put(path, sum string) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.load()
+	c.entries[path] = cacheEntry{Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano(), SHA256: sum}
+}
+
+// load reads the cache file once; a missing or unreadable file starts an
+// empty cache (it is only a cache). Called with mu held.
+func (c *hashCache) load() {
+	if c.loaded {
+		return
+	}
+	c.loaded = true
+	c.entries = map[string]cacheEntry{}
+	if c.file == "" {
+		return
+	}
+	b, err := os.ReadFile(c.file)
+	if err != nil {
+		return
+	}
+	var cf cacheFile
+	if json.Unmarshal(b, &cf) == nil && cf.Version == cacheVersion && cf.Entries != nil {
+		c.entries = cf.Entries
+	}
+}
+
+// save writes the cache file atomically: temp file, fsync, rename, fsync
+// of the directory.
+func (c *hashCache) save() error {
+	if c.file == "" {
+		return nil
+	}
+	c.mu.Lock()
+	b, err := json.Marshal(cacheFile{Version: cacheVersion, Entries: c.entries})
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return writeAtomic(c.file, b, 0o600)
+}
+
+func writeAtomic(path string, data []byte, mode os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func hashFile(ctx context.Context, path string, progress func(int64)) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := copyCtx(ctx, h, f, progress); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// copyCtx copies in 4 MiB chunks, stopping when ctx ends and reporting
+// bytes done to progress.
+func copyCtx(ctx context.Context, w io.Writer, r io.Reader, progress func(int64)) (int64, error) {
+	buf := make([]byte, 4<<20)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			if _, err := w.Write(buf[:m]); err != nil {
+				return n, err
+			}
+			n += int64(m)
+			if progress != nil {
+				progress(n)
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
