@@ -2,10 +2,169 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 )
 
+// scaffoldMain is a complete, commented repo that validates as written
+// (testdata/script/init_*.txtar checks that).
+const scaffoldMain = `# A hyperagent migration repo: which VMs move from vSphere to KVM, and how.
+#
+#   hyperagent validate     check this file (contacts nothing)
+#   hyperagent plan         show what is left to do
+#   hyperagent apply        do it
+#
+# Every *.hcl and *.hcl.json file of this directory is read, in name order.
+
+# Secrets never go in a file: pass them with -var, or set
+# HYPERAGENT_VAR_vcenter_password in the environment. Left null, the vsphere
+# source falls back to GOVC_PASSWORD.
+variable "vcenter_password" {
+  description = "Password of the vCenter account that exports the VMs"
+  type        = string
+  sensitive   = true
+  default     = null
+}
+
+variable "export_dir" {
+  description = "Where exported OVF files land; needs room for the largest VM"
+  type        = string
+  default     = "/srv/exports"
+}
+
+locals {
+  vm_folder = "/DC1/vm/prod"
+}
+
+# Optional: how the agent and apply run. These are the defaults.
+agent {
+  state_dir   = ".hyperagent" # relative to this directory
+  parallelism = 10
+  interval    = "1m"
+}
+
+# Where VMs come from. Unset connection settings fall back to govc's
+# environment (GOVC_URL, GOVC_USERNAME, GOVC_THUMBPRINT, ...).
+source "vsphere" "dc1" {
+  url        = "https://vcenter.example.com/sdk"
+  username   = "migrator@vsphere.local"
+  password   = var.vcenter_password
+  datacenter = "DC1"
+  # Pin the server certificate (govc about.cert -thumbprint), or set
+  # insecure = true for a lab.
+  # thumbprint = "AB:CD:..."
+  max_parallel_exports = 2
+}
+
+# What converts the exported disks: the hyper2kvm daemon's watch directory.
+converter "hyper2kvm" "main" {
+  workflow_dir = "/var/lib/hyper2kvm/manifest-workflow"
+  output_dir   = "/var/lib/hyper2kvm/output"
+  timeout      = "2h"
+}
+
+# Where converted VMs are defined.
+target "libvirt" "kvm1" {
+  uri         = "qemu:///system"
+  storage_dir = "/var/lib/libvirt/images"
+}
+
+# One migration per VM, or one block for many with for_each:
+#   for_each = toset(["web-01", "web-02"])  and  vm = "${local.vm_folder}/${each.key}"
+# Order waves with depends_on = [migration.db].
+migration "example" {
+  source    = source.vsphere.dc1
+  converter = converter.hyper2kvm.main
+  target    = target.libvirt.kvm1
+  vm        = "${local.vm_folder}/example-01"
+
+  export {
+    dir       = var.export_dir
+    power_off = true # a consistent disk needs the VM off
+  }
+
+  convert {
+    format = "qcow2"
+    fix {
+      fstab = "stabilize-all" # mount by UUID, not by VMware device names
+      grub  = true
+    }
+  }
+
+  domain {
+    memory = "4GiB"
+    vcpus  = 2
+  }
+}
+`
+
+// scaffoldGitignore keeps state and saved plans out of Git: state records
+// job ids and paths of this machine, and plans go stale.
+const scaffoldGitignore = `# hyperagent state and lock (agent { state_dir }).
+.hyperagent/
+# Saved plans: hyperagent plan -out=NAME.plan
+*.plan
+`
+
+const initHelp = `Usage: hyperagent init [DIR]
+
+  Scaffolds a migration repo in DIR (default: the current directory), which
+  must be empty or missing: a commented main.hcl that validates as is, and
+  a .gitignore for the state directory and saved plans.
+`
+
 func runInit(ctx context.Context, e *env, args []string) int {
-	fmt.Fprintln(e.stderr, "Error: this command is not implemented yet")
-	return exitError
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() { fmt.Fprint(e.stderr, initHelp) }
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
+		return exitError
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintln(e.stderr, "Error: init takes at most one directory")
+		return exitError
+	}
+	dir := "."
+	if fs.NArg() == 1 {
+		dir = fs.Arg(0)
+	}
+	if err := scaffold(dir); err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(e.stdout, "Initialized a migration repo in %s:\n", dir)
+	fmt.Fprintln(e.stdout, "  main.hcl    a source, a converter, a target and one migration; edit them")
+	fmt.Fprintln(e.stdout, "  .gitignore  keeps state (.hyperagent/) and saved plans out of Git")
+	fmt.Fprintln(e.stdout)
+	fmt.Fprintf(e.stdout, "Next: edit main.hcl, then run: hyperagent validate %s\n", dir)
+	return exitOK
+}
+
+// scaffold writes the repo's files into dir, refusing a directory that
+// already holds anything: init never overwrites someone's work.
+func scaffold(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+	case err != nil:
+		return fmt.Errorf("read %s: %w", dir, err)
+	case len(entries) > 0:
+		return fmt.Errorf("%s is not empty; init only scaffolds an empty or missing directory", dir)
+	}
+	for name, data := range map[string]string{"main.hcl": scaffoldMain, ".gitignore": scaffoldGitignore} {
+		if err := writeFileAtomic(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
