@@ -31,6 +31,7 @@ type Engine struct {
 	Events       func(Event)      // may be nil; called from many goroutines
 	Now          func() time.Time // default time.Now
 
+	plan    *Plan
 	mu      sync.Mutex // guards State and its writes
 	limits  map[string]chan struct{}
 	pollers map[string]*jobPoller
@@ -92,6 +93,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	if e.Log == nil {
 		e.Log = hclog.NewNullLogger()
 	}
+	e.plan = p
 	e.setupLimits()
 	e.pollers = map[string]*jobPoller{}
 	runCtx, cancel := context.WithCancel(ctx)

@@ -41,6 +41,10 @@ func (r *run) export(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("looking for a completed export: %w", err)
 		}
+		// An export of the VM as it was before it changed is not adopted.
+		if fp := e.plan.Fingerprints[a]; adopted && fp != "" && res.Fingerprint != fp {
+			adopted = false
+		}
 		if adopted {
 			e.Log.Info("adopted an export completed by an interrupted run", "address", a, "dir", res.Dir)
 		}
