@@ -33,6 +33,7 @@ type ovfDiskSpec struct {
 	Ctrl     int // 0: SCSI controller 0 (InstanceID 3), 1: SCSI controller 1 (InstanceID 4)
 	Unit     int
 	Capacity int64 // bytes * 2^20 units, in MiB
+	Size     int64 // of the file; written as ovf:size when set
 }
 
 type ovfNICSpec struct{ MAC, Network string }
@@ -44,7 +45,11 @@ func (s ovfSpec) XML() string {
 	w(`<Envelope vmw:buildId="build-1" xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">`)
 	w(`  <References>`)
 	for i, d := range s.Disks {
-		w(`    <File ovf:href="%s" ovf:id="file%d"/>`, d.File, i+1)
+		if d.Size > 0 {
+			w(`    <File ovf:href="%s" ovf:id="file%d" ovf:size="%d"/>`, d.File, i+1, d.Size)
+		} else {
+			w(`    <File ovf:href="%s" ovf:id="file%d"/>`, d.File, i+1)
+		}
 	}
 	w(`  </References>`)
 	w(`  <DiskSection><Info>Virtual disk information</Info>`)
@@ -105,10 +110,12 @@ func writeOVFDir(t *testing.T, parent string, s ovfSpec) string {
 		t.Fatal(err)
 	}
 	var mf strings.Builder
-	for _, d := range s.Disks {
+	s.Disks = append([]ovfDiskSpec(nil), s.Disks...)
+	for i, d := range s.Disks {
 		p := filepath.Join(dir, d.File)
 		qemuImg(t, "create", "-q", "-f", "vmdk", "-o", "subformat=streamOptimized", p, fmt.Sprintf("%dM", d.Capacity))
 		fmt.Fprintf(&mf, "SHA256(%s)= %s\n", d.File, sha(t, p))
+		s.Disks[i].Size = size(t, p)
 	}
 	ovf := filepath.Join(dir, s.Name+".ovf")
 	writeFile(t, ovf, s.XML())

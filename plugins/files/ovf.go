@@ -94,6 +94,7 @@ const (
 type ovfVM struct {
 	Facts plugins.VMFacts
 	Files []string // hrefs of the disks, parallel to Facts.Disks
+	Sizes []int64  // their sizes as References declares them; 0 when absent
 }
 
 func parseOVF(r io.Reader) (*ovfEnvelope, error) {
@@ -148,6 +149,7 @@ func (env *ovfEnvelope) facts() (ovfVM, error) {
 	type diskAt struct {
 		fact      plugins.DiskFact
 		href      string
+		size      int64
 		ctrl, pos int
 	}
 	var found []diskAt
@@ -192,7 +194,7 @@ func (env *ovfEnvelope) facts() (ovfVM, error) {
 			}
 			found = append(found, diskAt{
 				fact: plugins.DiskFact{ID: d.DiskID, Label: it.ElementName, CapacityBytes: capacity, Backing: file.Href},
-				href: file.Href, ctrl: ctrl, pos: unit,
+				href: file.Href, size: file.Size, ctrl: ctrl, pos: unit,
 			})
 		}
 	}
@@ -212,6 +214,7 @@ func (env *ovfEnvelope) facts() (ovfVM, error) {
 		d.fact.BootOrder = i
 		f.Disks = append(f.Disks, d.fact)
 		vm.Files = append(vm.Files, d.href)
+		vm.Sizes = append(vm.Sizes, d.size)
 	}
 	if f.NICs == nil {
 		f.NICs = []plugins.NIC{}

@@ -58,6 +58,13 @@ func TestBareImages(t *testing.T) {
 			if diff := cmp.Diff(want, r.Export.Disks); diff != "" {
 				t.Errorf("disks (-want +got):\n%s", diff)
 			}
+			wantFiles := 1
+			if name == "vmdk flat descriptor" {
+				wantFiles = 2 // the descriptor and its flat extent
+			}
+			if len(r.Export.Files) != wantFiles {
+				t.Errorf("files = %+v, want %d", r.Export.Files, wantFiles)
+			}
 			if r.Export.Facts.Firmware != "unknown" || r.Export.Facts.Name == "" {
 				t.Errorf("facts = %+v", r.Export.Facts)
 			}

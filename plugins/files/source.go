@@ -164,9 +164,40 @@ func (s *Source) inspectOVF(v *vmView) error {
 			})
 			continue
 		}
+		if want := vm.Sizes[i]; want > 0 {
+			if fi, err := os.Stat(dp); err == nil && fi.Size() != want {
+				v.findings = append(v.findings, plugins.Finding{
+					Severity: plugins.SeverityError,
+					Summary:  fmt.Sprintf("disk %s is incomplete", href),
+					Detail:   fmt.Sprintf("%s is %d bytes; %s says %d", dp, fi.Size(), filepath.Base(v.path), want),
+				})
+			}
+		}
 		v.files = append(v.files, dp)
+		v.addExtents(dp)
 	}
 	return nil
+}
+
+// addExtents adds the extent files of a VMDK descriptor disk to the VM's
+// files, with a finding for each that is missing.
+func (v *vmView) addExtents(disk string) {
+	exts, err := vmdkExtents(disk)
+	if err != nil {
+		v.findings = append(v.findings, errFinding("VMDK descriptor unreadable", err))
+		return
+	}
+	for _, e := range exts {
+		if !fileExists(e) {
+			v.findings = append(v.findings, plugins.Finding{
+				Severity: plugins.SeverityError,
+				Summary:  fmt.Sprintf("extent %s is missing", filepath.Base(e)),
+				Detail:   fmt.Sprintf("%s names extent %s, which does not exist", disk, e),
+			})
+			continue
+		}
+		v.files = append(v.files, e)
+	}
 }
 
 func (s *Source) inspectOVA(ctx context.Context, v *vmView) error {
@@ -212,6 +243,7 @@ func inspectImage(v *vmView) error {
 	}
 	v.files = []string{v.path}
 	v.disks = []string{v.path}
+	v.addExtents(v.path)
 	return nil
 }
 

@@ -144,6 +144,15 @@ func TestObserveFindings(t *testing.T) {
 	if err := os.Remove(filepath.Join(gone, "gone-disk1.vmdk")); err != nil {
 		t.Fatal(err)
 	}
+	short := writeOVFDir(t, root, ovfSpec{Name: "short", CPUs: 1, Memory: "1", MemUnits: "byte * 2^30",
+		Disks: []ovfDiskSpec{{ID: "d1", File: "short-disk1.vmdk", Capacity: 1}}})
+	if err := os.Truncate(filepath.Join(short, "short-disk1.vmdk"), 512); err != nil {
+		t.Fatal(err)
+	}
+	qemuImg(t, "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", filepath.Join(root, "flat.vmdk"), "1M")
+	if err := os.Remove(filepath.Join(root, "flat-flat.vmdk")); err != nil {
+		t.Fatal(err)
+	}
 	writeFile(t, filepath.Join(outside, "secret.img"), "x")
 	if err := os.Symlink(filepath.Join(outside, "secret.img"), filepath.Join(root, "link.img")); err != nil {
 		t.Fatal(err)
