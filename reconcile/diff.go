@@ -71,7 +71,9 @@ func Diff(req DiffRequest) *Plan {
 	}
 	byName := blockIndex(cfg)
 	inCfg := addrSet(cfg.Migrations)
-	for _, m := range req.Selection.Select(cfg) {
+	selected := req.Selection.Select(cfg)
+	p.Changes = make([]Change, 0, len(selected))
+	for _, m := range selected {
 		a := m.Addr.String()
 		ms := st.Migrations[a]
 		forced := false
@@ -104,7 +106,10 @@ func Diff(req DiffRequest) *Plan {
 		}
 		p.Changes = append(p.Changes, removal(st.Migrations[a], obs, req.CanPrune))
 	}
-	sort.SliceStable(p.Changes, func(i, j int) bool { return p.Changes[i].Address < p.Changes[j].Address })
+	less := func(i, j int) bool { return p.Changes[i].Address < p.Changes[j].Address }
+	if !sort.SliceIsSorted(p.Changes, less) {
+		sort.SliceStable(p.Changes, less)
+	}
 	p.summarize()
 	return p
 }
