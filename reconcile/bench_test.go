@@ -38,7 +38,7 @@ func benchWorld(b *testing.B, n int) (*harness, *State) {
 		st.Migrations[a] = &MigrationState{Address: a, Source: m.Source.String(), Converter: m.Converter.String(),
 			Target: m.Target.String(), VM: m.VM, ConfigDigest: m.Digest, Digests: d, Fingerprint: "v1",
 			Export: &exp, Attempts: 1, Outputs: outs, Domain: &resp.Domain,
-			Job: &JobRecord{Converter: m.Converter.String(), ID: plugins.JobID(a, 1), Attempt: 1, SubmittedAt: &now, State: plugins.JobSucceeded},
+			Job:       &JobRecord{Converter: m.Converter.String(), ID: plugins.JobID(a, 1), Attempt: 1, SubmittedAt: &now, State: plugins.JobSucceeded},
 			CreatedAt: now, UpdatedAt: now}
 	}
 	return h, st
