@@ -96,7 +96,7 @@ func (d *blockDecoder) attribute(attr *hcl.Attribute, as AttributeSchema, prefix
 		if !isNil(as.Default) {
 			return markIf(as.Default, as.Sensitive), nil
 		}
-		return cty.NullVal(as.Type), nil
+		return markIf(cty.NullVal(as.Type), as.Sensitive), nil
 	}
 	d.ranges[prefix+as.Name] = attr.Expr.Range()
 	raw, diags := d.l.eval(attr.Expr, d.ctx)
