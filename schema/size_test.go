@@ -22,7 +22,7 @@ func TestParseMemory(t *testing.T) {
 		"KiB whole MiB": {in: "2048KiB", want: 2},
 		"decimal GB":    {in: "4GB", wantErr: "did you mean GiB?"},
 		"decimal MB ok": {in: "1048.576MB", want: 1000},
-		"no unit":       {in: "4096", wantErr: "unknown unit"},
+		"no unit":       {in: "4096", wantErr: "write a number and a unit"},
 		"no number":     {in: "GiB", wantErr: "write a number and a unit"},
 		"unknown unit":  {in: "4Gb", wantErr: `unknown unit "Gb"`},
 		"too small":     {in: "512KiB", wantErr: "positive whole number"},
