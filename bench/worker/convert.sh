@@ -9,6 +9,9 @@
 # conversion), checks the output, and fsyncs it before renaming it into
 # place; the bare baseline does none of that.
 #
+# The same run also times bare convert+check followed by an fsync of the
+# output, the like-for-like baseline.
+#
 # Usage: bench/worker/convert.sh [ROUNDS]   (default 3; needs go, qemu-img)
 set -euo pipefail
 
@@ -20,7 +23,11 @@ work=$(mktemp -d "${TMPDIR:-/var/tmp}/hyperagent-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/in" "$work/out" "$work/wf" "$work/bare"
 
-( cd "$repo" && go build -o "$work/hyperagent" ./cmd/hyperagent )
+if [[ -n "${HYPERAGENT_BIN:-}" ]]; then # a binary built elsewhere
+  cp "$HYPERAGENT_BIN" "$work/hyperagent"
+else
+  ( cd "$repo" && go build -o "$work/hyperagent" ./cmd/hyperagent )
+fi
 
 raw="$work/src.raw"
 truncate -s "${size_mib}M" "$raw"
@@ -51,6 +58,7 @@ JSON
 
 cat /dev/null >"$work/bare.times"
 cat /dev/null >"$work/worker.times"
+cat /dev/null >"$work/baresync.times"
 cat "$vmdk" >/dev/null # warm the page cache for both sides alike
 for ((i = 1; i <= rounds; i++)); do
   rm -f "$work/bare/out.qcow2"
@@ -59,6 +67,9 @@ for ((i = 1; i <= rounds; i++)); do
   qemu-img check -q -f qcow2 "$work/bare/out.qcow2"
   t1=$(now)
   awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}' >>"$work/bare.times"
+  sync "$work/bare/out.qcow2" # fsync, as the worker does before presenting an output
+  t2=$(now)
+  awk -v a="$t0" -v b="$t2" 'BEGIN {print b - a}' >>"$work/baresync.times"
 
   id="bench-$i"
   manifest "$id" >"$work/wf/.tmp.json"
@@ -74,7 +85,10 @@ done
 
 bare=$(median <"$work/bare.times")
 worker=$(median <"$work/worker.times")
+baresync=$(median <"$work/baresync.times")
 printf 'disk: %d MiB virtual, VMDK %d bytes; rounds: %d; %s; %d cores\n' "$size_mib" "$bytes" "$rounds" "$(qemu-img --version | head -1)" "$(nproc)"
 printf 'bare qemu-img convert+check: %.2f s (median of %s)\n' "$bare" "$(paste -sd' ' "$work/bare.times")"
+printf 'bare convert+check+fsync:    %.2f s (median of %s)\n' "$baresync" "$(paste -sd' ' "$work/baresync.times")"
 printf 'hyperagent worker -once:     %.2f s (median of %s)\n' "$worker" "$(paste -sd' ' "$work/worker.times")"
 printf 'ratio worker/bare: %.3f (goal <= 1.05)\n' "$(awk -v w="$worker" -v b="$bare" 'BEGIN {print w / b}')"
+printf 'ratio worker/(bare+fsync): %.3f\n' "$(awk -v w="$worker" -v b="$baresync" 'BEGIN {print w / b}')"

@@ -157,8 +157,16 @@ func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protoc
 
 	begin := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return verifyInput(gctx, src, d) })
-	g.Go(func() error { _, err := w.qemuImg(gctx, args...); return err })
+	g.Go(func() error {
+		err := verifyInput(gctx, src, d)
+		w.log.Debug("input verified", "disk", d.ID, "seconds", time.Since(begin).Seconds())
+		return err
+	})
+	g.Go(func() error {
+		_, err := w.qemuImg(gctx, args...)
+		w.log.Debug("qemu-img convert done", "disk", d.ID, "seconds", time.Since(begin).Seconds())
+		return err
+	})
 	if err := g.Wait(); err != nil {
 		os.Remove(tmp)
 		return protocol.Artifact{}, t, inStage("convert", fmt.Errorf("disk %s: %w", d.ID, err))
@@ -167,8 +175,16 @@ func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protoc
 
 	begin = time.Now()
 	g, gctx = errgroup.WithContext(ctx)
-	g.Go(func() error { return fsyncFile(tmp) })
-	g.Go(func() error { return w.checkImage(gctx, src, d.SourceFormat, tmp, format) })
+	g.Go(func() error {
+		err := fsyncFile(tmp)
+		w.log.Debug("output fsynced", "disk", d.ID, "seconds", time.Since(begin).Seconds())
+		return err
+	})
+	g.Go(func() error {
+		err := w.checkImage(gctx, src, d.SourceFormat, tmp, format)
+		w.log.Debug("output checked", "disk", d.ID, "seconds", time.Since(begin).Seconds())
+		return err
+	})
 	if err := g.Wait(); err != nil {
 		os.Remove(tmp)
 		return protocol.Artifact{}, t, inStage("validate", fmt.Errorf("disk %s: %w", d.ID, err))
