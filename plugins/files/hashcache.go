@@ -23,6 +23,7 @@ type hashCache struct {
 
 	mu      sync.Mutex
 	loaded  bool
+	dirty   bool // entries changed since the file was read or written
 	entries map[string]cacheEntry
 	hashed  atomic.Int64 // files actually read and hashed, for tests and logs
 }
@@ -69,6 +70,7 @@ func (c *hashCache) sum(ctx context.Context, path string, progress func(done int
 	key.SHA256 = sum
 	c.mu.Lock()
 	c.entries[path] = key
+	c.dirty = true
 	c.mu.Unlock()
 	return sum, nil
 }
@@ -83,6 +85,7 @@ func (c *hashCache) put(path, sum string) {
 	defer c.mu.Unlock()
 	c.load()
 	c.entries[path] = cacheEntry{Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano(), SHA256: sum}
+	c.dirty = true
 }
 
 // load reads the cache file once; a missing or unreadable file starts an
@@ -113,12 +116,19 @@ func (c *hashCache) save() error {
 		return nil
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dirty {
+		return nil
+	}
 	b, err := json.Marshal(cacheFile{Version: cacheVersion, Entries: c.entries})
-	c.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return writeAtomic(c.file, b, 0o600)
+	if err := writeAtomic(c.file, b, 0o600); err != nil {
+		return err
+	}
+	c.dirty = false
+	return nil
 }
 
 func writeAtomic(path string, data []byte, mode os.FileMode) (err error) {
@@ -176,10 +186,14 @@ func hashFile(ctx context.Context, path string, progress func(int64)) (string, e
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 4<<20); return &b }}
+
 // copyCtx copies in 4 MiB chunks, stopping when ctx ends and reporting
 // bytes done to progress.
 func copyCtx(ctx context.Context, w io.Writer, r io.Reader, progress func(int64)) (int64, error) {
-	buf := make([]byte, 4<<20)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {

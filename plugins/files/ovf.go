@@ -111,12 +111,11 @@ const maxDescriptor = 16 << 20
 
 var diskIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
-// facts turns the envelope into the VM's facts. Disks are ordered as a
-// firmware would boot them: by the position of their controller in the
-// hardware section, then by their unit number on it.
+// facts turns the envelope into the VM's facts, disks in boot order.
 func (env *ovfEnvelope) facts() (ovfVM, error) {
 	vs := env.System
-	f := plugins.VMFacts{Name: vs.Name, GuestID: vs.OS.OSType, Firmware: "bios", OSFamily: osFamily(vs.OS.OSType, vs.OS.Description)}
+	f := plugins.VMFacts{Name: vs.Name, GuestID: vs.OS.OSType, Firmware: "bios", OSFamily: osFamily(vs.OS.OSType, vs.OS.Description),
+		Disks: []plugins.DiskFact{}, NICs: []plugins.NIC{}}
 	if f.Name == "" {
 		f.Name = vs.ID
 	}
@@ -134,26 +133,7 @@ func (env *ovfEnvelope) facts() (ovfVM, error) {
 			}
 		}
 	}
-	pos := map[string]int{}
-	for i, it := range items {
-		pos[it.InstanceID] = i
-	}
-	files := map[string]ovfFile{}
-	for _, r := range env.References {
-		files[r.ID] = r
-	}
-	disks := map[string]ovfDisk{}
-	for _, d := range env.Disks {
-		disks[d.DiskID] = d
-	}
-	type diskAt struct {
-		fact      plugins.DiskFact
-		href      string
-		size      int64
-		ctrl, pos int
-	}
-	var found []diskAt
-	for i, it := range items {
+	for _, it := range items {
 		switch it.ResourceType {
 		case rtProcessor:
 			f.CPUs, _ = strconv.Atoi(strings.TrimSpace(it.VirtualQuantity))
@@ -169,42 +149,13 @@ func (env *ovfEnvelope) facts() (ovfVM, error) {
 				nic.Network = strings.TrimSpace(it.Connection[0])
 			}
 			f.NICs = append(f.NICs, nic)
-		case rtDisk:
-			if len(it.HostResource) == 0 {
-				continue
-			}
-			ref := strings.TrimSpace(it.HostResource[0])
-			ref = strings.TrimPrefix(strings.TrimPrefix(ref, "ovf:"), "/disk/")
-			d, ok := disks[ref]
-			if !ok {
-				return ovfVM{}, fmt.Errorf("disk item %q refers to %q, which DiskSection does not declare", it.ElementName, it.HostResource[0])
-			}
-			file, ok := files[d.FileRef]
-			if !ok {
-				return ovfVM{}, fmt.Errorf("disk %q refers to file %q, which References does not declare", d.DiskID, d.FileRef)
-			}
-			capacity, err := toBytes(d.Capacity, d.CapacityUnits)
-			if err != nil {
-				return ovfVM{}, fmt.Errorf("disk %q: %w", d.DiskID, err)
-			}
-			unit, _ := strconv.Atoi(strings.TrimSpace(it.AddressOnParent))
-			ctrl, ok := pos[it.Parent]
-			if !ok {
-				ctrl = i
-			}
-			found = append(found, diskAt{
-				fact: plugins.DiskFact{ID: d.DiskID, Label: it.ElementName, CapacityBytes: capacity, Backing: file.Href},
-				href: file.Href, size: file.Size, ctrl: ctrl, pos: unit,
-			})
 		}
 	}
-	sort.SliceStable(found, func(i, j int) bool {
-		if found[i].ctrl != found[j].ctrl {
-			return found[i].ctrl < found[j].ctrl
-		}
-		return found[i].pos < found[j].pos
-	})
-	var vm ovfVM
+	found, err := env.disks(items)
+	if err != nil {
+		return ovfVM{}, err
+	}
+	vm := ovfVM{}
 	seen := map[string]bool{}
 	for i, d := range found {
 		if !diskIDRe.MatchString(d.fact.ID) || seen[d.fact.ID] {
@@ -216,11 +167,71 @@ func (env *ovfEnvelope) facts() (ovfVM, error) {
 		vm.Files = append(vm.Files, d.href)
 		vm.Sizes = append(vm.Sizes, d.size)
 	}
-	if f.NICs == nil {
-		f.NICs = []plugins.NIC{}
-	}
 	vm.Facts = f
 	return vm, nil
+}
+
+// diskAt is a disk item resolved through DiskSection and References, with
+// where it sits: its controller's position among the items, and its unit.
+type diskAt struct {
+	fact       plugins.DiskFact
+	href       string
+	size       int64
+	ctrl, unit int
+}
+
+// disks resolves the disk items, sorted as a firmware would boot them: by
+// the position of their controller in the hardware section, then by their
+// unit number on it.
+func (env *ovfEnvelope) disks(items []ovfItem) ([]diskAt, error) {
+	pos := map[string]int{}
+	for i, it := range items {
+		pos[it.InstanceID] = i
+	}
+	files := map[string]ovfFile{}
+	for _, r := range env.References {
+		files[r.ID] = r
+	}
+	disks := map[string]ovfDisk{}
+	for _, d := range env.Disks {
+		disks[d.DiskID] = d
+	}
+	var found []diskAt
+	for i, it := range items {
+		if it.ResourceType != rtDisk || len(it.HostResource) == 0 {
+			continue
+		}
+		ref := strings.TrimSpace(it.HostResource[0])
+		ref = strings.TrimPrefix(strings.TrimPrefix(ref, "ovf:"), "/disk/")
+		d, ok := disks[ref]
+		if !ok {
+			return nil, fmt.Errorf("disk item %q refers to %q, which DiskSection does not declare", it.ElementName, it.HostResource[0])
+		}
+		file, ok := files[d.FileRef]
+		if !ok {
+			return nil, fmt.Errorf("disk %q refers to file %q, which References does not declare", d.DiskID, d.FileRef)
+		}
+		capacity, err := toBytes(d.Capacity, d.CapacityUnits)
+		if err != nil {
+			return nil, fmt.Errorf("disk %q: %w", d.DiskID, err)
+		}
+		unit, _ := strconv.Atoi(strings.TrimSpace(it.AddressOnParent))
+		ctrl, ok := pos[it.Parent]
+		if !ok {
+			ctrl = i
+		}
+		found = append(found, diskAt{
+			fact: plugins.DiskFact{ID: d.DiskID, Label: it.ElementName, CapacityBytes: capacity, Backing: file.Href},
+			href: file.Href, size: file.Size, ctrl: ctrl, unit: unit,
+		})
+	}
+	sort.SliceStable(found, func(i, j int) bool {
+		if found[i].ctrl != found[j].ctrl {
+			return found[i].ctrl < found[j].ctrl
+		}
+		return found[i].unit < found[j].unit
+	})
+	return found, nil
 }
 
 func nicID(it ovfItem, i int) string {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hypersdk/hyperagent/plugins"
 )
@@ -69,39 +70,63 @@ type vmView struct {
 // errors: a missing file must not hide the other VMs.
 func (s *Source) ObserveVMs(ctx context.Context, req plugins.ObserveVMsRequest) (plugins.ObserveVMsResponse, error) {
 	resp := plugins.ObserveVMsResponse{VMs: map[string]plugins.VMObservation{}}
-	for _, q := range req.VMs {
-		if err := ctx.Err(); err != nil {
-			return resp, err
-		}
-		v, err := s.inspect(ctx, q.Path)
-		var obs plugins.VMObservation
-		switch {
-		case errors.Is(err, errEscape):
-			obs.Findings = []plugins.Finding{errFinding("VM path refused", err)}
-		case errors.Is(err, os.ErrNotExist):
-			obs.Findings = []plugins.Finding{errFinding("VM files not found", err)}
-		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			return resp, err
-		case err != nil:
-			obs.Found = true
-			obs.Findings = []plugins.Finding{errFinding("VM files unreadable", err)}
-		default:
-			obs = plugins.VMObservation{Found: true, Fingerprint: v.fingerprint, Facts: v.facts, Findings: v.findings}
-			for _, f := range v.files {
-				if _, err := s.cache.sum(ctx, f, nil); err != nil {
-					if ctx.Err() != nil {
-						return resp, ctx.Err()
-					}
-					obs.Findings = append(obs.Findings, errFinding("cannot hash "+filepath.Base(f), err))
-				}
-			}
-		}
-		resp.VMs[q.Address] = obs
+	obs := make([]plugins.VMObservation, len(req.VMs))
+	// VMs are independent; on NFS each stat is a round trip, so several
+	// are looked at at once.
+	var g errgroup.Group
+	g.SetLimit(observeParallel)
+	for i, q := range req.VMs {
+		g.Go(func() error {
+			o, err := s.observeOne(ctx, q.Path)
+			obs[i] = o
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return resp, err
+	}
+	for i, q := range req.VMs {
+		resp.VMs[q.Address] = obs[i]
 	}
 	if err := s.cache.save(); err != nil {
 		s.log.Warn("hash cache not saved", "file", s.cfg.HashCache, "error", err)
 	}
 	return resp, nil
+}
+
+// observeParallel bounds the VMs observed at once.
+const observeParallel = 8
+
+// observeOne looks at one VM; only a cancelled context is an error.
+func (s *Source) observeOne(ctx context.Context, vm string) (plugins.VMObservation, error) {
+	if err := ctx.Err(); err != nil {
+		return plugins.VMObservation{}, err
+	}
+	v, err := s.inspect(ctx, vm)
+	switch {
+	case errors.Is(err, errEscape):
+		return plugins.VMObservation{Findings: []plugins.Finding{errFinding("VM path refused", err)}}, nil
+	case errors.Is(err, os.ErrNotExist):
+		return plugins.VMObservation{Findings: []plugins.Finding{errFinding("VM files not found", err)}}, nil
+	case ctx.Err() != nil:
+		return plugins.VMObservation{}, ctx.Err()
+	case err != nil:
+		return plugins.VMObservation{Found: true, Findings: []plugins.Finding{errFinding("VM files unreadable", err)}}, nil
+	}
+	obs := plugins.VMObservation{Found: true, Fingerprint: v.fingerprint, Facts: v.facts, Findings: v.findings}
+	for _, f := range v.files {
+		if _, err := s.cache.sum(ctx, f, nil); err != nil {
+			if ctx.Err() != nil {
+				return plugins.VMObservation{}, ctx.Err()
+			}
+			obs.Findings = append(obs.Findings, errFinding("cannot hash "+filepath.Base(f), err))
+		}
+	}
+	return obs, nil
+}
+
+func noDisks(p string) plugins.Finding {
+	return plugins.Finding{Severity: plugins.SeverityError, Summary: "the OVF declares no disks", Detail: p + " has no disk items to convert"}
 }
 
 func errFinding(summary string, err error) plugins.Finding {
@@ -146,6 +171,9 @@ func (s *Source) inspectOVF(v *vmView) error {
 	}
 	v.facts = vm.Facts
 	v.files = []string{v.path}
+	if len(vm.Files) == 0 {
+		v.findings = append(v.findings, noDisks(v.path))
+	}
 	if mf := manifestPath(v.path); fileExists(mf) {
 		v.files = append(v.files, mf)
 	}
@@ -211,6 +239,9 @@ func (s *Source) inspectOVA(ctx context.Context, v *vmView) error {
 	}
 	v.facts = vm.Facts
 	v.files = []string{v.path}
+	if len(vm.Files) == 0 {
+		v.findings = append(v.findings, noDisks(v.path))
+	}
 	base := pathDir(idx.OVF)
 	for _, href := range vm.Files {
 		if err := checkHref(href); err != nil {

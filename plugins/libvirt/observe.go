@@ -6,12 +6,17 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"golang.org/x/sync/errgroup"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/hypersdk/hyperagent/plugins"
 )
+
+// xmlReadAhead bounds the domain XML reads in flight on one connection.
+const xmlReadAhead = 16
 
 // ObserveDomains implements plugins.Target in one pass: one call lists
 // every domain and one lists the networks, then the XML of only the
@@ -39,21 +44,31 @@ func (t *Target) ObserveDomains(ctx context.Context, req plugins.ObserveDomainsR
 		for _, d := range doms {
 			byName[d.Name] = d
 		}
+		// The reads are pipelined on the one connection: libvirt answers
+		// them by serial number, so latency, not the count, sets the pace.
+		var mu sync.Mutex
+		var g errgroup.Group
+		g.SetLimit(xmlReadAhead)
 		for _, q := range req.Domains {
 			d, ok := byName[q.Name]
 			if !ok {
 				continue
 			}
-			x, err := l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive)
-			if isLibvirtError(err, golibvirt.ErrNoDomain) {
-				continue // undefined since the listing
-			}
-			if err != nil {
-				return fmt.Errorf("read domain %s: %w", q.Name, err)
-			}
-			xmls[q.Name] = x
+			g.Go(func() error {
+				x, err := l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive)
+				if isLibvirtError(err, golibvirt.ErrNoDomain) {
+					return nil // undefined since the listing
+				}
+				if err != nil {
+					return fmt.Errorf("read domain %s: %w", q.Name, err)
+				}
+				mu.Lock()
+				xmls[q.Name] = x
+				mu.Unlock()
+				return nil
+			})
 		}
-		return nil
+		return g.Wait()
 	})
 	if err != nil {
 		return resp, fmt.Errorf("observe domains: %w", err)

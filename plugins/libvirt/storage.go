@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/hypersdk/hyperagent/plugins"
@@ -136,9 +137,13 @@ func copyVerified(ctx context.Context, src, dst, want string) (_ plugins.File, e
 	return plugins.File{Path: dst, Size: n, SHA256: got}, nil
 }
 
+var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
+
 // copyCtx copies in chunks, stopping when ctx ends.
 func copyCtx(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
-	buf := make([]byte, copyBuf)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
