@@ -110,6 +110,9 @@ func TestOVA(t *testing.T) {
 	if diff := cmp.Diff(plugins.VMObservation{Found: true, Fingerprint: o.Fingerprint, Facts: want}, o); diff != "" {
 		t.Errorf("observation (-want +got):\n%s", diff)
 	}
+	if n := s.cache.hashed.Load(); n != 0 {
+		t.Errorf("observing an OVA hashed %d files; its members are hashed when unpacked", n)
+	}
 
 	exportDir := filepath.Join(t.TempDir(), "m")
 	for attempt := 0; attempt < 2; attempt++ { // a second export redoes the same

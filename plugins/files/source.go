@@ -115,6 +115,11 @@ func (s *Source) observeOne(ctx context.Context, vm string) (plugins.VMObservati
 	}
 	obs := plugins.VMObservation{Found: true, Fingerprint: v.fingerprint, Facts: v.facts, Findings: v.findings}
 	for _, f := range v.files {
+		if v.kind == kindOVA {
+			// Export hashes an OVA's members while unpacking them; the
+			// archive's own digest would serve nothing.
+			break
+		}
 		if _, err := s.cache.sum(ctx, f, nil); err != nil {
 			if ctx.Err() != nil {
 				return plugins.VMObservation{}, ctx.Err()

@@ -18,6 +18,9 @@ import (
 // and the NVRAM file, so it must be a plain file name.
 var validName = regexp.MustCompile(`^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$`)
 
+// diskIDRe is the converter's disk id: it becomes part of a file name.
+var diskIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
 // Define implements plugins.Target. The order matters for safety: the name
 // is checked for a foreign domain before any disk moves, and the domain is
 // defined only once its disks are in place.
@@ -49,6 +52,9 @@ func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins
 	var disks []placedDisk
 	var files []plugins.File
 	for _, o := range outs {
+		if !diskIDRe.MatchString(o.DiskID) {
+			return plugins.DefineResponse{}, plugins.Terminal(fmt.Errorf("define %s: disk id %q must match %s", req.Address, o.DiskID, diskIDRe))
+		}
 		dst := filepath.Join(dir, name+"-"+o.DiskID+"."+o.Format)
 		f, err := placeDisk(ctx, o.Path, dst, strings.TrimPrefix(o.SHA256, "sha256:"))
 		if err != nil {
@@ -181,6 +187,19 @@ func (t *Target) spec(ctx context.Context, req plugins.DefineRequest, name, uuid
 // x86_64 hvm guests: kvm, then qemu (TCG), then whatever it has (the test
 // driver offers only "test").
 func (t *Target) domainType(ctx context.Context) (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.virtType != "" {
+		return t.virtType, nil
+	}
+	typ, err := t.readDomainType(ctx)
+	if err == nil {
+		t.virtType = typ
+	}
+	return typ, err
+}
+
+func (t *Target) readDomainType(ctx context.Context) (string, error) {
 	var caps libvirtxml.Caps
 	err := t.conn.do(ctx, func(l *golibvirt.Libvirt) error {
 		x, err := l.ConnectGetCapabilities()

@@ -33,12 +33,15 @@ func (t *Target) ObserveDomains(ctx context.Context, req plugins.ObserveDomainsR
 		if err != nil {
 			return fmt.Errorf("list domains: %w", err)
 		}
-		nets, _, err := l.ConnectListAllNetworks(1, 0)
-		if err != nil {
-			return fmt.Errorf("list networks: %w", err)
-		}
-		for _, n := range nets {
-			networks[n.Name] = true
+		// Without a network driver (some session daemons) networks are
+		// simply not checked.
+		if nets, _, err := l.ConnectListAllNetworks(1, 0); err != nil {
+			t.log.Debug("networks not listed", "error", err)
+			networks = nil
+		} else {
+			for _, n := range nets {
+				networks[n.Name] = true
+			}
 		}
 		byName := map[string]golibvirt.Domain{}
 		for _, d := range doms {
@@ -130,7 +133,7 @@ func (t *Target) networkFindings(q plugins.DomainQuery, networks map[string]bool
 			})
 			continue
 		}
-		if ref.Network != "" && !networks[ref.Network] && !seen["->"+ref.Network] {
+		if networks != nil && ref.Network != "" && !networks[ref.Network] && !seen["->"+ref.Network] {
 			seen["->"+ref.Network] = true
 			out = append(out, plugins.Finding{
 				Severity: plugins.SeverityWarning,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -17,6 +18,9 @@ type Target struct {
 	cfg  Config
 	log  hclog.Logger
 	conn *conn
+
+	mu       sync.Mutex
+	virtType string // kvm, qemu or test, read from capabilities once
 }
 
 var (

@@ -312,6 +312,29 @@ func TestNetworkFindings(t *testing.T) {
 	}
 }
 
+func TestDefineRefusesUnsafeNames(t *testing.T) {
+	tg := newTestTarget(t, testConfig(t))
+	ctx := ctxT(t)
+	disk := makeDisk(t, t.TempDir(), "disk-0", "qcow2", 0)
+	bad := disk
+	bad.DiskID = "../../etc/x"
+	tests := map[string]plugins.DefineRequest{
+		"domain name with a slash": {Address: addr, Name: "a/b", Facts: baseFacts("a"), Outputs: []plugins.Output{disk}},
+		"hidden domain name":       {Address: addr, Name: ".x", Facts: baseFacts("a"), Outputs: []plugins.Output{disk}},
+		"disk id with a path":      {Address: addr, Name: uniqueName("ok"), Facts: baseFacts("a"), Outputs: []plugins.Output{bad}},
+	}
+	for name, req := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := tg.Define(ctx, req); !plugins.IsTerminal(err) {
+				t.Errorf("err = %v, want terminal", err)
+			}
+			if !exists(disk.Path) {
+				t.Errorf("disk moved")
+			}
+		})
+	}
+}
+
 func TestStoragePool(t *testing.T) {
 	cfg := testConfig(t)
 	poolDir := cfg.StorageDir
