@@ -1,5 +1,16 @@
 // Package worker is hyperagent's own converter daemon: the consumer side of
-// PROTOCOL.md (§1, §5). It claims jobs by rename, verifies input checksums,
-// converts with qemu-img, checks the result, writes reports and error
-// sidecars atomically, and takes back jobs whose owner died.
+// PROTOCOL.md (§1, §5). It claims jobs by rename (RENAME_NOREPLACE, or
+// link+unlink where the filesystem lacks it, so a clash is detected and the
+// job renamed <id>_<YYYYMMDD_HHMMSS>), refuses inputs and outputs outside its
+// roots, verifies input checksums while qemu-img converts, checks each
+// output with qemu-img before renaming it into place, and writes the report
+// or error sidecar atomically before moving the manifest into its
+// completion-date folder.
+//
+// Several workers, on several hosts, may share one directory: each claimed
+// job carries a lease file (processing/.<name>.lease) its owner refreshes;
+// a job whose lease expired is handed back to the queue by any worker, so a
+// job whose worker died is never lost. It has no libguestfs: inspect and fix
+// stages fail the job unless skipped explicitly, and are then reported as
+// skipped, never as done.
 package worker

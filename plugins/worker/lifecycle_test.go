@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,50 @@ func TestShutdownHandsBack(t *testing.T) {
 	outs2, _ := filepath.Glob(filepath.Join(d.out, "slow", ".*"))
 	if len(left)+len(left2)+len(outs)+len(outs2) != 0 {
 		t.Errorf("left behind: processing %v %v, outputs %v %v", left, left2, outs, outs2)
+	}
+}
+
+// TestSdNotifyWatchdog: with WATCHDOG_USEC set for this process, a running
+// worker pings WATCHDOG=1 from its main loop, and says STOPPING=1 when
+// its context ends.
+func TestSdNotifyWatchdog(t *testing.T) {
+	d := newDirs(t)
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "100000")
+	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
+	cfg := d.config()
+	cfg.Once = false
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	seen := map[string]bool{}
+	buf := make([]byte, 4096)
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for !seen["STOPPING=1"] {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("reading the notify socket: %v (seen %v)", err, seen)
+		}
+		seen[string(buf[:n])] = true
+		if seen["WATCHDOG=1"] {
+			cancel()
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !seen["READY=1"] {
+		t.Errorf("READY=1 never sent: %v", seen)
 	}
 }
