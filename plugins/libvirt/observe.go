@@ -15,8 +15,10 @@ import (
 	"github.com/hypersdk/hyperagent/plugins"
 )
 
-// xmlReadAhead bounds the domain XML reads in flight on one connection.
-const xmlReadAhead = 16
+// xmlReadAhead bounds the domain XML reads in flight on one connection. It
+// stays under libvirtd's default max_client_requests (5), past which the
+// daemon stops reading the client and warns about keep-alive timeouts.
+const xmlReadAhead = 4
 
 // ObserveDomains implements plugins.Target in one pass: one call lists
 // every domain and one lists the networks, then the XML of only the
