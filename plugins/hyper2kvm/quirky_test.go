@@ -147,6 +147,14 @@ func TestQuirkyDaemon(t *testing.T) {
 		t.Errorf("missing-output error = %q", e)
 	}
 
+	// Submitting a job that sits clash-renamed in processing/ adds nothing.
+	if _, err := f.c.Submit(context.Background(), submitReq("migration.clash", "clash", writeDisk(t, filepath.Join(f.in, "c.raw"), 1))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(f.wf, "to_be_processed/clash.json")); !os.IsNotExist(err) {
+		t.Errorf("a clash-renamed job was submitted a second time (%v)", err)
+	}
+
 	// The clash-renamed job finishes under its new name: matched by prefix.
 	mcl, _ := protocol.ParseManifest(mustReadPath(t, filepath.Join(f.wf, "processing/clash_20261123_000102.json")), ".json")
 	d.produce(mcl, "clashed")

@@ -224,7 +224,7 @@ func verifyInput(ctx context.Context, path string, d protocol.Disk) error {
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, ctxReader{ctx, f})
+	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, 1<<20))
 	if err != nil {
 		return fmt.Errorf("hash %s: %w", path, err)
 	}
