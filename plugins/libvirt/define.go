@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/google/uuid"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/hypersdk/hyperagent/plugins"
@@ -65,7 +66,14 @@ func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins
 		files = append(files, f)
 	}
 
-	spec, err := t.spec(ctx, req, name, existing.UUID, disks, nics)
+	// A new domain gets a UUID of ours: should a domain of the same name
+	// appear after the check above, libvirt refuses a definition whose
+	// UUID differs from the existing one's, so it is never overwritten.
+	id := existing.UUID
+	if !found {
+		id = uuid.NewString()
+	}
+	spec, err := t.spec(ctx, req, name, id, disks, nics)
 	if err != nil {
 		return plugins.DefineResponse{}, fmt.Errorf("define %s: %w", req.Address, err)
 	}
@@ -154,13 +162,13 @@ func (t *Target) placeNICs(req plugins.DefineRequest) ([]placedNIC, error) {
 }
 
 // spec resolves sizes, firmware and the domain type for buildDomain.
-func (t *Target) spec(ctx context.Context, req plugins.DefineRequest, name, uuid string, disks []placedDisk, nics []placedNIC) (domainSpec, error) {
+func (t *Target) spec(ctx context.Context, req plugins.DefineRequest, name, id string, disks []placedDisk, nics []placedNIC) (domainSpec, error) {
 	typ, err := t.domainType(ctx)
 	if err != nil {
 		return domainSpec{}, err
 	}
 	s := domainSpec{
-		Name: name, UUID: uuid, Type: typ, Address: req.Address,
+		Name: name, UUID: id, Type: typ, Address: req.Address,
 		MemoryMiB: req.Facts.MemoryMiB, VCPUs: req.Facts.CPUs,
 		UEFI: req.Facts.Firmware == "uefi", Secure: req.Facts.Firmware == "uefi" && req.Facts.SecureBoot,
 		Machine: t.cfg.Machine, CPUMode: t.cfg.CPUMode,

@@ -201,6 +201,22 @@ func TestForeignDomainRefused(t *testing.T) {
 			if !exists(disk.Path) {
 				t.Errorf("the disk was moved although the definition was refused")
 			}
+			// Had the domain appeared after Define's check, libvirt itself
+			// refuses our definition: a new domain carries a UUID of ours.
+			spec := domainSpec{Name: name, UUID: "6e0a2a4e-8a0e-4c5e-9d55-3c1f8f7a1b2c", Type: "test", Address: addr,
+				MemoryMiB: 256, VCPUs: 1, Disks: []placedDisk{{Path: disk.Path, Format: "qcow2"}}}
+			dom, err := buildDomain(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, _ := dom.Marshal()
+			err = tg.conn.do(ctx, func(l *golibvirt.Libvirt) error {
+				_, err := l.DomainDefineXMLFlags(x, golibvirt.DomainDefineValidate)
+				return err
+			})
+			if err == nil {
+				t.Errorf("libvirt accepted a definition with another UUID over an existing domain")
+			}
 			r, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Name: name}}})
 			if err != nil {
 				t.Fatal(err)
