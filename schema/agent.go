@@ -49,7 +49,11 @@ func (l *loader) loadAgent(blocks hcl.Blocks) hcl.Diagnostics {
 	d := l.newDecoder(l.evalContext())
 	v, ds := d.decode(blocks[0].Body, agentSchema, "")
 	diags = append(diags, ds...)
-	v, _ = v.UnmarkDeep()
+	v, ds = d.plain(v, "agent")
+	diags = append(diags, ds...)
+	if ds.HasErrors() {
+		return diags
+	}
 	get := func(name string) (cty.Value, bool) {
 		a := v.GetAttr(name)
 		return a, a.IsKnown() && !a.IsNull()

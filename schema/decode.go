@@ -161,6 +161,20 @@ func (d *blockDecoder) nested(blocks hcl.Blocks, ns NestedBlockSchema, prefix st
 	return cty.ListVal(elems), diags
 }
 
+// plain returns v without marks, refusing sensitive values: the settings
+// of migrations and of the agent end up in plans, state and status output,
+// which have no way to redact them. (Plugin blocks may hold secrets: their
+// SensitivePaths say where.)
+func (d *blockDecoder) plain(v cty.Value, what string) (cty.Value, hcl.Diagnostics) {
+	unmarked, paths := sensitivePaths(v)
+	var diags hcl.Diagnostics
+	for _, p := range sortPaths(paths) {
+		diags = append(diags, d.invalid(pathString(p), "Sensitive value not allowed here",
+			fmt.Sprintf("%s is set from a sensitive value, but %s settings are shown in plans, state and output. Use a non-sensitive value here; secrets belong in source, converter or target blocks.", pathString(p), what)))
+	}
+	return unmarked, diags
+}
+
 func markIf(v cty.Value, sensitive bool) cty.Value {
 	if sensitive {
 		return v.Mark(sensitiveMark)

@@ -71,7 +71,11 @@ func (l *loader) decodeSettings(body hcl.Body, ctx *hcl.EvalContext) (*Migration
 	if diags.HasErrors() || !v.IsWhollyKnown() {
 		return nil, diags
 	}
-	v, _ = v.UnmarkDeep()
+	v, ds := d.plain(v, "migration")
+	diags = append(diags, ds...)
+	if ds.HasErrors() {
+		return nil, diags
+	}
 	s := &settings{d: d, v: v, diags: diags}
 	m := &Migration{VM: s.str("vm")}
 	if m.VM == "" {

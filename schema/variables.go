@@ -332,8 +332,11 @@ func (l *loader) validate(d *varDecl, a assignment) hcl.Diagnostics {
 		text := "The value is not valid."
 		if m, ds := msg.Expr.Value(ctx); !ds.HasErrors() && m.IsWhollyKnown() {
 			if m, err := convertStrict(m, cty.String); err == nil && !m.IsNull() {
-				m, _ = m.Unmark()
-				text = m.AsString()
+				if m.IsMarked() {
+					text = "The value is not valid. (The error message is derived from a sensitive value, so it is not shown.)"
+				} else {
+					text = m.AsString()
+				}
 			}
 		}
 		subject := a.subject

@@ -183,3 +183,29 @@ source "vsphere" "dc1" {
 		}
 	}
 }
+
+// Migration settings end up in plans and state, which cannot redact:
+// a sensitive value there is an error, and the message does not show it.
+func TestSensitiveValueInMigrationSettings(t *testing.T) {
+	dir := writeRepo(t, map[string]string{"main.hcl": basePlugins + `
+variable "pw" {
+  sensitive = true
+}
+migration "m" {
+  source    = source.vsphere.dc1
+  converter = converter.hyper2kvm.main
+  target    = target.libvirt.kvm1
+  vm        = "/DC1/vm/${var.pw}"
+  export { dir = "/exp" }
+  domain { memory = var.pw }
+}
+`})
+	_, _, diags := Load(LoadOptions{Dir: dir, Vars: []string{"pw=hunter2"}, Plugins: testPlugins})
+	text := diagText(diags)
+	if len(diags) != 2 || diags[0].Summary != "Sensitive value not allowed here" || diags[0].Subject == nil {
+		t.Fatalf("diagnostics:\n%s", text)
+	}
+	if strings.Contains(text, "hunter2") {
+		t.Errorf("a diagnostic shows the secret:\n%s", text)
+	}
+}
