@@ -64,7 +64,7 @@ func (s *Source) export(ctx context.Context, req plugins.ExportRequest) (plugins
 			s.cache.put(p, sum)
 		}
 		s.log.Info("OVA unpacked", "address", req.Address, "ova", v.path, "dir", req.Dir, "files", len(sums))
-		unpacked := vmView{kind: kindOVF, path: filepath.Join(req.Dir, filepath.FromSlash(idx.OVF))}
+		unpacked := vmView{kind: kindOVF, path: filepath.Join(req.Dir, filepath.FromSlash(idx.OVF)), root: req.Dir}
 		if err := s.inspectOVF(&unpacked); err != nil {
 			return plugins.ExportResult{}, err
 		}

@@ -154,6 +154,12 @@ func TestObserveFindings(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(outside, "secret.img"), "x")
+	linked := writeOVFDir(t, root, ovfSpec{Name: "linked", CPUs: 1, Memory: "1", MemUnits: "byte * 2^30",
+		Disks: []ovfDiskSpec{{ID: "d1", File: "linked-disk1.vmdk", Capacity: 1}}})
+	os.Remove(filepath.Join(linked, "linked-disk1.vmdk"))
+	if err := os.Symlink(filepath.Join(outside, "secret.img"), filepath.Join(linked, "linked-disk1.vmdk")); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Symlink(filepath.Join(outside, "secret.img"), filepath.Join(root, "link.img")); err != nil {
 		t.Fatal(err)
 	}
