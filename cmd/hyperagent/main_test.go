@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -32,6 +33,12 @@ func TestScripts(t *testing.T) {
 			// Scripts must not see the developer's settings.
 			env.Setenv("HYPERAGENT_LOG", "")
 			env.Setenv("NO_COLOR", "1")
+			// The example repos, for scripts that run on them.
+			examples, err := filepath.Abs(filepath.Join("..", "..", "examples"))
+			if err != nil {
+				return err
+			}
+			env.Setenv("EXAMPLES", examples)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
