@@ -15,9 +15,13 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 )
 
-// dialTimeout bounds connecting to the daemon's socket; RPCs themselves are
-// bounded by the caller's context (see conn.do).
-const dialTimeout = 10 * time.Second
+// dialTimeout bounds connecting to the daemon's socket and connectTimeout
+// the whole opening handshake; RPCs are bounded by the caller's context
+// (see conn.do).
+const (
+	dialTimeout    = 10 * time.Second
+	connectTimeout = 30 * time.Second
+)
 
 // conn is one lazily opened connection to a libvirt daemon, opened on the
 // URI the target names. go-libvirt's RPCs take no context, so conn.do closes
@@ -33,12 +37,16 @@ type conn struct {
 }
 
 // trackingDialer dials the daemon's unix socket and remembers the net.Conn
-// so that a cancelled context can close it.
+// so that a cancelled context can close it. Once aborted it stays so: a
+// dial that completes afterwards is closed at once.
 type trackingDialer struct {
-	path string
-	mu   sync.Mutex
-	c    net.Conn
+	path    string
+	mu      sync.Mutex
+	c       net.Conn
+	aborted bool
 }
+
+var errAborted = errors.New("connection aborted")
 
 func (d *trackingDialer) Dial() (net.Conn, error) {
 	c, err := net.DialTimeout("unix", d.path, dialTimeout)
@@ -46,14 +54,19 @@ func (d *trackingDialer) Dial() (net.Conn, error) {
 		return nil, err
 	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.aborted {
+		c.Close()
+		return nil, errAborted
+	}
 	d.c = c
-	d.mu.Unlock()
 	return c, nil
 }
 
 func (d *trackingDialer) abort() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.aborted = true
 	if d.c != nil {
 		d.c.Close()
 	}
@@ -64,7 +77,7 @@ func (c *conn) do(ctx context.Context, fn func(l *golibvirt.Libvirt) error) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	l, d, err := c.open()
+	l, d, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -77,22 +90,31 @@ func (c *conn) do(ctx context.Context, fn func(l *golibvirt.Libvirt) error) erro
 	return err
 }
 
-func (c *conn) open() (*golibvirt.Libvirt, *trackingDialer, error) {
+// open returns the connection, opening it when there is none. Opening is
+// bounded by ctx and by connectTimeout, since a daemon that accepts but
+// never answers would otherwise hold every caller behind c.mu.
+func (c *conn) open(ctx context.Context) (*golibvirt.Libvirt, *trackingDialer, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.l != nil && c.l.IsConnected() {
 		return c.l, c.dial, nil
 	}
-	candidates := socketCandidates(c.uri, c.socket)
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
 	var tried []string
-	for _, path := range candidates {
+	for _, path := range socketCandidates(c.uri, c.socket) {
 		if _, err := os.Stat(path); err != nil {
 			tried = append(tried, path+" (absent)")
 			continue
 		}
 		d := &trackingDialer{path: path}
 		l := golibvirt.NewWithDialer(d)
-		if err := l.ConnectToURI(golibvirt.ConnectURI(c.uri)); err != nil {
+		stop := context.AfterFunc(ctx, d.abort)
+		err := l.ConnectToURI(golibvirt.ConnectURI(c.uri))
+		if !stop() {
+			return nil, nil, fmt.Errorf("connect to libvirt %s on %s: %w", c.uri, path, ctx.Err())
+		}
+		if err != nil {
 			tried = append(tried, fmt.Sprintf("%s (%v)", path, err))
 			continue
 		}

@@ -3,10 +3,13 @@ package libvirt
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"github.com/google/go-cmp/cmp"
@@ -474,5 +477,37 @@ func TestQEMUDriver(t *testing.T) {
 	}
 	if got := r.Domains[addr]; got.Digest != def.Domain.Digest || got.ManagedBy != addr {
 		t.Errorf("observed %+v, defined digest %s", got, def.Domain.Digest)
+	}
+}
+
+// TestSilentDaemon: a socket that accepts and never answers must not hold
+// a caller past its context, neither while connecting nor afterwards.
+func TestSilentDaemon(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "silent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c) // read everything, answer nothing
+		}
+	}()
+	cfg := testConfig(t)
+	cfg.Socket = sock
+	tg, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Name: "x"}}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the context's deadline", err)
 	}
 }
