@@ -25,7 +25,10 @@ func (l *loader) checkRefs(expr hcl.Expression, ctx *hcl.EvalContext) hcl.Diagno
 	for _, tr := range expr.Variables() {
 		root := tr.RootName()
 		if _, inScope := ctx.Variables[root]; !inScope {
-			continue // HCL reports "Unknown variable" with the names in scope
+			if detail, ok := outOfScope[root]; ok {
+				diags = append(diags, undeclared(tr, "Reference not available here", detail))
+			}
+			continue // otherwise HCL reports "Unknown variable"
 		}
 		switch root {
 		case "var":
@@ -54,6 +57,15 @@ func (l *loader) checkRefs(expr hcl.Expression, ctx *hcl.EvalContext) hcl.Diagno
 		}
 	}
 	return diags
+}
+
+// outOfScope explains names that exist in the language but not everywhere.
+var outOfScope = map[string]string{
+	"each":      "each.key and each.value exist only inside a migration block that has for_each, and not in for_each itself.",
+	"source":    "Source blocks can be referred to from migration blocks only, not from variables, locals, the agent block or other plugin blocks.",
+	"converter": "Converter blocks can be referred to from migration blocks only, not from variables, locals, the agent block or other plugin blocks.",
+	"target":    "Target blocks can be referred to from migration blocks only, not from variables, locals, the agent block or other plugin blocks.",
+	"migration": "Migrations have no values to refer to; order them with depends_on = [migration.NAME].",
 }
 
 func attrStep(tr hcl.Traversal, i int) (string, bool) {
