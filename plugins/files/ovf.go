@@ -20,7 +20,6 @@ type ovfEnvelope struct {
 	XMLName    xml.Name         `xml:"Envelope"`
 	References []ovfFile        `xml:"References>File"`
 	Disks      []ovfDisk        `xml:"DiskSection>Disk"`
-	Networks   []ovfNetwork     `xml:"NetworkSection>Network"`
 	System     ovfVirtualSystem `xml:"VirtualSystem"`
 }
 
@@ -36,10 +35,6 @@ type ovfDisk struct {
 	Capacity      string `xml:"capacity,attr"`
 	CapacityUnits string `xml:"capacityAllocationUnits,attr"`
 	Format        string `xml:"format,attr"`
-}
-
-type ovfNetwork struct {
-	Name string `xml:"name,attr"`
 }
 
 type ovfVirtualSystem struct {
