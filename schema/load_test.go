@@ -68,15 +68,19 @@ func writeRepo(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, src := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		if err := writeFile(dir, name, src); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return dir
+}
+
+func writeFile(dir, name, src string) error {
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, []byte(src), 0o644)
 }
 
 func mustLoad(t *testing.T, opts LoadOptions) *Config {
