@@ -2,6 +2,11 @@ package vsphere
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -36,5 +41,17 @@ func Factory() plugins.Factory {
 }
 
 func newSource(ctx context.Context, req plugins.NewRequest) (any, error) {
-	return nil, plugins.NotImplemented("source \"vsphere\"")
+	var cfg config
+	if err := plugins.DecodeConfig(req.Config, &cfg); err != nil {
+		return nil, fmt.Errorf("source %s: %w", req.Addr, err)
+	}
+	set, err := cfg.resolve(os.Getenv)
+	if err != nil {
+		return nil, plugins.Terminal(fmt.Errorf("source %s: %w", req.Addr, err))
+	}
+	log := req.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Source{set: set, log: log, keepAlive: 5 * time.Minute, statfs: freeBytes}, nil
 }

@@ -1,0 +1,264 @@
+package vsphere
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vmware/govmomi/nfc"
+	"github.com/vmware/govmomi/vim25/progress"
+	"github.com/vmware/govmomi/vim25/soap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hypersdk/hyperagent/plugins"
+)
+
+// leaseItem is one device URL of the lease and where it goes.
+type leaseItem struct {
+	fi   nfc.FileItem
+	name string  // file name in the export directory
+	disk *vmDisk // nil for a file that is not a disk (nvram)
+}
+
+// mediaExt are device images the lease may offer (a mounted ISO, a floppy
+// image) that are not part of the VM's state and are not exported.
+var mediaExt = map[string]bool{".iso": true, ".flp": true, ".img": true}
+
+// planItems names every device URL's file and matches disk URLs to the
+// VM's disks: by controller type, bus and unit when the device key says
+// them (vCenter: "/vm-12/VirtualLsiLogicController0:1"), else by position
+// among the disks in device order.
+func planItems(info *nfc.LeaseInfo, vmDisks []vmDisk) ([]leaseItem, error) {
+	byOrd := append([]vmDisk(nil), vmDisks...)
+	sortByDeviceOrder(byOrd)
+	used := map[string]bool{}
+	var out []leaseItem
+	nDisk := 0
+	for i, fi := range info.Items {
+		isDisk := strings.HasSuffix(fi.Path, ".vmdk")
+		if i < len(info.DeviceUrl) && info.DeviceUrl[i].Disk != nil {
+			isDisk = *info.DeviceUrl[i].Disk
+		}
+		it := leaseItem{fi: fi}
+		if isDisk {
+			d := matchDisk(fi.DeviceId, byOrd)
+			if d == nil && nDisk < len(byOrd) {
+				d = &byOrd[nDisk]
+			}
+			if d == nil {
+				return nil, fmt.Errorf("lease offers disk %s (%s) that the VM's configuration does not list", fi.DeviceId, fi.Path)
+			}
+			nDisk++
+			it.disk, it.name = d, d.fact.ID+".vmdk"
+		} else {
+			base := path.Base(fi.Path)
+			if mediaExt[strings.ToLower(path.Ext(base))] {
+				continue
+			}
+			it.name = safeName(base)
+		}
+		if used[it.name] {
+			it.name = strconv.Itoa(i) + "-" + it.name
+		}
+		used[it.name] = true
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+func matchDisk(deviceID string, ds []vmDisk) *vmDisk {
+	last := deviceID[strings.LastIndex(deviceID, "/")+1:]
+	ctrl, unit, ok := strings.Cut(last, ":")
+	if !ok {
+		return nil
+	}
+	for i := range ds {
+		if ds[i].ctrlType != "" && ctrl == ds[i].ctrlType+strconv.Itoa(int(ds[i].bus)) && unit == strconv.Itoa(int(ds[i].unit)) {
+			return &ds[i]
+		}
+	}
+	return nil
+}
+
+// fetchAll downloads the items, at most limit at once. The first failure
+// cancels the rest.
+func (s *Source) fetchAll(ctx context.Context, sc *soap.Client, items []leaseItem, dir string, req plugins.ExportRequest, w *written) ([]plugins.File, error) {
+	files := make([]plugins.File, len(items))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.set.disks)
+	for i, it := range items {
+		g.Go(func() error {
+			f, err := s.fetch(gctx, sc, it, dir, req, w)
+			if err != nil {
+				return fmt.Errorf("download %s: %w", it.name, err)
+			}
+			files[i] = f
+			return nil
+		})
+	}
+	return files, g.Wait()
+}
+
+// fetch streams one device URL to name.part, hashing as it writes, then
+// fsyncs and renames it into place. There is no resume: a partial file is
+// deleted by the caller's cleanup and the next export starts over, because
+// an NFC device URL belongs to one lease and a new lease may serve
+// different bytes (a streamOptimized VMDK is generated on the fly).
+func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir string, req plugins.ExportRequest, w *written) (plugins.File, error) {
+	final := filepath.Join(dir, it.name)
+	part := final + ".part"
+	if err := os.Remove(part); err != nil && !os.IsNotExist(err) {
+		return plugins.File{}, err
+	}
+	body, length, err := sc.Download(ctx, it.fi.URL, &soap.Download{Method: "GET"})
+	if err != nil {
+		return plugins.File{}, err
+	}
+	defer body.Close()
+	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return plugins.File{}, err
+	}
+	w.add(part)
+	total := length
+	if total <= 0 {
+		total = -1
+	}
+	rep := &reporter{item: it, addr: req.Address, total: total, progress: req.Progress}
+	h := sha256.New()
+	n, err := pipe(ctx, f, h, body, rep.add)
+	if err == nil && length > 0 && n != length {
+		err = fmt.Errorf("got %d of %d bytes", n, length)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return plugins.File{}, err
+	}
+	w.add(final)
+	if err := os.Rename(part, final); err != nil {
+		return plugins.File{}, err
+	}
+	rep.finish(n)
+	return plugins.File{Path: final, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// pipe copies src to f and h with reading and hashing+writing on two
+// goroutines, so TLS decryption overlaps sha256 and the write on a second
+// core. Buffers circulate between them; none is reused while in flight.
+func pipe(ctx context.Context, f io.Writer, h hash.Hash, src io.Reader, onWrite func(int64)) (int64, error) {
+	const bufSize, nBuf = 1 << 20, 4
+	free := make(chan []byte, nBuf)
+	full := make(chan []byte, nBuf)
+	for range nBuf {
+		free <- make([]byte, bufSize)
+	}
+	readErr := make(chan error, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(full)
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-stop:
+				readErr <- nil
+				return
+			}
+			n, err := io.ReadFull(src, buf)
+			if n > 0 {
+				full <- buf[:n]
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				readErr <- nil
+				return
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	var total int64
+	var werr error
+	for buf := range full {
+		if werr == nil {
+			if werr = ctx.Err(); werr == nil {
+				h.Write(buf)
+				_, werr = f.Write(buf)
+				total += int64(len(buf))
+				onWrite(total)
+			}
+			if werr != nil {
+				close(stop)
+			}
+		}
+		free <- buf[:cap(buf)]
+	}
+	if err := <-readErr; err != nil && werr == nil {
+		werr = err
+	}
+	return total, werr
+}
+
+// reporter sends progress to the engine at most every 8 MiB or second, and
+// to the lease updater's sink for the item, which renews the lease with a
+// meaningful percentage.
+type reporter struct {
+	item     leaseItem
+	addr     string
+	total    int64
+	progress plugins.Progress
+	last     int64
+	lastT    time.Time
+}
+
+func (r *reporter) add(done int64) {
+	if done-r.last < 8<<20 && time.Since(r.lastT) < time.Second {
+		return
+	}
+	r.last, r.lastT = done, time.Now()
+	r.progress(plugins.ProgressEvent{Address: r.addr, Item: r.item.name, Done: done, Total: r.total})
+	if r.item.fi.Size > 0 {
+		pct := float32(100 * float64(done) / float64(r.item.fi.Size))
+		select { // the updater may be busy; progress is advisory
+		case r.item.fi.Sink() <- leaseReport(min(pct, 100)):
+		default:
+		}
+	}
+}
+
+func (r *reporter) finish(done int64) {
+	r.progress(plugins.ProgressEvent{Address: r.addr, Item: r.item.name, Done: done, Total: done})
+	close(r.item.fi.Sink()) // tells the updater this item is complete
+}
+
+// leaseReport is a progress.Report for the lease updater.
+type leaseReport float32
+
+func (p leaseReport) Percentage() float32 { return float32(p) }
+func (p leaseReport) Detail() string      { return "" }
+func (p leaseReport) Error() error        { return nil }
+
+var _ progress.Report = leaseReport(0)
+
+func sortByDeviceOrder(ds []vmDisk) {
+	for i := 1; i < len(ds); i++ {
+		for j := i; j > 0 && ds[j].ord < ds[j-1].ord; j-- {
+			ds[j], ds[j-1] = ds[j-1], ds[j]
+		}
+	}
+}

@@ -1,0 +1,40 @@
+package vsphere
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hypersdk/hyperagent/plugins"
+)
+
+var (
+	_ plugins.Source       = (*Source)(nil)
+	_ plugins.ExportPruner = (*Source)(nil)
+	_ plugins.Limited      = (*Source)(nil)
+	_ plugins.Closer       = (*Source)(nil)
+)
+
+// Source is one `source "vsphere"` block: a lazily opened session to a
+// vCenter or ESXi host. It is safe for concurrent use.
+type Source struct {
+	set settings
+	log hclog.Logger
+
+	mu   sync.Mutex
+	conn *conn
+
+	// keepAlive is the idle time between session keep-alive calls.
+	keepAlive time.Duration
+	// statfs reports the bytes free to an unprivileged user on the
+	// filesystem holding a directory.
+	statfs func(dir string) (uint64, error)
+	// wrapTransport, when set, wraps the SOAP client's HTTP transport
+	// (tests count round trips with it).
+	wrapTransport func(http.RoundTripper) http.RoundTripper
+}
+
+// Limits declares max_parallel_exports.
+func (s *Source) Limits() plugins.Limits { return plugins.Limits{MaxParallel: s.set.exports} }

@@ -1,0 +1,82 @@
+package vcsimtest
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// VM returns the simulator's object for ref, unwrapping ExportableVM.
+func (s *Server) VM(ref types.ManagedObjectReference) (*simulator.VirtualMachine, error) {
+	switch o := s.Model.Map().Get(ref).(type) {
+	case *ExportableVM:
+		return o.VirtualMachine, nil
+	case *simulator.VirtualMachine:
+		return o, nil
+	default:
+		return nil, fmt.Errorf("vcsim: %s is not a VM (%T)", ref, o)
+	}
+}
+
+// DiskFile is the local file behind the VM's n-th disk (0-based, in device
+// order): the file the NFC lease serves for it.
+func (s *Server) DiskFile(ref types.ManagedObjectReference, n int) (string, error) {
+	vm, err := s.VM(ref)
+	if err != nil {
+		return "", err
+	}
+	disks := object.VirtualDeviceList(vm.Config.Hardware.Device).SelectByType((*types.VirtualDisk)(nil))
+	if n < 0 || n >= len(disks) {
+		return "", fmt.Errorf("vcsim: %s has %d disks, no disk %d", vm.Name, len(disks), n)
+	}
+	b, ok := disks[n].GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo)
+	if !ok {
+		return "", fmt.Errorf("vcsim: disk %d of %s is not file-backed", n, vm.Name)
+	}
+	var p object.DatastorePath
+	if !p.FromString(b.GetVirtualDeviceFileBackingInfo().FileName) {
+		return "", fmt.Errorf("vcsim: bad backing path %q", b.GetVirtualDeviceFileBackingInfo().FileName)
+	}
+	for _, e := range s.Model.Map().All("Datastore") {
+		if ds, ok := e.(*simulator.Datastore); ok && ds.Name == p.Datastore {
+			return filepath.Join(ds.Summary.Url, filepath.FromSlash(p.Path)), nil
+		}
+	}
+	return "", fmt.Errorf("vcsim: datastore %q not found", p.Datastore)
+}
+
+// Seed replaces the content of the VM's n-th disk file with r's bytes, so
+// an export returns exactly them. It returns the number of bytes written.
+// Seeding overwrites vcsim's disk descriptor: do it after any simulator
+// call that parses the disk (extend, crypto).
+func (s *Server) Seed(ref types.ManagedObjectReference, n int, r io.Reader) (int64, error) {
+	name, err := s.DiskFile(ref, n)
+	if err != nil {
+		return 0, err
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return 0, err
+	}
+	written, err := io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return written, err
+}
+
+// FindVM returns the reference of the VM with the given name.
+func (s *Server) FindVM(name string) (types.ManagedObjectReference, error) {
+	for _, e := range s.Model.Map().All("VirtualMachine") {
+		if e.Entity().Name == name {
+			return e.(mo.Reference).Reference(), nil
+		}
+	}
+	return types.ManagedObjectReference{}, fmt.Errorf("vcsim: no VM named %q", name)
+}
