@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/base64"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"unicode/utf8"
@@ -145,10 +146,29 @@ func resolve(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
+// maxFileSize bounds what file() and templatefile() read: config inputs
+// are small, and a device such as /dev/zero must not hang the loader.
+const maxFileSize = 16 << 20
+
 func readTextFile(dir, p string) (string, error) {
-	b, err := os.ReadFile(resolve(dir, p))
+	f, err := os.Open(resolve(dir, p))
 	if err != nil {
 		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", p)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxFileSize {
+		return "", fmt.Errorf("%s is larger than %d MiB", p, maxFileSize>>20)
 	}
 	if !utf8.Valid(b) {
 		return "", fmt.Errorf("%s is not valid UTF-8", p)

@@ -303,3 +303,15 @@ migration "m" {
 		t.Errorf("vm = %q, export dir = %q", m.VM, m.Export.Dir)
 	}
 }
+
+func TestFileRefusesDevices(t *testing.T) {
+	dir := writeRepo(t, map[string]string{"main.hcl": `
+locals {
+  z = file("/dev/zero")
+}
+`})
+	_, _, diags := Load(LoadOptions{Dir: dir, Plugins: testPlugins})
+	if !diags.HasErrors() || !strings.Contains(diagText(diags), "not a regular file") {
+		t.Fatalf("diagnostics:\n%s", diagText(diags))
+	}
+}
