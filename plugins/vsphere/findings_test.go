@@ -2,11 +2,14 @@ package vsphere
 
 import (
 	"context"
+	"errors"
+	"path/filepath"
 	"sort"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/hypersdk/hyperagent/plugins"
@@ -50,7 +53,7 @@ func powerOffVM(ctx context.Context, t *testing.T, vm *object.VirtualMachine) {
 }
 
 func TestFindings(t *testing.T) {
-	srv := startSim(t, vcsimtest.Options{Machine: 4})
+	srv := startSim(t, vcsimtest.Options{Machine: 6})
 	ctx := context.Background()
 	_, f := admin(t, srv)
 	vm := func(name string) *object.VirtualMachine { return findVM(t, f, "/DC0/vm/"+name) }
@@ -81,6 +84,27 @@ func TestFindings(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	editDisk(ctx, t, vm("DC0_H0_VM4"), func(d *types.VirtualDisk) {
+		flat := d.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		d.Backing = &types.VirtualDiskRawDiskMappingVer1BackingInfo{VirtualDeviceFileBackingInfo: flat.VirtualDeviceFileBackingInfo,
+			LunUuid: "0200000000600508b1001c", CompatibilityMode: "physicalMode", DiskMode: string(types.VirtualDiskModePersistent)}
+	})
+	key := types.CryptoKeyId{KeyId: "key-1", ProviderId: &types.KeyProviderId{Id: "kms-1"}}
+	encDisk := vm("DC0_H0_VM5")
+	devs, err := encDisk.Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reconfigure(ctx, t, encDisk, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
+		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit,
+			Device:  devs.SelectByType((*types.VirtualDisk)(nil))[0],
+			Backing: &types.VirtualDeviceConfigSpecBackingSpec{Crypto: &types.CryptoSpecEncrypt{CryptoKeyId: key}}}}})
+	encVM := vm("DC0_C0_RP0_VM4")
+	powerOffVM(ctx, t, encVM) // vSphere encrypts only a powered-off VM
+	reconfigure(ctx, t, encVM, types.VirtualMachineConfigSpec{Crypto: &types.CryptoSpecEncrypt{CryptoKeyId: key}})
+	reconfigure(ctx, t, vm("DC0_C0_RP0_VM5"), types.VirtualMachineConfigSpec{Firmware: "coreboot"})
+	powerOffVM(ctx, t, vm("DC0_C0_RP0_VM3"))
+
 	type finding struct {
 		Severity plugins.Severity
 		Summary  string
@@ -98,6 +122,11 @@ func TestFindings(t *testing.T) {
 		"disks larger than free":   {vm: "DC0_C0_RP0_VM0", powerOff: true, want: []finding{{plugins.SeverityWarning, "free space may not suffice"}}},
 		"uefi":                     {vm: "DC0_C0_RP0_VM1", powerOff: true},
 		"template":                 {vm: "DC0_C0_RP0_VM2", powerOff: true, want: []finding{{plugins.SeverityError, "VM is a template"}}},
+		"raw device mapping":       {vm: "DC0_H0_VM4", powerOff: true, want: []finding{{plugins.SeverityError, "raw device mapping"}}},
+		"encrypted disk":           {vm: "DC0_H0_VM5", powerOff: true, want: []finding{{plugins.SeverityError, "encrypted disk"}}},
+		"encrypted VM":             {vm: "DC0_C0_RP0_VM4", want: []finding{{plugins.SeverityError, "VM is encrypted"}}},
+		"unsupported firmware":     {vm: "DC0_C0_RP0_VM5", powerOff: true, want: []finding{{plugins.SeverityError, "unsupported firmware"}}},
+		"powered off already":      {vm: "DC0_C0_RP0_VM3"},
 	}
 	s := newTestSource(t, blockConfig(srv, nil))
 	dir := t.TempDir()
@@ -167,5 +196,78 @@ func TestFingerprintMoves(t *testing.T) {
 	}
 	if fp() == grown {
 		t.Error("fingerprint unchanged after power-off")
+	}
+}
+
+// TestSpaceFindings compares free space with the bytes the VM's disks use
+// on the datastore and with their capacity. vcsim's disk extents are empty
+// files, so the allocated sizes are set here; statfs is the real one in
+// TestFindings.
+func TestSpaceFindings(t *testing.T) {
+	const gib = int64(1) << 30
+	vm := func(extents ...int64) mo.VirtualMachine {
+		l := &types.VirtualMachineFileLayoutEx{File: []types.VirtualMachineFileLayoutExFileInfo{
+			{Type: string(types.VirtualMachineFileLayoutExFileTypeConfig), Size: 100 * gib}, // not a disk: ignored
+		}}
+		for _, n := range extents {
+			l.File = append(l.File, types.VirtualMachineFileLayoutExFileInfo{Type: string(types.VirtualMachineFileLayoutExFileTypeDiskExtent), Size: n})
+		}
+		return mo.VirtualMachine{LayoutEx: l}
+	}
+	tests := map[string]struct {
+		vm       mo.VirtualMachine
+		free     uint64
+		statErr  error
+		capacity int64
+		want     []plugins.Severity
+		summary  string
+	}{
+		"plenty":               {vm: vm(2 * gib), free: uint64(20 * gib), capacity: 10 * gib},
+		"less than allocated":  {vm: vm(3*gib, 2*gib), free: uint64(4 * gib), capacity: 10 * gib, want: []plugins.Severity{plugins.SeverityError}, summary: "not enough free space"},
+		"less than capacity":   {vm: vm(2 * gib), free: uint64(4 * gib), capacity: 10 * gib, want: []plugins.Severity{plugins.SeverityWarning}, summary: "free space may not suffice"},
+		"nothing allocated":    {vm: vm(), free: uint64(gib), capacity: 10 * gib, want: []plugins.Severity{plugins.SeverityWarning}, summary: "free space may not suffice"},
+		"statfs fails":         {vm: vm(gib), statErr: errors.New("permission denied"), capacity: gib, want: []plugins.Severity{plugins.SeverityWarning}, summary: "free space unknown"},
+		"exactly the capacity": {vm: vm(gib), free: uint64(10 * gib), capacity: 10 * gib},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var asked string
+			s := &Source{statfs: func(dir string) (uint64, error) { asked = dir; return tc.free, tc.statErr }}
+			got := s.spaceFindings(tc.vm, plugins.VMQuery{Path: "/DC/vm/x", ExportDir: "/srv/exports/x"}, tc.capacity)
+			if asked != "/srv/exports/x" {
+				t.Errorf("statfs asked about %q", asked)
+			}
+			var sev []plugins.Severity
+			for _, f := range got {
+				sev = append(sev, f.Severity)
+				if f.Summary != tc.summary {
+					t.Errorf("summary %q, want %q", f.Summary, tc.summary)
+				}
+			}
+			if d := cmp.Diff(tc.want, sev); d != "" {
+				t.Errorf("severities (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestFreeBytes reads the free space of an export directory yet to be
+// created from its nearest existing ancestor.
+func TestFreeBytes(t *testing.T) {
+	dir := t.TempDir()
+	want, err := freeBytes(dir)
+	if err != nil || want == 0 {
+		t.Fatalf("freeBytes(%s) = %d, %v", dir, want, err)
+	}
+	got, err := freeBytes(filepath.Join(dir, "not", "yet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other processes write to the same filesystem meanwhile: allow 1 GiB.
+	if diff := int64(got) - int64(want); diff > 1<<30 || diff < -(1<<30) {
+		t.Errorf("free of a missing subdirectory %d, of its parent %d", got, want)
+	}
+	if _, err := freeBytes(filepath.Join(dir, "\x00")); err == nil {
+		t.Error("freeBytes of an invalid path succeeded")
 	}
 }
