@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -39,6 +42,13 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("EXAMPLES", examples)
+			// A libvirt domain name no other run uses, for scripts that
+			// define domains on the shared qemu:///system.
+			env.Setenv("E2E_DOMAIN", fmt.Sprintf("hyperagent-e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6))
+			// Such a script lists them in $WORK/undefine-at-exit, pass or
+			// fail, so no run leaves domains behind.
+			work := env.WorkDir
+			env.Defer(func() { undefineListed(filepath.Join(work, "undefine-at-exit")) })
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -68,5 +78,17 @@ func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
+}
+
+// undefineListed undefines the qemu:///system domains named in file, if it
+// exists. Errors are ignored: a domain may never have been defined.
+func undefineListed(file string) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return
+	}
+	for _, name := range strings.Fields(string(b)) {
+		_ = exec.Command("virsh", "-c", "qemu:///system", "undefine", "--nvram", name).Run()
 	}
 }
