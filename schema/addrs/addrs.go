@@ -1,6 +1,3 @@
-// Package addrs holds the typed addresses every layer uses to name things:
-// migration instances (migration.web["web-01"]) and plugin blocks
-// (source.vsphere.dc1). It owns parsing and printing them and nothing else.
 package addrs
 
 import (
@@ -69,8 +66,10 @@ func ParseMigration(s string) (Migration, error) {
 	if !ok {
 		return Migration{}, fmt.Errorf("invalid migration address %q: missing \"]\"", s)
 	}
+	// Only double quotes: strconv.Unquote would also take 'a' and `a`,
+	// which HCL does not write.
 	k, err := strconv.Unquote(key)
-	if err != nil {
+	if err != nil || !strings.HasPrefix(key, `"`) {
 		return Migration{}, fmt.Errorf("invalid migration address %q: the key must be a quoted string", s)
 	}
 	return Migration{Name: name, Key: k, HasKey: true}, nil
