@@ -23,6 +23,7 @@ type ExportableVM struct {
 
 // ExportVm opens an NFC lease serving every file-backed device of the VM.
 func (vm *ExportableVM) ExportVm(ctx *simulator.Context, req *types.ExportVm) soap.HasFault {
+	vm.server.record(vm.Self, "ExportVm")
 	if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
 		return &methods.ExportVmBody{Fault_: simulator.Fault("", &types.InvalidPowerState{
 			RequestedState: types.VirtualMachinePowerStatePoweredOff, ExistingState: vm.Runtime.PowerState})}
@@ -45,6 +46,7 @@ func (vm *ExportableVM) ExportVm(ctx *simulator.Context, req *types.ExportVm) so
 // ShutdownGuest accepts the request but, for a VM passed to
 // IgnoreGuestShutdown, leaves it running: a guest that ignores the request.
 func (vm *ExportableVM) ShutdownGuest(ctx *simulator.Context, req *types.ShutdownGuest) soap.HasFault {
+	vm.server.record(vm.Self, "ShutdownGuest")
 	if vm.server.ignoresShutdown(vm.Self) {
 		return &methods.ShutdownGuestBody{Res: new(types.ShutdownGuestResponse)}
 	}

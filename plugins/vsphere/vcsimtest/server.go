@@ -44,6 +44,7 @@ type Server struct {
 	logins atomic.Int64
 	mu     sync.Mutex
 	ignore map[types.ManagedObjectReference]bool
+	calls  map[types.ManagedObjectReference][]string
 }
 
 // Start builds the inventory and serves it over TLS. Building costs about
