@@ -8,26 +8,13 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
-// validName accepts the names users give to variables, locals, plugin
-// blocks and migrations: an ASCII letter or underscore, then letters,
-// digits, underscores and dashes. Keeping names ASCII also keeps cty from
-// seeing two names that normalize to the same string.
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z'):
-		case i > 0 && (r == '-' || (r >= '0' && r <= '9')):
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validName is addrs.ValidName: a name the config accepts always prints
+// and parses back as an address.
+func validName(s string) bool { return addrs.ValidName(s) }
 
 func checkName(what, name string, rng hcl.Range) hcl.Diagnostics {
 	if validName(name) {

@@ -56,7 +56,7 @@ func ParseMigration(s string) (Migration, error) {
 		return Migration{}, fmt.Errorf("invalid migration address %q: must start with \"migration.\"", s)
 	}
 	name, key, hasKey := strings.Cut(rest, "[")
-	if !validName(name) {
+	if !ValidName(name) {
 		return Migration{}, fmt.Errorf("invalid migration address %q: bad name %q", s, name)
 	}
 	if !hasKey {
@@ -105,15 +105,17 @@ func ParsePlugin(s string) (Plugin, error) {
 	default:
 		return Plugin{}, fmt.Errorf("invalid plugin address %q: unknown kind %q", s, parts[0])
 	}
-	if !validName(parts[1]) || !validName(parts[2]) {
+	if !ValidName(parts[1]) || !ValidName(parts[2]) {
 		return Plugin{}, fmt.Errorf("invalid plugin address %q", s)
 	}
 	return Plugin{Kind: k, Type: parts[1], Name: parts[2]}, nil
 }
 
-// validName accepts HCL identifiers: a letter or underscore, then letters,
-// digits, underscores and dashes.
-func validName(s string) bool {
+// ValidName accepts the names users give to variables, locals, plugin
+// blocks and migrations: an ASCII letter or underscore, then letters,
+// digits, underscores and dashes. Keeping names ASCII also keeps cty from
+// seeing two names that normalize to the same string.
+func ValidName(s string) bool {
 	if s == "" {
 		return false
 	}
