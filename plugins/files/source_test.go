@@ -1,6 +1,7 @@
 package files
 
 import (
+	"archive/tar"
 	"context"
 	"os"
 	"path/filepath"
@@ -163,19 +164,23 @@ func TestObserveFindings(t *testing.T) {
 	if err := os.Symlink(filepath.Join(outside, "secret.img"), filepath.Join(root, "link.img")); err != nil {
 		t.Fatal(err)
 	}
+	// An OVA whose descriptor names a disk the archive does not hold.
+	writeOVA(t, filepath.Join(root, "diskless.ova"), []tarMember{{hdr: tar.Header{Name: "diskless.ovf", Typeflag: tar.TypeReg},
+		body: []byte(ovfSpec{Name: "diskless", CPUs: 1, Memory: "1", MemUnits: "byte * 2^30", Disks: []ovfDiskSpec{{ID: "d1", File: "diskless-disk1.vmdk", Capacity: 1}}}.XML())}})
 
 	tests := map[string]struct {
 		vm      string
 		found   bool
 		summary string
 	}{
-		"not found":       {"nope.ova", false, "VM files not found"},
-		"ovf unreadable":  {"broken", true, "VM files unreadable"},
-		"disk missing":    {"gone", true, "disk gone-disk1.vmdk is missing"},
-		"relative escape": {"../" + filepath.Base(outside) + "/secret.img", false, "VM path refused"},
-		"absolute escape": {filepath.Join(outside, "secret.img"), false, "VM path refused"},
-		"symlink escape":  {"link.img", false, "VM path refused"},
-		"no ovf in a dir": {".", false, "VM files not found"},
+		"not found":        {"nope.ova", false, "VM files not found"},
+		"ovf unreadable":   {"broken", true, "VM files unreadable"},
+		"disk missing":     {"gone", true, "disk gone-disk1.vmdk is missing"},
+		"ova disk missing": {"diskless.ova", true, "disk diskless-disk1.vmdk is missing"},
+		"relative escape":  {"../" + filepath.Base(outside) + "/secret.img", false, "VM path refused"},
+		"absolute escape":  {filepath.Join(outside, "secret.img"), false, "VM path refused"},
+		"symlink escape":   {"link.img", false, "VM path refused"},
+		"no ovf in a dir":  {".", false, "VM files not found"},
 	}
 	s := newTestSource(t, root)
 	for name, tc := range tests {

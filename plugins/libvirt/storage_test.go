@@ -26,6 +26,15 @@ func sameFS(t *testing.T, a, b string) bool {
 	return sa.Dev == sb.Dev
 }
 
+func inode(t *testing.T, p string) uint64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
 // shmDir is a directory on tmpfs, a filesystem other than the test's
 // TempDir on these machines, to exercise the copy path of a move.
 func shmDir(t *testing.T) string {

@@ -27,9 +27,15 @@ func TestDefineObserveRoundTrip(t *testing.T) {
 	ctx := ctxT(t)
 	name := uniqueName("web")
 	t.Cleanup(func() { undefine(t, tg, name) })
-	out := t.TempDir()
-	data := makeDisk(t, out, "disk-1", "raw", 1)
-	boot := makeDisk(t, out, "disk-0", "qcow2", 0)
+	// The boot disk is on storage_dir's filesystem and is renamed; the
+	// data disk is on tmpfs and is copied and verified.
+	shm := shmDir(t)
+	if sameFS(t, shm, cfg.StorageDir) {
+		t.Fatalf("/dev/shm and %s share a filesystem; this test needs two", cfg.StorageDir)
+	}
+	data := makeDisk(t, shm, "disk-1", "raw", 1)
+	boot := makeDisk(t, t.TempDir(), "disk-0", "qcow2", 0)
+	bootIno := inode(t, boot.Path)
 
 	resp, err := tg.Define(ctx, plugins.DefineRequest{
 		Address: addr, Name: name, Facts: baseFacts(name),
@@ -50,6 +56,12 @@ func TestDefineObserveRoundTrip(t *testing.T) {
 	}
 	if exists(boot.Path) || exists(data.Path) || !exists(bootDst) || !exists(dataDst) {
 		t.Errorf("disks were not moved into storage_dir")
+	}
+	if got := inode(t, bootDst); got != bootIno {
+		t.Errorf("boot disk inode %d -> %d: copied, not renamed on one filesystem", bootIno, got)
+	}
+	if sum, _ := hashFile(t, dataDst); sum != data.SHA256 {
+		t.Errorf("data disk copied across filesystems: sha256 %s, want %s", sum, data.SHA256)
 	}
 	if got.Name != name || got.UUID == "" || !strings.HasPrefix(got.Digest, "sha256:") {
 		t.Errorf("defined domain = %+v", got)
