@@ -2,9 +2,14 @@ package vsphere
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/session"
@@ -14,6 +19,7 @@ import (
 
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/plugins/vsphere/vcsimtest"
+	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
 func observeOne(ctx context.Context, s *Source, p string) (plugins.VMObservation, error) {
@@ -192,4 +198,91 @@ func sessions(t *testing.T, c *vim25.Client) int {
 		t.Fatal(err)
 	}
 	return len(m.SessionList)
+}
+
+// TestGovcEnvironment connects with a block that sets nothing but lets
+// govc's environment say where and how, as a govc user's shell does.
+func TestGovcEnvironment(t *testing.T) {
+	srv := startSim(t, vcsimtest.Options{})
+	clearGovcEnv(t)
+	t.Setenv("GOVC_URL", srv.GovcURL())
+	t.Setenv("GOVC_THUMBPRINT", srv.Thumbprint)
+	t.Setenv("GOVC_DATACENTER", "DC0")
+	null := cty.NullVal(cty.String)
+	s := buildSource(t, cty.ObjectVal(map[string]cty.Value{
+		"url": null, "username": null, "password": null, "datacenter": null, "thumbprint": null, "ca_file": null,
+		"insecure": cty.False, "max_parallel_exports": cty.NumberIntVal(4), "max_parallel_disks": cty.NumberIntVal(2),
+	}))
+	obs, err := observeOne(context.Background(), s, "DC0_H0_VM0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !obs.Found {
+		t.Fatalf("not found: %+v", obs.Findings)
+	}
+	t.Setenv("GOVC_THUMBPRINT", "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33")
+	s = buildSource(t, cty.ObjectVal(map[string]cty.Value{
+		"url": null, "username": null, "password": null, "datacenter": null, "thumbprint": null, "ca_file": null,
+		"insecure": cty.False, "max_parallel_exports": cty.NumberIntVal(4), "max_parallel_disks": cty.NumberIntVal(2),
+	}))
+	if _, err := observeOne(context.Background(), s, "DC0_H0_VM0"); err == nil || !strings.Contains(err.Error(), srv.Thumbprint) {
+		t.Errorf("a wrong GOVC_THUMBPRINT gave %v, want an error naming the server's thumbprint", err)
+	}
+}
+
+// TestPasswordNeverShown runs a failed and a successful session with the
+// most verbose logging and looks for the password in every log line and
+// error.
+func TestPasswordNeverShown(t *testing.T) {
+	const secret = "Zq9-very-secret-7Kp"
+	srv := startSim(t, vcsimtest.Options{Password: secret})
+	clearGovcEnv(t)
+	var logs strings.Builder
+	var mu sync.Mutex
+	build := func(password string) *Source {
+		v, err := Factory().New(context.Background(), plugins.NewRequest{
+			Addr:   addrs.Plugin{Kind: addrs.KindSource, Type: Type, Name: "test"},
+			Config: blockConfig(srv, map[string]cty.Value{"password": cty.StringVal(password)}),
+			Logger: hclog.New(&hclog.LoggerOptions{Output: lockedWriter{&mu, &logs}, Level: hclog.Trace}),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := v.(*Source)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	ctx := context.Background()
+	_, errWrong := observeOne(ctx, build(secret+"x"), "DC0_H0_VM0")
+	if errWrong == nil {
+		t.Fatal("logged in with a wrong password")
+	}
+	good := build(secret)
+	if _, err := observeOne(ctx, good, "DC0_H0_VM0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := good.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if logs.Len() == 0 {
+		t.Fatal("nothing was logged: the check would prove nothing")
+	}
+	for _, text := range []string{logs.String(), errWrong.Error(), fmt.Sprintf("%+v", good.set.u)} {
+		if strings.Contains(text, secret) || strings.Contains(text, url.QueryEscape(secret)) {
+			t.Errorf("the password appears in: %s", text)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
 }
