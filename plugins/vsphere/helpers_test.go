@@ -160,5 +160,9 @@ func TestMain(m *testing.M) {
 	if bigSim.srv != nil {
 		bigSim.srv.Close()
 	}
+	benchSims.Range(func(_, v any) bool {
+		v.(*vcsimtest.Server).Close()
+		return true
+	})
 	os.Exit(code)
 }

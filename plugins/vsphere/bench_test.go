@@ -1,0 +1,122 @@
+package vsphere
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/vim25/mo"
+
+	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/vsphere/vcsimtest"
+)
+
+// benchSims are built once per size: the simulator builds about 20 VMs a
+// second, so 2,000 VMs take minutes before the first iteration.
+var benchSims sync.Map // int (VMs) → *vcsimtest.Server
+
+func benchSim(b *testing.B, vms int) *vcsimtest.Server {
+	b.Helper()
+	if v, ok := benchSims.Load(vms); ok {
+		return v.(*vcsimtest.Server)
+	}
+	srv, err := vcsimtest.Start(vcsimtest.Options{Machine: vms / 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchSims.Store(vms, srv) // closed by TestMain
+	return srv
+}
+
+// benchVMs is the inventory size: HYPERAGENT_BENCH_VMS, default 2,000.
+func benchVMs(b *testing.B) int {
+	n := 2000
+	if v := os.Getenv("HYPERAGENT_BENCH_VMS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 2 {
+			b.Fatalf("HYPERAGENT_BENCH_VMS=%q: want an even number ≥ 2", v)
+		}
+	}
+	return n
+}
+
+// BenchmarkObserve observes every VM of an inventory of 10 VMs and of
+// HYPERAGENT_BENCH_VMS VMs, batched (what the source does) and with one
+// finder lookup plus one property read per VM (what a naive tool does),
+// reporting wall time and HTTP round trips per observation of all VMs.
+//
+//	HYPERAGENT_BENCH_VMS=2000 go test -run '^$' -bench Observe -benchtime 3x -timeout 30m ./plugins/vsphere/
+func BenchmarkObserve(b *testing.B) {
+	clearBenchEnv(b)
+	for _, n := range []int{10, benchVMs(b)} {
+		srv := benchSim(b, n)
+		qs := allVMQueries(n / 2)
+		b.Run("batched/vms="+strconv.Itoa(n), func(b *testing.B) {
+			s := benchSource(b, srv)
+			c := countRoundTrips(s)
+			ctx := context.Background()
+			if _, err := observeOne(ctx, s, "DC0_H0_VM0"); err != nil { // log in outside the timing
+				b.Fatal(err)
+			}
+			c.n.Store(0)
+			for b.Loop() {
+				res, err := s.ObserveVMs(ctx, plugins.ObserveVMsRequest{VMs: qs})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(res.VMs) != n || !res.VMs[qs[n-1].Address].Found {
+					b.Fatalf("%d answers", len(res.VMs))
+				}
+			}
+			b.ReportMetric(float64(c.n.Load())/float64(b.N), "round-trips/op")
+		})
+		b.Run("finder-per-vm/vms="+strconv.Itoa(n), func(b *testing.B) {
+			ctx := context.Background()
+			u := *srv.URL
+			u.User = url.UserPassword(srv.Username, srv.Password)
+			gc, err := govmomi.NewClient(ctx, &u, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = gc.Logout(ctx) }()
+			c := &counter{rt: gc.Client.Client.Transport}
+			gc.Client.Client.Transport = c
+			f := find.NewFinder(gc.Client)
+			for b.Loop() {
+				for _, q := range qs {
+					vm, err := f.VirtualMachine(ctx, q.Path)
+					if err != nil {
+						b.Fatal(err)
+					}
+					var m mo.VirtualMachine
+					if err := vm.Properties(ctx, vm.Reference(), vmProps, &m); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(c.n.Load())/float64(b.N), "round-trips/op")
+		})
+	}
+}
+
+func clearBenchEnv(b *testing.B) {
+	for _, k := range govcEnv {
+		b.Setenv(k, "")
+	}
+}
+
+func benchSource(b *testing.B, srv *vcsimtest.Server) *Source {
+	b.Helper()
+	v, err := Factory().New(context.Background(), plugins.NewRequest{Config: blockConfig(srv, nil)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := v.(*Source)
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
