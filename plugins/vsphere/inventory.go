@@ -173,12 +173,14 @@ func (inv *inventory) lookup(q, datacenter string) ([]moref, string) {
 	return out, ""
 }
 
-// vmProps are what phase two reads for the VMs asked about.
+// vmProps are what phase two reads for the VMs asked about: only what
+// facts, fingerprint and findings use, since decoding the response is most
+// of an observation's client-side cost (config.hardware.device dominates).
 var vmProps = []string{
-	"name", "config.instanceUuid", "config.uuid", "config.changeVersion", "config.guestId",
+	"name", "config.instanceUuid", "config.changeVersion", "config.guestId",
 	"config.firmware", "config.bootOptions", "config.hardware.numCPU", "config.hardware.memoryMB",
 	"config.hardware.device", "config.keyId", "config.template", "runtime.powerState",
-	"rootSnapshot", "layoutEx.file", "layoutEx.disk", "guest.guestFamily",
+	"rootSnapshot", "layoutEx.file", "guest.guestFamily",
 }
 
 // readVMs reads vmProps of refs in one RetrieveProperties call.
