@@ -11,6 +11,7 @@ import (
 // a user would: through the environment.
 var exampleVars = map[string][]string{
 	"wave1": {"HYPERAGENT_VAR_vcenter_password=example-secret"},
+	"demo":  {"HYPERAGENT_VAR_vcenter_password=example-secret"},
 }
 
 // TestExamples loads every example repo with the builtin plugins' schemas:
