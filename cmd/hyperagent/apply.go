@@ -1,11 +1,237 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/hypersdk/hyperagent/reconcile"
 )
 
+const applyHelp = `Usage: hyperagent apply [options] [FILE | DIR]
+
+  Runs the steps of a plan. With FILE (from plan -out) it runs exactly
+  that plan, after checking that nothing it was made from has moved. With
+  DIR (default: the current directory) it makes a plan, shows it, and asks
+  for "yes" on a terminal (use -auto-approve elsewhere).
+
+  The first interrupt (SIGINT, SIGTERM) starts no new steps, cancels those
+  in flight, records state and exits 130; a second exits at once (state is
+  still consistent: every write is atomic).
+
+Options:
+`
+
+// exitInterrupted is the exit code after an interrupt (128 + SIGINT).
+const exitInterrupted = 130
+
+// exitNow ends the process on a second interrupt. It is a variable so tests
+// can observe it instead.
+var exitNow = os.Exit
+
 func runApply(ctx context.Context, e *env, args []string) int {
-	fmt.Fprintln(e.stderr, "Error: this command is not implemented yet")
-	return exitError
+	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
+	autoApprove := fs.Bool("auto-approve", false, "do not ask for approval")
+	parallelism := fs.Int("parallelism", 0, "migrations in flight at once (default: agent.parallelism)")
+	asJSON := fs.Bool("json", false, "print JSON lines (events and the summary) on stdout")
+	var cf configFlags
+	cf.register(fs)
+	var pf planFlags
+	pf.register(fs)
+	if code, done := parseFlags(fs, e, applyHelp, args); done {
+		return code
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintln(e.stderr, "Error: apply takes one saved plan or one directory")
+		return exitError
+	}
+	arg := "."
+	if fs.NArg() == 1 {
+		arg = fs.Arg(0)
+	}
+	var saved *reconcile.Plan
+	dir := arg
+	if isFile(arg) {
+		b, err := os.ReadFile(arg)
+		if err == nil {
+			saved, err = reconcile.DecodePlan(b)
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "Error: %s: %v\n", arg, err)
+			return exitError
+		}
+		dir = saved.ConfigDir
+	}
+	w := openWorkspace(ctx, e, dir, cf)
+	if w == nil {
+		return exitError
+	}
+	defer w.close(e)
+	if _, err := w.store.Lock("apply"); err != nil {
+		return lockError(e, err)
+	}
+	defer func() {
+		if err := w.store.Unlock(); err != nil {
+			w.errorf(e, "%v", err)
+		}
+	}()
+	st, err := w.store.Load()
+	if err != nil {
+		w.errorf(e, "%v", err)
+		return exitError
+	}
+	p := saved
+	if saved != nil {
+		if err := reconcile.CheckStale(ctx, saved, w.cfg, st, w.set); err != nil {
+			w.errorf(e, "%v", err)
+			return exitError
+		}
+	} else {
+		if p, err = reconcile.MakePlan(ctx, w.cfg, st, w.set, pf.request()); err != nil {
+			w.errorf(e, "%v", err)
+			return exitError
+		}
+		if !*asJSON {
+			if err := viewPlan(w, p, false); err != nil {
+				w.errorf(e, "%v", err)
+				return exitError
+			}
+		}
+		if !p.HasChanges() {
+			return exitOK
+		}
+		if code, ok := approve(e, *autoApprove); !ok {
+			return code
+		}
+	}
+	return applyPlan(ctx, e, w, st, p, *parallelism, *asJSON)
+}
+
+// approve asks for "yes" on a terminal.
+func approve(e *env, auto bool) (int, bool) {
+	if auto {
+		return 0, true
+	}
+	if !e.stdinTTY {
+		fmt.Fprintln(e.stderr, "Error: apply needs approval: run it on a terminal, or pass -auto-approve (or apply a saved plan)")
+		return exitError, false
+	}
+	fmt.Fprint(e.stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+	line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		fmt.Fprintln(e.stderr, "\nApply cancelled.")
+		return exitError, false
+	}
+	return 0, true
+}
+
+// applyPlan runs the plan under signal handling and reports the result.
+func applyPlan(ctx context.Context, e *env, w *workspace, st *reconcile.State, p *reconcile.Plan, parallelism int, asJSON bool) int {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	interrupted, stop := watchSignals(e, cancel)
+	defer stop()
+
+	var outMu sync.Mutex
+	emit := func(v any) {
+		b, _ := json.Marshal(v)
+		outMu.Lock()
+		defer outMu.Unlock()
+		_, _ = w.out.Write(append(b, '\n'))
+	}
+	eng := &reconcile.Engine{Config: w.cfg, Plugins: w.set, Store: w.store, State: st, Log: e.log.Named("apply"),
+		Parallelism: parallelism}
+	eng.Events = func(ev reconcile.Event) {
+		if asJSON {
+			emit(eventJSON(ev))
+			return
+		}
+		line := fmt.Sprintf("%s: %s %s", ev.Address, ev.Step, ev.Status)
+		if ev.Status == "failed" {
+			line += ": " + ev.Err.Error()
+		}
+		outMu.Lock()
+		defer outMu.Unlock()
+		fmt.Fprintln(w.out, line)
+	}
+	res, err := eng.Apply(ctx, p)
+	if res != nil {
+		if asJSON {
+			emit(struct {
+				Type   string            `json:"type"`
+				Result *reconcile.Result `json:"result"`
+			}{"summary", res})
+		} else {
+			viewResult(w.out, res)
+		}
+	}
+	switch {
+	case err != nil:
+		w.errorf(e, "%v", err)
+		return exitError
+	case interrupted() || len(res.Interrupted) > 0:
+		return exitInterrupted
+	case !res.OK():
+		return exitError
+	}
+	return exitOK
+}
+
+type stepEvent struct {
+	Type    string `json:"type"`
+	Address string `json:"address"`
+	Step    string `json:"step"`
+	Status  string `json:"status"`
+	Detail  string `json:"detail,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+func eventJSON(ev reconcile.Event) stepEvent {
+	out := stepEvent{Type: "step", Address: ev.Address, Step: string(ev.Step), Status: ev.Status, Detail: ev.Detail}
+	if ev.Err != nil {
+		out.Error = ev.Err.Error()
+	}
+	return out
+}
+
+// watchSignals cancels the apply on the first SIGINT/SIGTERM and exits on
+// the second. interrupted says whether a signal arrived; stop ends the
+// watch.
+func watchSignals(e *env, cancel context.CancelFunc) (interrupted func() bool, stop func()) {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	var got atomic.Bool
+	go func() {
+		select {
+		case <-ch:
+		case <-done:
+			return
+		}
+		got.Store(true)
+		fmt.Fprintln(e.stderr, "\nInterrupt received: starting no new steps, cancelling those in flight, recording state. Interrupt again to exit at once.")
+		cancel()
+		select {
+		case <-ch:
+		case <-done:
+			return
+		}
+		fmt.Fprintln(e.stderr, "Second interrupt: exiting now. State is consistent; apply again to continue.")
+		exitNow(exitInterrupted)
+	}()
+	var once sync.Once
+	return got.Load, func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+		})
+	}
 }

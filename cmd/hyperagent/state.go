@@ -2,10 +2,126 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+
+	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
+const stateHelp = `Usage: hyperagent state [options] list | show ADDR | rm ADDR...
+
+  list     prints every migration address the state records
+  show     prints one record as JSON (state holds no secrets)
+  rm       forgets records, so hyperagent no longer manages what they name;
+           it touches nothing outside the state
+
+Options:
+`
+
 func runState(ctx context.Context, e *env, args []string) int {
-	fmt.Fprintln(e.stderr, "Error: this command is not implemented yet")
+	fs := flag.NewFlagSet("state", flag.ContinueOnError)
+	stateDir := fs.String("state-dir", "", "the state directory (default: the config's agent.state_dir)")
+	var cf configFlags
+	cf.register(fs)
+	if code, done := parseFlags(fs, e, stateHelp, args); done {
+		return code
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return exitError
+	}
+	store, err := reconcile.OpenStore(stateDirFor(e, *stateDir, cf))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	sub, rest := fs.Arg(0), fs.Args()[1:]
+	switch sub {
+	case "list":
+		return stateList(e, store)
+	case "show":
+		if len(rest) != 1 {
+			fmt.Fprintln(e.stderr, "Error: state show takes one address")
+			return exitError
+		}
+		return stateShow(e, store, rest[0])
+	case "rm":
+		if len(rest) == 0 {
+			fmt.Fprintln(e.stderr, "Error: state rm takes one or more addresses")
+			return exitError
+		}
+		return stateRm(e, store, rest)
+	}
+	fmt.Fprintf(e.stderr, "Error: unknown state subcommand %q (list, show, rm)\n", sub)
 	return exitError
+}
+
+func stateList(e *env, store *reconcile.Store) int {
+	st, err := store.Load()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	for _, a := range st.Addresses() {
+		fmt.Fprintln(e.stdout, a)
+	}
+	return exitOK
+}
+
+func stateShow(e *env, store *reconcile.Store, addr string) int {
+	a, err := addrs.ParseMigration(addr)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	st, err := store.Load()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	ms, ok := st.Migrations[a.String()]
+	if !ok {
+		fmt.Fprintf(e.stderr, "Error: %s is not in the state\n", a)
+		return exitError
+	}
+	return writeJSON(e, ms)
+}
+
+func stateRm(e *env, store *reconcile.Store, args []string) int {
+	var list []addrs.Migration
+	for _, s := range args {
+		a, err := addrs.ParseMigration(s)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "Error: %v\n", err)
+			return exitError
+		}
+		list = append(list, a)
+	}
+	if _, err := store.Lock("state rm"); err != nil {
+		return lockError(e, err)
+	}
+	defer store.Unlock()
+	st, err := store.Load()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	for _, a := range list {
+		if _, ok := st.Migrations[a.String()]; !ok {
+			fmt.Fprintf(e.stderr, "Error: %s is not in the state; nothing was removed\n", a)
+			return exitError
+		}
+	}
+	for _, a := range list {
+		delete(st.Migrations, a.String())
+	}
+	if err := store.Write(st); err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	for _, a := range list {
+		fmt.Fprintf(e.stdout, "Removed %s from the state.\n", a)
+	}
+	return exitOK
 }

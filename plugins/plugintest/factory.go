@@ -25,6 +25,7 @@ type blockConfig struct {
 	DelayMS     int    `cty:"delay_ms"`
 	Rounds      int    `cty:"rounds"`
 	Token       string `cty:"token"`
+	AbortMS     int    `cty:"abort_ms"`
 }
 
 func blockSchema() schema.BlockSchema {
@@ -33,6 +34,7 @@ func blockSchema() schema.BlockSchema {
 		{Name: "max_parallel", Type: cty.Number, Default: cty.Zero, Description: "the instance's limit"},
 		{Name: "delay_ms", Type: cty.Number, Default: cty.Zero, Description: "time each effect takes"},
 		{Name: "rounds", Type: cty.Number, Default: cty.NumberIntVal(3), Description: "observations until a job ends (converter)"},
+		{Name: "abort_ms", Type: cty.Number, Default: cty.Zero, Description: "time an export takes to give up once cancelled (source)"},
 		{Name: "token", Type: cty.String, Sensitive: true, Description: "a secret the fake ignores, to test redaction"},
 	}}
 }
@@ -62,6 +64,7 @@ func Factories() []plugins.Factory {
 				return nil, err
 			}
 			s.MaxParallel, s.Delay = c.MaxParallel, time.Duration(c.DelayMS)*time.Millisecond
+			s.AbortDelay = time.Duration(c.AbortMS) * time.Millisecond
 			return s, nil
 		}},
 		{Kind: addrs.KindConverter, Type: Type, Schema: blockSchema(), New: func(ctx context.Context, req plugins.NewRequest) (any, error) {

@@ -37,7 +37,10 @@ type Source struct {
 	MaxParallel int
 	Delay       time.Duration // how long each Export works
 	Gate        chan struct{} // when set, each Export waits for a value
-	Dir         string
+	// AbortDelay is how long a cancelled Export takes to return, as a real
+	// export's lease abort and clean-up do; it ignores ctx on purpose.
+	AbortDelay time.Duration
+	Dir        string
 
 	mu        sync.Mutex
 	vms       map[string]VM
@@ -144,6 +147,9 @@ func (s *Source) Export(ctx context.Context, req plugins.ExportRequest) (plugins
 	s.mu.Unlock()
 	defer func() { s.mu.Lock(); s.exporting.dec(); s.mu.Unlock() }()
 	if err := work(ctx, s.Delay, s.Gate); err != nil {
+		if s.AbortDelay > 0 {
+			time.Sleep(s.AbortDelay)
+		}
 		return plugins.ExportResponse{}, err
 	}
 	if err != nil {

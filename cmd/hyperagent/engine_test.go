@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/plugintest"
+	"github.com/hypersdk/hyperagent/reconcile"
+)
+
+// fakeRepo writes a migration repo over the fake plugins (file-backed in
+// <dir>/fakes, so effects persist between commands) with the given
+// migration blocks.
+func fakeRepo(t *testing.T, exportDelayMS int, migrations string) string {
+	t.Helper()
+	dir := t.TempDir()
+	hcl := fmt.Sprintf(`
+source "fake" "src" {
+  dir      = %[1]q
+  delay_ms = %[2]d
+}
+converter "fake" "conv" {
+  dir    = %[1]q
+  rounds = 1
+}
+target "fake" "kvm" {
+  dir = %[1]q
+}
+%[3]s`, filepath.Join(dir, "fakes"), exportDelayMS, strings.ReplaceAll(migrations, "EXPORTS", filepath.Join(dir, "exports")))
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+const twoMigrations = `
+migration "web" {
+  for_each  = toset(["a", "b"])
+  source    = source.fake.src
+  converter = converter.fake.conv
+  target    = target.fake.kvm
+  vm        = "/DC1/vm/web-${each.key}"
+  export { dir = "EXPORTS" }
+}
+`
+
+type cliResult struct {
+	stdout, stderr string
+	code           int
+}
+
+func runCLI(t *testing.T, ctx context.Context, stdin string, tty bool, args ...string) cliResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, stdinTTY: tty,
+		log: hclog.NewNullLogger(), registry: plugins.NewRegistry(plugintest.Factories()...)}
+	code := run(ctx, args, e)
+	return cliResult{out.String(), errb.String(), code}
+}
+
+func (r cliResult) want(t *testing.T, code int, stdoutHas ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
+	}
+	for _, s := range stdoutHas {
+		if !strings.Contains(r.stdout, s) {
+			t.Errorf("stdout lacks %q:\n%s", s, r.stdout)
+		}
+	}
+}
+
+func TestPlanApplyShowState(t *testing.T) {
+	dir := fakeRepo(t, 0, twoMigrations)
+	ctx := context.Background()
+	runCLI(t, ctx, "", false, "plan", "-detailed-exitcode", dir).want(t, exitChanges,
+		`+ migration.web["a"]`, "Plan: 2 to migrate, 0 to replace, 0 to remove.")
+	r := runCLI(t, ctx, "", false, "apply", dir)
+	r.want(t, exitError)
+	if !strings.Contains(r.stderr, "-auto-approve") {
+		t.Errorf("refusal does not mention -auto-approve: %s", r.stderr)
+	}
+	runCLI(t, ctx, "no\n", true, "apply", dir).want(t, exitError)
+	runCLI(t, ctx, "yes\n", true, "apply", dir).want(t, exitOK,
+		"Enter a value:", `migration.web["a"]: export done`, "Apply complete: 2 migrated")
+	runCLI(t, ctx, "", false, "plan", "-detailed-exitcode", dir).want(t, exitOK, "No changes.")
+	runCLI(t, ctx, "", false, "apply", dir).want(t, exitOK, "No changes.")
+
+	sd := filepath.Join(dir, ".hyperagent")
+	runCLI(t, ctx, "", false, "state", "-state-dir", sd, "list").want(t, exitOK, "migration.web[\"a\"]\nmigration.web[\"b\"]\n")
+	r = runCLI(t, ctx, "", false, "state", "-state-dir", sd, "show", `migration.web["b"]`)
+	r.want(t, exitOK, `"address": "migration.web[\"b\"]"`)
+	runCLI(t, ctx, "", false, "show", "-state-dir", sd).want(t, exitOK, "domain:    web-b")
+	// Without -state-dir, show finds the state through the config in the
+	// working directory. (-chdir itself is covered by a script: in-process
+	// it would move this whole test binary.)
+	t.Chdir(dir)
+	runCLI(t, ctx, "", false, "show", "-json").want(t, exitOK, `"format_version": 1`, `"lineage"`)
+
+	runCLI(t, ctx, "", false, "state", "-state-dir", sd, "rm", `migration.web["b"]`).want(t, exitOK, "Removed")
+	runCLI(t, ctx, "", false, "state", "-state-dir", sd, "rm", `migration.web["b"]`).want(t, exitError)
+	// Forgotten, the migration is planned again; its domain (defined by
+	// hyperagent for that address) is still recognised by the target.
+	runCLI(t, ctx, "", false, "plan", dir).want(t, exitOK, `+ migration.web["b"]`)
+}
+
+func TestPlanJSONAndSavedPlan(t *testing.T) {
+	dir := fakeRepo(t, 0, twoMigrations)
+	ctx := context.Background()
+	planFile := filepath.Join(t.TempDir(), "tf.plan")
+	r := runCLI(t, ctx, "", false, "plan", "-json", "-out", planFile, dir)
+	r.want(t, exitOK)
+	var p reconcile.Plan
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
+		t.Fatalf("plan -json is not a plan: %v\n%s", err, r.stdout)
+	}
+	if p.FormatVersion != 1 || p.Summary.Migrate != 2 || len(p.Fingerprints) != 2 {
+		t.Errorf("plan %+v", p)
+	}
+	fi, err := os.Stat(planFile)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("saved plan: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+	runCLI(t, ctx, "", false, "show", planFile).want(t, exitOK, "Plan: 2 to migrate")
+
+	// The VM changes after the plan: the saved plan is refused, naming it.
+	vms := `{"/DC1/vm/web-a": {"fingerprint": "v2"}}`
+	if err := os.WriteFile(filepath.Join(dir, "fakes", "src-vms.json"), []byte(vms), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, ctx, "", false, "apply", planFile)
+	r.want(t, exitError)
+	if !strings.Contains(r.stderr, `the source VM of migration.web["a"] changed (fingerprint v1 → v2)`) {
+		t.Errorf("stale plan error does not name the VM:\n%s", r.stderr)
+	}
+	runCLI(t, ctx, "", false, "plan", "-out", planFile, dir).want(t, exitOK)
+	runCLI(t, ctx, "", false, "apply", planFile).want(t, exitOK, "Apply complete: 2 migrated")
+	// Applied, the plan is stale: the state moved on.
+	r = runCLI(t, ctx, "", false, "apply", planFile)
+	if r.code != exitError || !strings.Contains(r.stderr, "the state was written since") {
+		t.Errorf("re-applying a used plan: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+func TestLockedStateNamesHolder(t *testing.T) {
+	dir := fakeRepo(t, 0, twoMigrations)
+	ctx := context.Background()
+	store, err := reconcile.OpenStore(filepath.Join(dir, ".hyperagent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := store.Lock("agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, ctx, "", false, "apply", "-auto-approve", dir)
+	r.want(t, exitError)
+	if !strings.Contains(r.stderr, info.ID) || !strings.Contains(r.stderr, "agent by pid") {
+		t.Errorf("lock error does not name the holder:\n%s", r.stderr)
+	}
+	sd := filepath.Join(dir, ".hyperagent")
+	runCLI(t, ctx, "", false, "force-unlock", "-state-dir", sd, info.ID).want(t, exitError)
+	runCLI(t, ctx, "", false, "force-unlock", "-state-dir", sd, "-force", info.ID).want(t, exitOK, "released")
+	runCLI(t, ctx, "", false, "apply", "-auto-approve", dir).want(t, exitOK, "Apply complete: 2 migrated")
+}
+
+func TestBlockedPlanExitsOne(t *testing.T) {
+	dir := fakeRepo(t, 0, twoMigrations)
+	vms := `{"/DC1/vm/web-b": {"missing": true}}`
+	if err := os.MkdirAll(filepath.Join(dir, "fakes"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "fakes", "src-vms.json"), []byte(vms), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	runCLI(t, ctx, "", false, "plan", dir).want(t, exitError, `error: VM "/DC1/vm/web-b" not found`)
+	r := runCLI(t, ctx, "", false, "apply", "-auto-approve", dir)
+	r.want(t, exitError, "1 migrated", `migration.web["b"]: blocked by errors in the plan`)
+}
