@@ -13,5 +13,6 @@ func commands() map[string]command {
 		"state":        {"Inspect or edit the state (list, show, rm)", runState},
 		"force-unlock": {"Release a stuck state lock", runForceUnlock},
 		"worker":       {"Run the built-in converter on a workflow directory", runWorker},
+		"demo":         {demoSynopsis, runDemo},
 	}
 }

@@ -34,8 +34,10 @@ target "libvirt" "kvm" {
   uri         = "test:///default"
   storage_dir = "${var.work_dir}/images"
   nvram_dir   = "${var.work_dir}/nvram"
+  # The simulator's VMs sit on a standard and a distributed port group.
   network_map = {
     "VM Network" = "default"
+    "DC0_DVPG0"  = "default"
   }
 }
 

@@ -1,0 +1,172 @@
+//go:build demo
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/digitalocean/go-libvirt/socket/dialers"
+
+	"github.com/hypersdk/hyperagent/examples"
+	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/schema"
+)
+
+// demoURI is the libvirt driver the demo defines its domains on: libvirt's
+// test driver, reached through the running daemon. Its domains live while
+// some connection to it is open.
+const demoURI = "test:///default"
+
+// demoLayout is where everything of one demo run lives, under one directory.
+type demoLayout struct {
+	Dir      string // the migration repo
+	VarFile  string // non-secret variables for the simulator
+	StateDir string
+	Data     string // work_dir of the repo
+	Exports  string
+	Workflow string
+	Output   string
+	Images   string
+	Seeds    string // the raw guest bytes each VM was seeded with
+}
+
+func newDemoLayout(dir string) demoLayout {
+	data := filepath.Join(dir, "data")
+	return demoLayout{
+		Dir:      dir,
+		VarFile:  filepath.Join(dir, "simulator.vars"),
+		StateDir: filepath.Join(dir, schema.DefaultStateDir),
+		Data:     data,
+		Exports:  filepath.Join(data, "exports"),
+		Workflow: filepath.Join(data, "workflow"),
+		Output:   filepath.Join(data, "output"),
+		Images:   filepath.Join(data, "images"),
+		Seeds:    filepath.Join(dir, "seeds"),
+	}
+}
+
+// prepareDemoDir returns the absolute demo directory: dir made if absent
+// (it must be empty if it exists, as the demo removes it at the end), or a
+// new temporary directory when dir is "".
+func prepareDemoDir(dir string) (string, error) {
+	if dir == "" {
+		return os.MkdirTemp("", "hyperagent-demo-")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	ents, err := os.ReadDir(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return abs, os.MkdirAll(abs, 0o755)
+	case err != nil:
+		return "", err
+	case len(ents) > 0:
+		return "", fmt.Errorf("%s is not empty: the demo writes a new repo and removes it afterwards; name a new or empty directory", abs)
+	}
+	return abs, nil
+}
+
+// writeDemoRepo writes the embedded example repo and a variables file
+// saying where the simulator and the work directories are. The password is
+// not in it: it is passed through the environment.
+func writeDemoRepo(l demoLayout, simURL, thumbprint, domainPrefix string, web []string) error {
+	files, err := fs.Glob(examples.Demo, "demo/*.hcl")
+	if err != nil {
+		return err
+	}
+	for _, name := range files {
+		b, err := examples.Demo.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if err := reconcile.WriteFileAtomic(filepath.Join(l.Dir, path.Base(name)), b); err != nil {
+			return err
+		}
+	}
+	quoted := make([]string, len(web))
+	for i, w := range web {
+		quoted[i] = strconv.Quote(w)
+	}
+	vars := fmt.Sprintf(`# Written by hyperagent demo: the simulator it started and where the
+# demo's files go. The password is given as HYPERAGENT_VAR_vcenter_password.
+vcenter_url        = %q
+vcenter_thumbprint = %q
+vcenter_username   = %q
+work_dir           = %q
+web_vms            = [%s]
+domain_prefix      = %q
+`, simURL, thumbprint, demoUser, l.Data, strings.Join(quoted, ", "), domainPrefix)
+	if err := reconcile.WriteFileAtomic(l.VarFile, []byte(vars)); err != nil {
+		return err
+	}
+	for _, d := range []string{l.Exports, l.Workflow, l.Output, l.Images} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const demoSetupHint = "run `sudo .ci/setup` (it installs qemu-utils and libvirt and starts libvirtd)"
+
+// checkDemoTools fails early, naming what to install, when a real part the
+// demo runs against is missing.
+func checkDemoTools() error {
+	for _, tool := range []string{"qemu-img"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found: install qemu-utils, or %s", tool, demoSetupHint)
+		}
+	}
+	return nil
+}
+
+// holdTestDriver opens a connection to the test driver through libvirtd
+// and keeps it open: the driver's domains live as long as one connection
+// does, and each hyperagent command opens and closes its own.
+func holdTestDriver(ctx context.Context) (*golibvirt.Libvirt, error) {
+	var tried []string
+	for _, sock := range []string{"/run/libvirt/libvirt-sock", "/var/run/libvirt/libvirt-sock"} {
+		l, err := connectTestDriver(ctx, sock)
+		if err == nil {
+			return l, nil
+		}
+		tried = append(tried, fmt.Sprintf("%s: %v", sock, err))
+	}
+	return nil, fmt.Errorf("libvirtd is not reachable (%s); %s", strings.Join(tried, "; "), demoSetupHint)
+}
+
+func connectTestDriver(ctx context.Context, sock string) (*golibvirt.Libvirt, error) {
+	c, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "unix", sock)
+	if err != nil {
+		return nil, err
+	}
+	l := golibvirt.NewWithDialer(dialers.NewAlreadyConnected(c))
+	// ConnectToURI takes no context: closing the socket ends a daemon that
+	// accepted and never answers.
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	err = l.ConnectToURI(golibvirt.ConnectURI(demoURI))
+	if !stop() {
+		return nil, fmt.Errorf("connect to %s: %w", demoURI, ctx.Err())
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("connect to %s: %w", demoURI, err)
+	}
+	return l, nil
+}

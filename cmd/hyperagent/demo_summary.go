@@ -1,0 +1,92 @@
+//go:build demo
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/hypersdk/hyperagent/reconcile"
+)
+
+// imageInfo is the part of `qemu-img info --output=json` the summary uses.
+type imageInfo struct {
+	Format      string `json:"format"`
+	VirtualSize int64  `json:"virtual-size"`
+	ActualSize  int64  `json:"actual-size"`
+}
+
+func qemuImgInfo(ctx context.Context, file string) (imageInfo, error) {
+	var info imageInfo
+	out, err := exec.CommandContext(ctx, "qemu-img", "info", "--output=json", file).Output()
+	if err != nil {
+		return info, fmt.Errorf("qemu-img info %s: %w", file, err)
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return info, fmt.Errorf("qemu-img info %s: %w", file, err)
+	}
+	return info, nil
+}
+
+// demoSummary reports what the apply left, read from the state and checked
+// against reality: every VM has a migration record with a domain, the
+// domain exists on the test driver, and its disks are qcow2 images of the
+// seeded size. Any gap is an error: the demo did not converge.
+func demoSummary(ctx context.Context, e *env, l demoLayout, lv *golibvirt.Libvirt, vms []demoVM) error {
+	store, err := reconcile.OpenStore(l.StateDir)
+	if err != nil {
+		return err
+	}
+	st, err := store.Load()
+	if err != nil {
+		return err
+	}
+	byVM := map[string]*reconcile.MigrationState{}
+	for _, ms := range st.Migrations {
+		byVM[ms.VM] = ms
+	}
+	say(e, "Summary (from the state, checked on %s and with qemu-img):", demoURI)
+	var problems []error
+	var total int64
+	for _, vm := range vms {
+		ms := byVM[vm.Path]
+		switch {
+		case ms == nil:
+			problems = append(problems, fmt.Errorf("%s: no migration in the state", vm.Path))
+			continue
+		case ms.Domain == nil:
+			problems = append(problems, fmt.Errorf("%s: not defined", ms.Address))
+			continue
+		}
+		if _, err := lv.DomainLookupByName(ms.Domain.Name); err != nil {
+			problems = append(problems, fmt.Errorf("%s: domain %s is not on %s: %w", ms.Address, ms.Domain.Name, demoURI, err))
+			continue
+		}
+		say(e, "  %-24s domain %s (uuid %s)", ms.Address, ms.Domain.Name, ms.Domain.UUID)
+		for _, d := range ms.Domain.Disks {
+			info, err := qemuImgInfo(ctx, d.Path)
+			if err != nil {
+				problems = append(problems, fmt.Errorf("%s: %w", ms.Address, err))
+				continue
+			}
+			if info.Format != "qcow2" || info.VirtualSize != vm.Size {
+				problems = append(problems, fmt.Errorf("%s: %s is %s of %d bytes, want qcow2 of %d",
+					ms.Address, d.Path, info.Format, info.VirtualSize, vm.Size))
+			}
+			total += d.Size
+			say(e, "  %-24s   disk %s: %s, %d bytes (%.1f MiB), virtual size %d MiB",
+				"", path.Base(d.Path), info.Format, d.Size, float64(d.Size)/(1<<20), info.VirtualSize>>20)
+		}
+	}
+	if err := errors.Join(problems...); err != nil {
+		return fmt.Errorf("not converged:\n%w", err)
+	}
+	say(e, "%d domains defined, %d qcow2 bytes (%.1f MiB) in %s.", len(vms), total, float64(total)/(1<<20), l.Images)
+	return nil
+}
