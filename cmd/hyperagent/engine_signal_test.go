@@ -131,7 +131,6 @@ func TestApplySIGINT(t *testing.T) {
 			c := startCLI(t, "apply", "-auto-approve", dir)
 			c.stdout.until(t, ": export start", 2)
 			waitExportsRecorded(t, sd, 2)
-			waitExportsRecorded(t, sd, 2)
 			c.signal(t, sig)
 			if code := c.wait(t); code != exitInterrupted {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitInterrupted, c.stdout, c.stderr)
