@@ -80,10 +80,21 @@ func (s *Store) Write(st *State) error {
 }
 
 // writeFileAtomic writes data to path through a temp file in the same
-// directory and makes the rename durable by syncing the directory.
+// directory (fsynced before the rename) and makes the rename durable by
+// syncing the directory. The file is 0600 whatever the umask and whatever
+// mode a file it replaces had: state and plans may name paths and hosts
+// that only their owner should read.
 func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	if err := renameio.WriteFile(path, data, 0o600, renameio.WithTempDir(dir)); err != nil {
+	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(0o600))
+	if err != nil {
+		return err
+	}
+	defer f.Cleanup()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.CloseAtomicallyReplace(); err != nil {
 		return err
 	}
 	return syncDir(dir)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/hypersdk/hyperagent/plugins/plugintest"
@@ -124,5 +125,40 @@ func TestSavedPlanStaleness(t *testing.T) {
 				t.Fatalf("got %v, want a StaleError naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestWritesAre0600: state, lock info and saved plans are 0600 even when
+// the umask is permissive and a file they replace was world-readable.
+func TestWritesAre0600(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	s, _ := OpenStore(dir)
+	if err := os.WriteFile(s.Path(), []byte(`{"format_version": 1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lock("apply"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Unlock()
+	if err := s.Write(NewState()); err != nil {
+		t.Fatal(err)
+	}
+	plan := filepath.Join(dir, "saved.plan")
+	if err := os.WriteFile(plan, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileAtomic(plan, []byte("{}\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{s.Path(), filepath.Join(dir, lockInfoFile), plan} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", filepath.Base(p), fi.Mode().Perm())
+		}
 	}
 }
