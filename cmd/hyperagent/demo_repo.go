@@ -134,12 +134,15 @@ func checkDemoTools() error {
 	return nil
 }
 
+// demoSockets are where libvirtd listens on Debian (run is /var/run).
+var demoSockets = []string{"/run/libvirt/libvirt-sock", "/var/run/libvirt/libvirt-sock"}
+
 // holdTestDriver opens a connection to the test driver through libvirtd
 // and keeps it open: the driver's domains live as long as one connection
 // does, and each hyperagent command opens and closes its own.
 func holdTestDriver(ctx context.Context) (*golibvirt.Libvirt, error) {
 	var tried []string
-	for _, sock := range []string{"/run/libvirt/libvirt-sock", "/var/run/libvirt/libvirt-sock"} {
+	for _, sock := range demoSockets {
 		l, err := connectTestDriver(ctx, sock)
 		if err == nil {
 			return l, nil

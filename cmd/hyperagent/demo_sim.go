@@ -25,6 +25,10 @@ import (
 // random for each run and reaches the repo only through the environment.
 const demoUser = "migrator@vsphere.local"
 
+// demoPassword draws the simulator's password; tests replace it to look
+// for the secret in what the demo wrote.
+var demoPassword = func() (string, error) { return randomHex(16) }
+
 // demoVM is one simulated VM and the disk bytes seeded into it.
 type demoVM struct {
 	Name     string // inventory name, e.g. web-01
@@ -49,7 +53,7 @@ func demoVMNames(n int) []string {
 // seeds each one's disk with sizeMiB of known bytes, written as a
 // streamOptimized VMDK as vCenter serves it. Raw copies go to seedDir.
 func startDemoSim(ctx context.Context, names []string, sizeMiB int, seedDir string) (*vcsimtest.Server, []demoVM, error) {
-	password, err := randomHex(16)
+	password, err := demoPassword()
 	if err != nil {
 		return nil, nil, err
 	}
