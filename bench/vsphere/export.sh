@@ -13,6 +13,7 @@
 # MB/s and the ratios (goals: hyperagent >= 1.0x govc, >= 0.9x raw).
 #
 # Usage: bench/vsphere/export.sh [ROUNDS]   (default 3; SIZE_MIB=1024; needs go)
+#        VSPHERE_BENCH_BIN, GOVC_BIN: use binaries built elsewhere
 set -euo pipefail
 
 rounds=${1:-3}
@@ -26,7 +27,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-( cd "$repo" && go build -o "$work/vsphere-bench" ./bench/vsphere )
+if [[ -n "${VSPHERE_BENCH_BIN:-}" ]]; then # a build of another revision
+  cp "$VSPHERE_BENCH_BIN" "$work/vsphere-bench"
+else
+  ( cd "$repo" && go build -o "$work/vsphere-bench" ./bench/vsphere )
+fi
 if [[ -n "${GOVC_BIN:-}" ]]; then # a govc built elsewhere
   govc=$GOVC_BIN
 else

@@ -1,6 +1,7 @@
 package vsphere
 
 import (
+	"bytes"
 	"context"
 	"net/url"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/plugins/vsphere/vcsimtest"
+	"github.com/hypersdk/hyperagent/schema"
 )
 
 // benchSims are built once per size: the simulator builds about 20 VMs a
@@ -119,4 +121,51 @@ func benchSource(b *testing.B, srv *vcsimtest.Server) *Source {
 	s := v.(*Source)
 	b.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// BenchmarkExport exports one VM whose disk holds
+// HYPERAGENT_BENCH_EXPORT_MIB (default 256) seeded MiB from an in-process
+// simulator, so a CPU profile shows both ends. bench/vsphere/export.sh
+// compares the throughput with govc and a raw copy, the simulator in its
+// own process.
+func BenchmarkExport(b *testing.B) {
+	clearBenchEnv(b)
+	mib := 256
+	if v := os.Getenv("HYPERAGENT_BENCH_EXPORT_MIB"); v != "" {
+		var err error
+		if mib, err = strconv.Atoi(v); err != nil || mib < 1 {
+			b.Fatalf("HYPERAGENT_BENCH_EXPORT_MIB=%q", v)
+		}
+	}
+	srv, err := vcsimtest.Start(vcsimtest.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	ref, err := srv.FindVM("DC0_H0_VM0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.MakeExportable(ref); err != nil {
+		b.Fatal(err)
+	}
+	data := content(7, mib<<20)
+	if _, err := srv.Seed(ref, 0, bytes.NewReader(data)); err != nil {
+		b.Fatal(err)
+	}
+	want := sha(data)
+	s := benchSource(b, srv)
+	ctx := context.Background()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		dir := b.TempDir()
+		res, err := s.Export(ctx, plugins.ExportRequest{Address: "m", VM: "/DC0/vm/DC0_H0_VM0", Dir: dir,
+			Settings: schema.ExportSettings{Dir: dir, PowerOff: true, RestorePower: true}, Progress: func(plugins.ProgressEvent) {}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := res.Export.Disks[0].SHA256; got != want {
+			b.Fatalf("sha256 %s, want %s", got, want)
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/vmware/govmomi/vim25/progress"
 	"github.com/vmware/govmomi/vim25/soap"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 
 	"github.com/hypersdk/hyperagent/plugins"
 )
@@ -135,7 +136,7 @@ func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir s
 	}
 	rep := &reporter{item: it, addr: req.Address, total: total, progress: req.Progress}
 	h := sha256.New()
-	n, err := pipe(ctx, f, h, body, rep.add)
+	n, err := pipe(ctx, &writeback{f: f}, h, body, rep.add)
 	if err == nil && length > 0 && n != length {
 		err = fmt.Errorf("got %d of %d bytes", n, length)
 	}
@@ -212,6 +213,29 @@ func pipe(ctx context.Context, f io.Writer, h hash.Hash, src io.Reader, onWrite 
 		werr = err
 	}
 	return total, werr
+}
+
+// writeback starts writing each 32 MiB back to disk as soon as it is
+// written (sync_file_range, asynchronous), so the disk works while the
+// download goes on and the fsync before the rename has little left to
+// wait for. Without it the kernel may hold a whole disk image dirty in
+// memory until that fsync.
+type writeback struct {
+	f            *os.File
+	off, flushed int64
+}
+
+const writebackChunk = 32 << 20
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if w.off-w.flushed >= writebackChunk {
+		// Advisory: a failure here shows up in the fsync.
+		_ = unix.SyncFileRange(int(w.f.Fd()), w.flushed, w.off-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		w.flushed = w.off
+	}
+	return n, err
 }
 
 // reporter sends progress to the engine at most every 8 MiB or second, and
