@@ -36,6 +36,13 @@ func (e *Engine) update(addr string, fn func(ms *MigrationState)) error {
 	return e.write()
 }
 
+// SyncRecords refreshes what state keeps about configured migrations
+// (prevent_destroy, plugin addresses) without running a step. Apply does
+// it first; a caller whose plan has no changes calls it instead, so that a
+// prevent_destroy added to a finished migration is recorded before the
+// migration can be removed from the config. The caller holds the lock.
+func (e *Engine) SyncRecords(p *Plan) error { return e.syncRecords(p) }
+
 // syncRecords creates records for planned migrations and refreshes the
 // metadata state keeps about configured ones (prevent_destroy, plugin
 // addresses), writing once if anything changed.

@@ -106,6 +106,11 @@ func runApply(ctx context.Context, e *env, args []string) int {
 			}
 		}
 		if !p.HasChanges() {
+			eng := &reconcile.Engine{Config: w.cfg, Plugins: w.set, Store: w.store, State: st, Log: e.log.Named("apply")}
+			if err := eng.SyncRecords(p); err != nil {
+				w.errorf(e, "%v", err)
+				return exitError
+			}
 			return exitOK
 		}
 		if code, ok := approve(e, *autoApprove); !ok {

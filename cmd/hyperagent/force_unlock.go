@@ -43,6 +43,12 @@ func runForceUnlock(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "Error: the state in %s is not locked\n", dir)
 		return exitError
 	}
+	// A wrong ID is refused before anything is asked: it usually means
+	// the lock changed hands since the error that named it.
+	if info.ID != id {
+		fmt.Fprintf(e.stderr, "Error: lock ID %q does not match the held lock (%s)\n", id, info)
+		return exitError
+	}
 	if !*force {
 		if !e.stdinTTY {
 			fmt.Fprintln(e.stderr, "Error: force-unlock needs confirmation: run it on a terminal, or pass -force")

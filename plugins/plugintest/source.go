@@ -26,6 +26,9 @@ type VM struct {
 	Missing     bool              `json:"missing,omitempty"`
 	Fingerprint string            `json:"fingerprint,omitempty"`
 	Findings    []plugins.Finding `json:"findings,omitempty"`
+	// FailExport makes every export of the VM fail with this message
+	// (retryable), so that file-backed tests can fail a step.
+	FailExport string `json:"fail_export,omitempty"`
 }
 
 // Source is a fake source. Export writes a real disk file into the
@@ -157,6 +160,9 @@ func (s *Source) Export(ctx context.Context, req plugins.ExportRequest) (plugins
 	}
 	if v.Missing {
 		return plugins.ExportResponse{}, plugins.Terminal(fmt.Errorf("VM %s not found", req.VM))
+	}
+	if v.FailExport != "" {
+		return plugins.ExportResponse{}, fmt.Errorf("export %s: %s", req.VM, v.FailExport)
 	}
 	disk := filepath.Join(req.Dir, "disk-0.vmdk")
 	size, sum, err := writeFile(disk, fmt.Appendf(nil, "fake disk of %s at %s\n", req.VM, v.Fingerprint))
