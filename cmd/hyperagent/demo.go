@@ -84,6 +84,9 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 
 	if err := runDemoSteps(ctx, e, o); err != nil {
 		fmt.Fprintf(e.stderr, "Error: demo: %v\n", err)
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
 		return exitError
 	}
 	return exitOK

@@ -36,8 +36,8 @@ func qemuImgInfo(ctx context.Context, file string) (imageInfo, error) {
 
 // demoSummary reports what the apply left, read from the state and checked
 // against reality: every VM has a migration record with a domain, the
-// domain exists on the test driver, and its disks are qcow2 images of the
-// seeded size. Any gap is an error: the demo did not converge.
+// domain exists on the test driver, and its disks are qcow2 images holding
+// the guest bytes seeded into the simulator. Any gap is an error: the demo did not converge.
 func demoSummary(ctx context.Context, e *env, l demoLayout, lv *golibvirt.Libvirt, vms []demoVM) error {
 	store, err := reconcile.OpenStore(l.StateDir)
 	if err != nil {
@@ -78,10 +78,16 @@ func demoSummary(ctx context.Context, e *env, l demoLayout, lv *golibvirt.Libvir
 			if info.Format != "qcow2" || info.VirtualSize != vm.Size {
 				problems = append(problems, fmt.Errorf("%s: %s is %s of %d bytes, want qcow2 of %d",
 					ms.Address, d.Path, info.Format, info.VirtualSize, vm.Size))
+				continue
+			}
+			// The guest sees exactly the bytes seeded into vSphere.
+			if out, err := exec.CommandContext(ctx, "qemu-img", "compare", "-q", "-f", "raw", "-F", "qcow2", vm.SeedRaw, d.Path).CombinedOutput(); err != nil {
+				problems = append(problems, fmt.Errorf("%s: %s differs from the disk seeded into %s: %v %s", ms.Address, d.Path, vm.Path, err, out))
+				continue
 			}
 			total += d.Size
-			say(e, "  %-24s   disk %s: %s, %d bytes (%.1f MiB), virtual size %d MiB",
-				"", path.Base(d.Path), info.Format, d.Size, float64(d.Size)/(1<<20), info.VirtualSize>>20)
+			say(e, "  %-24s   disk %s: qcow2, %d bytes (%.1f MiB), virtual size %d MiB, same guest bytes as the seeded disk",
+				"", path.Base(d.Path), d.Size, float64(d.Size)/(1<<20), info.VirtualSize>>20)
 		}
 	}
 	if err := errors.Join(problems...); err != nil {

@@ -222,3 +222,15 @@ func filesHolding(t *testing.T, dir, secret string) []string {
 	}
 	return found
 }
+
+// BenchmarkDemo times the default demo (3 VMs, 32 MiB disks): simulator
+// start and seeding, export, conversion, define, and the second plan.
+func BenchmarkDemo(b *testing.B) {
+	for b.Loop() {
+		var stdout, stderr bytes.Buffer
+		e := &env{stdout: &stdout, stderr: &stderr, registry: builtinRegistry(), log: hclog.NewNullLogger()}
+		if code := run(context.Background(), []string{"demo", "-dir=" + filepath.Join(b.TempDir(), "demo")}, e); code != exitOK {
+			b.Fatalf("demo exited %d\n%s\n%s", code, stdout.String(), stderr.String())
+		}
+	}
+}
