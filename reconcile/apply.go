@@ -250,6 +250,11 @@ func (e *Engine) poller(ctx context.Context, name string, conv plugins.Converter
 }
 
 func (e *Engine) emit(ev Event) {
+	if ev.Err != nil {
+		e.Log.Debug("step", "address", ev.Address, "step", ev.Step, "status", ev.Status, "error", ev.Err)
+	} else {
+		e.Log.Debug("step", "address", ev.Address, "step", ev.Step, "status", ev.Status, "detail", ev.Detail)
+	}
 	if e.Events != nil {
 		e.Events(ev)
 	}

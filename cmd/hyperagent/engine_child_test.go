@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/plugins/plugintest"
 )
 
@@ -22,8 +23,15 @@ func init() {
 		return
 	}
 	e := newProcessEnv()
-	for _, f := range plugintest.Factories() {
-		e.registry.Register(f)
-	}
+	e.registry = newFakeRegistry()
 	os.Exit(run(context.Background(), os.Args[1:], e))
+}
+
+// newFakeRegistry is the builtin registry plus the fakes.
+func newFakeRegistry() *plugins.Registry {
+	r := builtinRegistry()
+	for _, f := range plugintest.Factories() {
+		r.Register(f)
+	}
+	return r
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/reconcile"
 	"github.com/hypersdk/hyperagent/schema"
@@ -76,6 +78,7 @@ func openWorkspace(ctx context.Context, e *env, dir string, cf configFlags) *wor
 	if abs, err := filepath.Abs(cfg.Dir); err == nil {
 		cfg.Dir = abs
 	}
+	redactLogs(e, cfg.Secrets())
 	set, err := plugins.Instantiate(ctx, e.registry, cfg, e.log)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Error: %v\n", redact(err.Error(), cfg.Secrets()))
@@ -116,6 +119,20 @@ func (r *redactWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// redactLogs replaces the process logger with one whose output goes
+// through redaction: plugins and the engine log errors that may quote
+// what a remote said back, and that could contain a credential. A logger
+// that logs nothing (tests' null logger) is kept.
+func redactLogs(e *env, secrets []string) {
+	if len(secrets) == 0 || e.log == nil || e.log.GetLevel() == hclog.NoLevel || e.log.GetLevel() == hclog.Off {
+		return
+	}
+	stderr := e.stderr
+	e.stderr = &redactWriter{w: stderr, secrets: secrets}
+	e.log = newLogger(e)
+	e.stderr = stderr
 }
 
 func redact(s string, secrets []string) string {

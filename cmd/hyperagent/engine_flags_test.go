@@ -315,3 +315,90 @@ func rewrite(t *testing.T, dir, old, new string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSecretsNeverWritten: a sensitive variable's value reaches the plugin
+// (the fake's token) but no output, log line, saved plan or state file.
+func TestSecretsNeverWritten(t *testing.T) {
+	const secret = "s3cr3t-Tok3n-4242"
+	dir := t.TempDir()
+	fakes := filepath.Join(dir, "fakes")
+	hcl := `
+variable "token" {
+  sensitive = true
+}
+source "fake" "src" {
+  dir   = "` + fakes + `"
+  token = var.token
+}
+converter "fake" "conv" {
+  dir    = "` + fakes + `"
+  rounds = 1
+  token  = var.token
+}
+target "fake" "kvm" {
+  dir = "` + fakes + `"
+}
+migration "web" {
+  source    = source.fake.src
+  converter = converter.fake.conv
+  target    = target.fake.kvm
+  vm        = "/DC1/vm/web"
+  export { dir = "` + filepath.Join(dir, "exports") + `" }
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	varFile := filepath.Join(t.TempDir(), "secret.hcl")
+	if err := os.WriteFile(varFile, []byte(`token = "`+secret+`"`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	planFile := filepath.Join(dir, "saved.plan")
+	var all strings.Builder
+	run := func(code int, args ...string) {
+		t.Helper()
+		var out, errb strings.Builder
+		e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
+			environ:  []string{"HYPERAGENT_LOG=trace"},
+			registry: newFakeRegistry()}
+		if got := run(context.Background(), args, e); got != code {
+			t.Fatalf("%v: exit %d, want %d\n%s\n%s", args, got, code, out.String(), errb.String())
+		}
+		all.WriteString(out.String() + errb.String())
+	}
+	run(exitOK, "plan", "-var", "token="+secret, "-out", planFile, dir)
+	run(exitOK, "plan", "-var-file", varFile, "-json", dir)
+	run(exitOK, "show", planFile)
+	run(exitOK, "show", "-json", planFile)
+	run(exitOK, "apply", "-var", "token="+secret, "-auto-approve", dir)
+	run(exitOK, "apply", "-var", "token="+secret, "-auto-approve", "-json", dir)
+	run(exitOK, "state", "-state-dir", filepath.Join(dir, ".hyperagent"), "show", "migration.web")
+	run(exitOK, "show", "-state-dir", filepath.Join(dir, ".hyperagent"), "-json")
+	setVMs(t, dir, `{"/DC1/vm/web": {"fingerprint": "v2"}}`)
+	run(exitError, "apply", "-var", "token="+secret, planFile)
+	if !strings.Contains(all.String(), "[DEBUG] hyperagent.apply: step: address=migration.web step=export status=start") {
+		t.Errorf("the engine's debug log is missing, so it was not checked:\n%s", all.String())
+	}
+	if !strings.Contains(all.String(), "fake configured: addr=source.fake.src token=(sensitive value)") {
+		t.Errorf("the fake's careless log line is missing or not redacted:\n%s", all.String())
+	}
+	if strings.Contains(all.String(), secret) {
+		t.Errorf("the secret is in the output or logs:\n%s", all.String())
+	}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), secret) {
+			t.Errorf("%s holds the secret", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -150,6 +150,32 @@ func TestApplySIGINT(t *testing.T) {
 	}
 }
 
+// TestApplySIGINTNotStarted: with -parallelism=1 the second migration
+// waits for a slot; the interrupt leaves it not started, and the summary
+// says so.
+func TestApplySIGINTNotStarted(t *testing.T) {
+	dir := slowExports(t, 0)
+	sd := filepath.Join(dir, ".hyperagent")
+	c := startCLI(t, "apply", "-auto-approve", "-parallelism=1", dir)
+	c.stdout.until(t, ": export start", 1)
+	waitExportsRecorded(t, sd, 1)
+	c.signal(t, syscall.SIGINT)
+	if code := c.wait(t); code != exitInterrupted {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitInterrupted, c.stdout, c.stderr)
+	}
+	out := c.stdout.String()
+	first, second := `migration.web["a"]`, `migration.web["b"]`
+	if strings.Contains(out, second+": export start") {
+		first, second = second, first
+	}
+	for _, s := range []string{"Apply interrupted: 0 migrated, 0 removed, 0 failed, 1 interrupted, 0 skipped, 1 not started.",
+		first + " (step export)", "Not started:\n  " + second} {
+		if !strings.Contains(out, s) {
+			t.Errorf("stdout lacks %q:\n%s", s, out)
+		}
+	}
+}
+
 // TestApplySecondSIGINT: while the cancelled exports are still giving up
 // (their abort takes a minute), a second interrupt exits at once, without
 // the summary; the state it leaves loads, the kernel dropped the lock, and

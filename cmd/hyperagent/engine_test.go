@@ -9,11 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/hypersdk/hyperagent/plugins"
-	"github.com/hypersdk/hyperagent/plugins/plugintest"
 	"github.com/hypersdk/hyperagent/reconcile"
 )
 
@@ -62,7 +61,7 @@ func runCLI(t *testing.T, ctx context.Context, stdin string, tty bool, args ...s
 	t.Helper()
 	var out, errb bytes.Buffer
 	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, stdinTTY: tty,
-		log: hclog.NewNullLogger(), registry: plugins.NewRegistry(plugintest.Factories()...)}
+		log: hclog.NewNullLogger(), registry: newFakeRegistry()}
 	code := run(ctx, args, e)
 	return cliResult{out.String(), errb.String(), code}
 }
@@ -162,13 +161,35 @@ func TestLockedStateNamesHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := runCLI(t, ctx, "", false, "apply", "-auto-approve", dir)
-	r.want(t, exitError)
-	if !strings.Contains(r.stderr, info.ID) || !strings.Contains(r.stderr, "agent by pid") {
-		t.Errorf("lock error does not name the holder:\n%s", r.stderr)
-	}
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("ID %s, agent by pid %d on %s since %s", info.ID, os.Getpid(), host, info.Since.UTC().Format(time.RFC3339))
 	sd := filepath.Join(dir, ".hyperagent")
-	runCLI(t, ctx, "", false, "force-unlock", "-state-dir", sd, info.ID).want(t, exitError)
+	for _, args := range [][]string{
+		{"apply", "-auto-approve", dir},
+		{"state", "-state-dir", sd, "rm", "migration.web"},
+	} {
+		r := runCLI(t, ctx, "", false, args...)
+		r.want(t, exitError)
+		if !strings.Contains(r.stderr, holder) || !strings.Contains(r.stderr, "hyperagent force-unlock "+info.ID) {
+			t.Errorf("%s: lock error does not name the holder (%s):\n%s", args[0], holder, r.stderr)
+		}
+	}
+	// A wrong ID is refused, even with -force, and the lock stays.
+	r := runCLI(t, ctx, "", false, "force-unlock", "-state-dir", sd, "-force", "0000-wrong")
+	r.want(t, exitError)
+	if !strings.Contains(r.stderr, `lock ID "0000-wrong" does not match the held lock (`+holder) {
+		t.Errorf("wrong ID: %s", r.stderr)
+	}
+	if got, ok, _ := reconcile.ReadLockInfo(sd); !ok || got.ID != info.ID {
+		t.Fatalf("the lock changed after a refused force-unlock: %+v %v", got, ok)
+	}
+	// Without a terminal, force-unlock wants -force.
+	r = runCLI(t, ctx, "", false, "force-unlock", "-state-dir", sd, info.ID)
+	r.want(t, exitError)
+	if !strings.Contains(r.stderr, "pass -force") {
+		t.Errorf("no-TTY refusal: %s", r.stderr)
+	}
+	runCLI(t, ctx, "no\n", true, "force-unlock", "-state-dir", sd, info.ID).want(t, exitError, "The lock is held: "+holder)
 	runCLI(t, ctx, "", false, "force-unlock", "-state-dir", sd, "-force", info.ID).want(t, exitOK, "released")
 	runCLI(t, ctx, "", false, "apply", "-auto-approve", dir).want(t, exitOK, "Apply complete: 2 migrated")
 }

@@ -47,6 +47,11 @@ func decode(req plugins.NewRequest) (blockConfig, error) {
 	if c.Dir == "" {
 		return c, plugins.Terminal(fmt.Errorf("%s: dir is required", req.Addr))
 	}
+	// A careless plugin: it logs its credential, so that tests prove the
+	// CLI's log redaction rather than the plugins' discretion.
+	if c.Token != "" && req.Logger != nil {
+		req.Logger.Debug("fake configured", "addr", req.Addr.String(), "token", c.Token)
+	}
 	return c, nil
 }
 
