@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	golibvirt "github.com/digitalocean/go-libvirt"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hypersdk/hyperagent/plugins/worker"
@@ -97,6 +98,9 @@ func say(e *env, format string, args ...any) {
 	fmt.Fprintf(e.stdout, "==> "+format+"\n", args...)
 }
 
+// runDemoSteps checks the real parts are there before creating anything,
+// holds the test driver open for the whole run, and runs the pipeline in a
+// directory it removes afterwards unless -keep.
 func runDemoSteps(ctx context.Context, e *env, o demoOptions) (err error) {
 	start := time.Now()
 	if err := checkDemoTools(); err != nil {
@@ -121,8 +125,19 @@ func runDemoSteps(ctx context.Context, e *env, o demoOptions) (err error) {
 			err = errors.Join(err, fmt.Errorf("remove %s: %w", dir, rerr))
 		}
 	}()
-	l := newDemoLayout(dir)
+	if err := runDemoPipeline(ctx, e, o, newDemoLayout(dir), lv); err != nil {
+		if !o.keep {
+			err = fmt.Errorf("%w\n(run again with -keep to look at what it left in the directory)", err)
+		}
+		return err
+	}
+	say(e, "Converged in %s.", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
 
+// runDemoPipeline starts the simulator and the worker, writes the repo into
+// l.Dir, runs the CLI on it and checks the result.
+func runDemoPipeline(ctx context.Context, e *env, o demoOptions, l demoLayout, lv *golibvirt.Libvirt) (err error) {
 	names := demoVMNames(o.vms)
 	srv, vms, err := startDemoSim(ctx, names, o.diskMiB, l.Seeds)
 	if err != nil {
@@ -135,6 +150,8 @@ func runDemoSteps(ctx context.Context, e *env, o demoOptions) (err error) {
 			vm.Path, vm.Size>>20, vm.VMDKSize, vm.SHA256)
 	}
 
+	// A suffix per run keeps the domain names apart from any other client
+	// of the shared test driver.
 	suffix, err := randomHex(3)
 	if err != nil {
 		return err
@@ -142,7 +159,7 @@ func runDemoSteps(ctx context.Context, e *env, o demoOptions) (err error) {
 	if err := writeDemoRepo(l, srv.URL.String(), srv.Thumbprint, "demo-"+suffix+"-", names[1:]); err != nil {
 		return fmt.Errorf("write the repo: %w", err)
 	}
-	say(e, "Migration repo (examples/demo) in %s; variables in %s; password in HYPERAGENT_VAR_vcenter_password", dir, l.VarFile)
+	say(e, "Migration repo (examples/demo) in %s; variables in %s; password in HYPERAGENT_VAR_vcenter_password", l.Dir, l.VarFile)
 
 	stopWorker, err := startDemoWorker(ctx, e, l)
 	if err != nil {
@@ -156,11 +173,7 @@ func runDemoSteps(ctx context.Context, e *env, o demoOptions) (err error) {
 	if err := runDemoCommands(ctx, &ce, l); err != nil {
 		return err
 	}
-	if err := demoSummary(ctx, e, l, lv, vms); err != nil {
-		return err
-	}
-	say(e, "Converged in %s.", time.Since(start).Round(100*time.Millisecond))
-	return nil
+	return demoSummary(ctx, e, l, lv, vms)
 }
 
 // startDemoWorker runs hyperagent's own worker in this process on the
