@@ -113,6 +113,9 @@ func (s *Source) download(ctx context.Context, c *conn, o observed, req plugins.
 	}
 	info, err := lease.Wait(ctx, nil)
 	if err != nil {
+		if ctx.Err() != nil { // lease.Wait hides a cancellation as "unexpected nfc lease state"
+			err = ctx.Err()
+		}
 		return fail(fmt.Errorf("wait for export lease: %w", err))
 	}
 	vmDisks := disks(o.vm)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vmware/govmomi/simulator"
@@ -161,5 +162,68 @@ func TestExportFaults(t *testing.T) {
 				t.Errorf("power state %s, want %s", st, tc.power)
 			}
 		})
+	}
+}
+
+// TestExportKeepsLeaseAlive holds the download still until the lease
+// updater has renewed the lease (HttpNfcLeaseProgress, every 2 s): without
+// the updater a real vCenter drops the lease of a slow download.
+func TestExportKeepsLeaseAlive(t *testing.T) {
+	srv := startSim(t, vcsimtest.Options{})
+	ctx := context.Background()
+	_, f := admin(t, srv)
+	_, data := exportable(ctx, t, srv, f, "DC0_H0_VM0", 3<<20)
+	s := newTestSource(t, blockConfig(srv, nil))
+	var p progressLog
+	var renewed bool
+	p.on = func(e plugins.ProgressEvent) {
+		if renewed || e.Done == int64(len(data)) {
+			return
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			if ls := srv.Leases.Leases(); len(ls) == 1 && srv.Leases.Count(ls[0], vcsimtest.LeaseProgress) > 0 {
+				renewed = true
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	res, err := s.Export(ctx, exportRequest(t.TempDir(), &p, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !renewed {
+		t.Fatal("the lease was not renewed while the download was held for 15 s")
+	}
+	if res.Export.Disks[0].SHA256 != sha(data) {
+		t.Error("sha256 differs after a held download")
+	}
+}
+
+// TestExportCancelDuringShutdown cancels while the guest is shutting
+// down: vSphere cannot take that back, and the error says so.
+func TestExportCancelDuringShutdown(t *testing.T) {
+	srv := startSim(t, vcsimtest.Options{})
+	ctx := context.Background()
+	_, f := admin(t, srv)
+	vm, _ := exportable(ctx, t, srv, f, "DC0_H0_VM0", 1024)
+	srv.IgnoreGuestShutdown(vm.Reference()) // the shutdown takes "forever"
+	s := newTestSource(t, blockConfig(srv, nil))
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // cancel once the shutdown was asked for
+		for !cmp.Equal(srv.Calls(vm.Reference()), []string{"ShutdownGuest"}) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
+	var p progressLog
+	_, err := s.Export(cctx, exportRequest(t.TempDir(), &p, true))
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "may still power off") {
+		t.Fatalf("error = %v, want a cancellation that says the guest may still power off", err)
+	}
+	if got := srv.Calls(vm.Reference()); !cmp.Equal(got, []string{"ShutdownGuest"}) {
+		t.Errorf("VM calls %v, want only the shutdown request", got)
 	}
 }

@@ -390,3 +390,43 @@ func TestExportRefused(t *testing.T) {
 		t.Errorf("refused exports touched the VM: calls %v, leases %v", calls, srv.Leases.Leases())
 	}
 }
+
+// TestPruneExport deletes what an export recorded, then its directory; a
+// recorded path outside the directory is refused and left alone.
+func TestPruneExport(t *testing.T) {
+	srv := startSim(t, vcsimtest.Options{})
+	ctx := context.Background()
+	_, f := admin(t, srv)
+	exportable(ctx, t, srv, f, "DC0_H0_VM0", 4096)
+	s := newTestSource(t, blockConfig(srv, nil))
+	root := t.TempDir()
+	dir := filepath.Join(root, "web")
+	var p progressLog
+	res, err := s.Export(ctx, exportRequest(dir, &p, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(root, "keep.txt")
+	if err := os.WriteFile(outside, []byte("not the export's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := res.Export
+	bad.Files = append(append([]plugins.File(nil), bad.Files...), plugins.File{Path: filepath.Join(dir, "..", "keep.txt")})
+	err = s.PruneExport(ctx, plugins.PruneExportRequest{Address: "migration.web", Export: bad})
+	if err == nil || !plugins.IsTerminal(err) || !strings.Contains(err.Error(), "outside the export directory") {
+		t.Fatalf("prune with an outside path: %v, want a terminal refusal", err)
+	}
+	if _, err := os.Stat(outside); err != nil {
+		t.Fatalf("the outside file was touched: %v", err)
+	}
+	if err := s.PruneExport(ctx, plugins.PruneExportRequest{Address: "migration.web", Export: res.Export}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("export directory still there after prune: %v (entries %v)", err, dirEntries(t, dir))
+	}
+	// Pruning again finds nothing to do.
+	if err := s.PruneExport(ctx, plugins.PruneExportRequest{Address: "migration.web", Export: res.Export}); err != nil {
+		t.Errorf("second prune: %v", err)
+	}
+}

@@ -23,23 +23,32 @@ func (s *Source) powerOff(ctx context.Context, c *vim25.Client, ref moref, name 
 	}
 	vm := object.NewVirtualMachine(c, ref)
 	if err := vm.ShutdownGuest(ctx); err != nil {
+		if ctx.Err() != nil { // the request may have reached vSphere
+			return s.cancelledShutdown(ctx, name)
+		}
 		s.log.Info("guest shutdown refused; powering off", "vm", name, "error", err)
 	} else {
 		wctx, cancel := context.WithTimeout(ctx, timeout)
 		err := vm.WaitForPowerState(wctx, types.VirtualMachinePowerStatePoweredOff)
+		// govmomi's property.Wait returns nil when its context is
+		// cancelled: only an unexpired wctx means the guest went down.
+		timedOut := wctx.Err() != nil
 		cancel()
-		if err == nil {
+		if err == nil && !timedOut {
 			s.log.Info("guest shut down", "vm", name)
 			return nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return s.cancelledShutdown(ctx, name)
 		}
 		s.log.Info("guest did not shut down in time; powering off", "vm", name, "timeout", timeout)
 	}
 	task, err := vm.PowerOff(ctx)
 	if err == nil {
 		err = task.Wait(ctx)
+	}
+	if ctx.Err() != nil { // task.Wait may return nil when cancelled
+		return fmt.Errorf("power off %s: %w (the power-off may still complete)", name, ctx.Err())
 	}
 	if err != nil {
 		// The guest may have finished shutting down meanwhile.
@@ -50,6 +59,13 @@ func (s *Source) powerOff(ctx context.Context, c *vim25.Client, ref moref, name 
 	}
 	s.log.Info("powered off", "vm", name)
 	return nil
+}
+
+// cancelledShutdown reports a cancellation after a guest shutdown was
+// requested: vSphere cannot take that request back.
+func (s *Source) cancelledShutdown(ctx context.Context, name string) error {
+	s.log.Warn("export cancelled during a guest shutdown; the VM may still power off", "vm", name)
+	return fmt.Errorf("%w (the guest of %s was asked to shut down and may still power off)", ctx.Err(), name)
 }
 
 // restorePower powers the VM back on after a failed export. It runs on its
