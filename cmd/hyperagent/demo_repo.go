@@ -149,7 +149,13 @@ func holdTestDriver(ctx context.Context) (*golibvirt.Libvirt, error) {
 		}
 		tried = append(tried, fmt.Sprintf("%s: %v", sock, err))
 	}
-	return nil, fmt.Errorf("libvirtd is not reachable (%s); %s", strings.Join(tried, "; "), demoSetupHint)
+	hint := demoSetupHint
+	if os.Geteuid() != 0 {
+		// Without polkit (.ci/setup installs none) libvirtd serves only root
+		// on its read-write socket.
+		hint += `; libvirtd may refuse a non-root client: run the demo as root, e.g. sudo "$(command -v go)" run -tags demo ./cmd/hyperagent demo`
+	}
+	return nil, fmt.Errorf("libvirtd is not reachable (%s); %s", strings.Join(tried, "; "), hint)
 }
 
 func connectTestDriver(ctx context.Context, sock string) (*golibvirt.Libvirt, error) {
