@@ -68,7 +68,12 @@ func demoSummary(ctx context.Context, e *env, l demoLayout, lv *golibvirt.Libvir
 			problems = append(problems, fmt.Errorf("%s: domain %s is not on %s: %w", ms.Address, ms.Domain.Name, demoURI, err))
 			continue
 		}
-		say(e, "  %-24s domain %s (uuid %s)", ms.Address, ms.Domain.Name, ms.Domain.UUID)
+		// The NFC export brought back exactly the VMDK vSphere served.
+		if ms.Export == nil || len(ms.Export.Disks) != 1 || ms.Export.Disks[0].SHA256 != vm.SHA256 {
+			problems = append(problems, fmt.Errorf("%s: the export does not record the served VMDK (sha256 %s): %+v", ms.Address, vm.SHA256, ms.Export))
+			continue
+		}
+		say(e, "  %-24s domain %s (uuid %s); export matched the served VMDK's sha256", ms.Address, ms.Domain.Name, ms.Domain.UUID)
 		for _, d := range ms.Domain.Disks {
 			info, err := qemuImgInfo(ctx, d.Path)
 			if err != nil {
