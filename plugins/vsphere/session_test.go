@@ -8,13 +8,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/hypersdk/hyperagent/plugins"
@@ -285,4 +288,51 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
+}
+
+// TestKeepAlive sets the simulator's session idle timeout to 1 s: a source
+// whose keep-alive runs more often keeps its session through 3 s of idling,
+// and one whose keep-alive is too rare loses it and logs in again.
+func TestKeepAlive(t *testing.T) {
+	srv := startSim(t, vcsimtest.Options{})
+	ctx := context.Background()
+	c, _ := admin(t, srv)
+	om := object.NewOptionManager(c.Client, *c.ServiceContent.Setting)
+	if err := om.Update(ctx, []types.BaseOptionValue{&types.OptionValue{Key: "config.vmacore.soap.sessionTimeout", Value: "1s"}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		every    time.Duration
+		reLogins int64
+	}{
+		"keep-alive every 250ms": {every: 250 * time.Millisecond, reLogins: 0},
+		"keep-alive every hour":  {every: time.Hour, reLogins: 1},
+	}
+	sources := map[string]*Source{}
+	logins := map[string]int64{}
+	for name, tc := range tests {
+		s := newTestSource(t, blockConfig(srv, nil))
+		s.keepAlive = tc.every
+		before := srv.Logins()
+		if _, err := observeOne(ctx, s, "DC0_H0_VM0"); err != nil {
+			t.Fatal(err)
+		}
+		if srv.Logins() != before+1 {
+			t.Fatalf("%s: %d logins for the first observation", name, srv.Logins()-before)
+		}
+		sources[name] = s
+	}
+	time.Sleep(3 * time.Second) // idle: the condition under test
+	for name := range tests {
+		before := srv.Logins()
+		if _, err := observeOne(ctx, sources[name], "DC0_H0_VM0"); err != nil {
+			t.Fatalf("%s: observe after idling: %v", name, err)
+		}
+		logins[name] = srv.Logins() - before
+	}
+	for name, tc := range tests {
+		if logins[name] != tc.reLogins {
+			t.Errorf("%s: %d logins after idling, want %d", name, logins[name], tc.reLogins)
+		}
+	}
 }
