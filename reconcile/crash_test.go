@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -94,6 +95,9 @@ func crashChild(dir string) int {
 		return 11
 	}
 	defer w.store.Unlock()
+	// The parent times its kill from this line, so that kills land in the
+	// apply and not in the process start-up (a second under -race).
+	fmt.Println(childReady)
 	st, err := w.store.Load()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -111,39 +115,75 @@ func crashChild(dir string) int {
 		fmt.Fprintf(os.Stderr, "apply: %v %+v\n", err, res)
 		return 1
 	}
+	fmt.Println(childDone)
 	return 0
 }
 
-// runChild runs one apply in a child process and SIGKILLs it after
-// killAfter (never, when negative). killed says the kill landed before the
-// child finished on its own.
-func runChild(dir string, killAfter time.Duration) (killed bool, err error) {
+// The lines a child prints once it holds the lock and once its apply has
+// returned. The parent times its kill from the first, so kills land in
+// the apply and not in process start-up, and a kill after the second
+// (the process exiting: about a second under -race) does not count.
+const (
+	childReady = "crash child: locked"
+	childDone  = "crash child: applied"
+)
+
+// runChild runs one apply in a child process and SIGKILLs it killAfter
+// after it took the lock (never, when negative). killed says the kill
+// landed before the apply returned; work is how long the apply ran.
+func runChild(dir string, killAfter time.Duration) (killed bool, work time.Duration, err error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
 	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Stderr = out
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return false, 0, err
+	}
 	if err := cmd.Start(); err != nil {
-		return false, err
+		return false, 0, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var timeout <-chan time.Time
-	if killAfter >= 0 {
-		timeout = time.After(killAfter)
-	}
+	ready := make(chan time.Time, 1)
+	var doneAt time.Time // written before read closes
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			switch sc.Text() {
+			case childReady:
+				ready <- time.Now()
+			case childDone:
+				doneAt = time.Now()
+			}
+			out.Write(append(sc.Bytes(), '\n'))
+		}
+	}()
+	var readyAt time.Time
+	var kill <-chan time.Time
 	select {
-	case err := <-done:
-		if err != nil {
-			return false, fmt.Errorf("child apply failed: %v\n%s", err, out.String())
+	case readyAt = <-ready:
+		if killAfter >= 0 {
+			kill = time.After(killAfter)
 		}
-		return false, nil
-	case <-timeout:
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		if err := <-done; err == nil {
-			return false, nil // it finished just before the signal
-		}
-		return true, nil
+	case <-read:
 	}
+	sent := false
+	select {
+	case <-read:
+	case <-kill:
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		sent = true
+		<-read
+	}
+	werr := cmd.Wait()
+	switch {
+	case sent && doneAt.IsZero():
+		return true, 0, nil
+	case readyAt.IsZero() || doneAt.IsZero() || (werr != nil && !sent):
+		return false, 0, fmt.Errorf("child apply failed: %v\n%s", werr, out.String())
+	}
+	return false, doneAt.Sub(readyAt), nil
 }
 
 // TestCrashConverges SIGKILLs applies (child processes against file-backed
@@ -157,11 +197,10 @@ func TestCrashConverges(t *testing.T) {
 		t.Skip("spawns ~130 processes; run without -short")
 	}
 	const wantKills, workers = 100, 4
-	start := time.Now()
-	if _, err := runChild(t.TempDir(), -1); err != nil {
+	_, full, err := runChild(t.TempDir(), -1)
+	if err != nil {
 		t.Fatal(err)
 	}
-	full := time.Since(start)
 	var kills, worlds atomic.Int64
 	var wg sync.WaitGroup
 	for wk := 0; wk < workers; wk++ {
@@ -173,7 +212,7 @@ func TestCrashConverges(t *testing.T) {
 				dir := t.TempDir()
 				worlds.Add(1)
 				for kills.Load() < wantKills {
-					killed, err := runChild(dir, time.Duration(rng.Int64N(int64(full))))
+					killed, _, err := runChild(dir, time.Duration(rng.Int64N(int64(full))))
 					if err != nil {
 						t.Error(err)
 						return
@@ -188,7 +227,7 @@ func TestCrashConverges(t *testing.T) {
 					}
 					kills.Add(1)
 				}
-				if _, err := runChild(dir, -1); err != nil {
+				if _, _, err := runChild(dir, -1); err != nil {
 					t.Error(err)
 					return
 				}
