@@ -60,6 +60,12 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	var saved *reconcile.Plan
 	dir := arg
 	if isFile(arg) {
+		// A saved plan is applied exactly as made: flags that would shape
+		// another plan are refused rather than ignored.
+		if len(pf.targets)+len(pf.excludes)+len(pf.replace) > 0 || !pf.refresh {
+			fmt.Fprintln(e.stderr, "Error: -target, -exclude, -replace and -refresh shape a new plan; they cannot be used with a saved plan (make the plan with them instead)")
+			return exitError
+		}
 		b, err := os.ReadFile(arg)
 		if err == nil {
 			saved, err = reconcile.DecodePlan(b)
@@ -104,6 +110,10 @@ func runApply(ctx context.Context, e *env, args []string) int {
 				w.errorf(e, "%v", err)
 				return exitError
 			}
+		}
+		if *asJSON && !*autoApprove && p.HasChanges() {
+			fmt.Fprintln(e.stderr, "Error: apply -json cannot ask for approval: pass -auto-approve, or apply a saved plan")
+			return exitError
 		}
 		if !p.HasChanges() {
 			eng := &reconcile.Engine{Config: w.cfg, Plugins: w.set, Store: w.store, State: st, Log: e.log.Named("apply")}

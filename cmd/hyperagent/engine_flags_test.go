@@ -235,6 +235,9 @@ func TestStaleSavedPlanNamesWhatMoved(t *testing.T) {
 			r := runCLI(t, ctx, "", false, "apply", planFile)
 			r.want(t, exitError)
 			r.stderrHas(t, "the saved plan is stale", tc.want)
+			r = runCLI(t, ctx, "", false, "apply", "-target", "migration.db", planFile)
+			r.want(t, exitError)
+			r.stderrHas(t, "cannot be used with a saved plan")
 			r.lacks(t, "export start")
 		})
 	}
@@ -400,5 +403,32 @@ migration "web" {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestApplyJSON(t *testing.T) {
+	dir := fakeRepo(t, 0, twoMigrations)
+	ctx := context.Background()
+	runCLI(t, ctx, "yes\n", true, "apply", "-json", dir).want(t, exitError)
+	r := runCLI(t, ctx, "", false, "apply", "-json", "-auto-approve", dir)
+	r.want(t, exitOK)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	steps := 0
+	for _, l := range lines[:len(lines)-1] {
+		var ev stepEvent
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Type != "step" {
+			t.Fatalf("line %q: %v %+v", l, err, ev)
+		}
+		steps++
+	}
+	if steps != 2*4*2 { // two migrations, four steps, start and done
+		t.Errorf("%d step events, want 16:\n%s", steps, r.stdout)
+	}
+	var sum struct {
+		Type   string           `json:"type"`
+		Result reconcile.Result `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Type != "summary" || len(sum.Result.Migrated) != 2 {
+		t.Errorf("summary line %q: %v %+v", lines[len(lines)-1], err, sum)
 	}
 }
