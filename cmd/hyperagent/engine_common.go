@@ -145,16 +145,37 @@ func redact(s string, secrets []string) string {
 }
 
 // stateDirFor finds the state directory for commands that only need the
-// state: -state-dir when given, else the config's agent.state_dir when
-// the config in "." loads, else ./.hyperagent.
-func stateDirFor(e *env, flagDir string, cf configFlags) string {
+// state: -state-dir when given, else the config's agent.state_dir. With no
+// config files in "." it is ./.hyperagent; a config that does not load is
+// an error (its state_dir is unknown, and guessing could show or edit the
+// wrong state), reported with its diagnostics.
+func stateDirFor(e *env, flagDir string, cf configFlags) (string, bool) {
 	if flagDir != "" {
-		return flagDir
+		return flagDir, true
 	}
-	if cfg, _, diags := loadConfig(e, ".", cf); !diags.HasErrors() && cfg != nil {
-		return cfg.Agent.StateDir
+	cfg, files, diags := loadConfig(e, ".", cf)
+	if !diags.HasErrors() && cfg != nil {
+		return cfg.Agent.StateDir, true
 	}
-	return schema.DefaultStateDir
+	if len(diags) == 1 && diags[0].Summary == "No configuration files" {
+		return schema.DefaultStateDir, true
+	}
+	writeDiagnostics(e, files, diags)
+	fmt.Fprintln(e.stderr, "Error: the configuration in . does not load, so its state directory is unknown; fix it, pass its -var/-var-file, or name the directory with -state-dir")
+	return "", false
+}
+
+// readState loads the state for commands that only read it; a state
+// directory that does not exist is an empty state, and is not created.
+func readState(dir string) (*reconcile.State, error) {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return reconcile.NewState(), nil
+	}
+	store, err := reconcile.OpenStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	return store.Load()
 }
 
 // lockError prints a lock failure, naming the holder.

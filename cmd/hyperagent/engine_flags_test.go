@@ -432,3 +432,34 @@ func TestApplyJSON(t *testing.T) {
 		t.Errorf("summary line %q: %v %+v", lines[len(lines)-1], err, sum)
 	}
 }
+
+// TestStateDirFromConfig: state commands find agent.state_dir through the
+// config in the working directory, and refuse to guess when it does not
+// load.
+func TestStateDirFromConfig(t *testing.T) {
+	dir := fakeRepo(t, 0, twoMigrations+`
+variable "where" {}
+agent {
+  state_dir = var.where
+}
+`)
+	ctx := context.Background()
+	runCLI(t, ctx, "", false, "apply", "-auto-approve", "-var", "where=custom-state", dir).want(t, exitOK, "2 migrated")
+	t.Chdir(dir)
+	for _, args := range [][]string{{"state", "list"}, {"show"}, {"force-unlock", "-force", "x"}} {
+		r := runCLI(t, ctx, "", false, args...)
+		r.want(t, exitError)
+		r.stderrHas(t, `No value for required variable`, "its state directory is unknown")
+	}
+	runCLI(t, ctx, "", false, "state", "-var", "where=custom-state", "list").want(t, exitOK, `migration.web["b"]`)
+	runCLI(t, ctx, "", false, "state", "-state-dir", "custom-state", "list").want(t, exitOK, `migration.web["a"]`)
+	// With no config at all, the default directory is used.
+	empty := t.TempDir()
+	t.Chdir(empty)
+	runCLI(t, ctx, "", false, "state", "list").want(t, exitOK)
+	runCLI(t, ctx, "", false, "show").want(t, exitOK, "The state is empty")
+	runCLI(t, ctx, "", false, "state", "show", "migration.web").want(t, exitError)
+	if _, err := os.Stat(filepath.Join(empty, ".hyperagent")); !os.IsNotExist(err) {
+		t.Errorf("reading the state created its directory: %v", err)
+	}
+}

@@ -32,7 +32,10 @@ func runForceUnlock(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "Error: force-unlock takes the lock ID")
 		return exitError
 	}
-	dir := stateDirFor(e, *stateDir, cf)
+	dir, ok := stateDirFor(e, *stateDir, cf)
+	if !ok {
+		return exitError
+	}
 	id := fs.Arg(0)
 	info, ok, err := reconcile.ReadLockInfo(dir)
 	if err != nil {

@@ -29,7 +29,11 @@ func runShow(ctx context.Context, e *env, args []string) int {
 	}
 	switch fs.NArg() {
 	case 0:
-		return showState(e, stateDirFor(e, *stateDir, cf), *asJSON)
+		dir, ok := stateDirFor(e, *stateDir, cf)
+		if !ok {
+			return exitError
+		}
+		return showState(e, dir, *asJSON)
 	case 1:
 		b, err := os.ReadFile(fs.Arg(0))
 		if err != nil {
@@ -53,12 +57,7 @@ func runShow(ctx context.Context, e *env, args []string) int {
 }
 
 func showState(e *env, dir string, asJSON bool) int {
-	store, err := reconcile.OpenStore(dir)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "Error: %v\n", err)
-		return exitError
-	}
-	st, err := store.Load()
+	st, err := readState(dir)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError

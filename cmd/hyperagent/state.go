@@ -31,24 +31,28 @@ func runState(ctx context.Context, e *env, args []string) int {
 		fs.Usage()
 		return exitError
 	}
-	store, err := reconcile.OpenStore(stateDirFor(e, *stateDir, cf))
-	if err != nil {
-		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+	dir, ok := stateDirFor(e, *stateDir, cf)
+	if !ok {
 		return exitError
 	}
 	sub, rest := fs.Arg(0), fs.Args()[1:]
 	switch sub {
 	case "list":
-		return stateList(e, store)
+		return stateList(e, dir)
 	case "show":
 		if len(rest) != 1 {
 			fmt.Fprintln(e.stderr, "Error: state show takes one address")
 			return exitError
 		}
-		return stateShow(e, store, rest[0])
+		return stateShow(e, dir, rest[0])
 	case "rm":
 		if len(rest) == 0 {
 			fmt.Fprintln(e.stderr, "Error: state rm takes one or more addresses")
+			return exitError
+		}
+		store, err := reconcile.OpenStore(dir)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "Error: %v\n", err)
 			return exitError
 		}
 		return stateRm(e, store, rest)
@@ -57,8 +61,8 @@ func runState(ctx context.Context, e *env, args []string) int {
 	return exitError
 }
 
-func stateList(e *env, store *reconcile.Store) int {
-	st, err := store.Load()
+func stateList(e *env, dir string) int {
+	st, err := readState(dir)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
@@ -69,13 +73,13 @@ func stateList(e *env, store *reconcile.Store) int {
 	return exitOK
 }
 
-func stateShow(e *env, store *reconcile.Store, addr string) int {
+func stateShow(e *env, dir string, addr string) int {
 	a, err := addrs.ParseMigration(addr)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
 	}
-	st, err := store.Load()
+	st, err := readState(dir)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
