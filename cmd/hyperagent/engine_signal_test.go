@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -278,5 +279,45 @@ func waitExportsRecorded(t *testing.T, sd string, n int) {
 			}
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestRemovedMigrationWithdrawsQueuedJob: an apply interrupted while its
+// jobs wait in the converter's queue; one migration is then taken out of
+// the config, and the next apply withdraws its job (nobody claimed it),
+// prunes its export and forgets it.
+func TestRemovedMigrationWithdrawsQueuedJob(t *testing.T) {
+	dir := fakeRepo(t, 0, twoMigrations)
+	rewrite(t, dir, "rounds = 1", "rounds = 1000")
+	sd := filepath.Join(dir, ".hyperagent")
+	c := startCLI(t, "apply", "-auto-approve", dir)
+	c.stdout.until(t, ": await start", 2)
+	c.signal(t, syscall.SIGINT)
+	if code := c.wait(t); code != exitInterrupted {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, c.stdout, c.stderr)
+	}
+	st, err := readState(sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := st.Migrations[`migration.web["b"]`]
+	if b == nil || b.Job == nil || b.Job.SubmittedAt == nil || b.Export == nil {
+		t.Fatalf("web[b] after the interrupt: %+v", b)
+	}
+	rewrite(t, dir, `toset(["a", "b"])`, `toset(["a"])`)
+	ctx := context.Background()
+	runCLI(t, ctx, "", false, "plan", dir).want(t, exitOK, `- migration.web["b"]`,
+		"withdraw job "+b.Job.ID+" from converter.fake.conv", "prune ", "forget ")
+	r := runCLI(t, ctx, "", false, "apply", "-auto-approve", "-target", `migration.web["b"]`, dir)
+	r.want(t, exitOK, `migration.web["b"]: withdraw done`, "1 removed")
+	jobs, err := os.ReadFile(filepath.Join(dir, "fakes", "conv-jobs.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(jobs), `"op":"withdraw","job":{"id":"`+b.Job.ID+`"`) {
+		t.Errorf("the converter's journal has no withdrawal of %s:\n%s", b.Job.ID, jobs)
+	}
+	if _, err := os.Stat(b.Export.Files[0].Path); !os.IsNotExist(err) {
+		t.Errorf("export of the removed migration still there: %v", err)
 	}
 }
