@@ -60,25 +60,20 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	var saved *reconcile.Plan
 	dir := arg
 	if isFile(arg) {
-		// A saved plan is applied exactly as made: flags that would shape
-		// another plan are refused rather than ignored.
-		if len(pf.targets)+len(pf.excludes)+len(pf.replace) > 0 || !pf.refresh {
-			fmt.Fprintln(e.stderr, "Error: -target, -exclude, -replace and -refresh shape a new plan; they cannot be used with a saved plan (make the plan with them instead)")
-			return exitError
-		}
-		b, err := os.ReadFile(arg)
-		if err == nil {
-			saved, err = reconcile.DecodePlan(b)
-		}
-		if err != nil {
-			fmt.Fprintf(e.stderr, "Error: %s: %v\n", arg, err)
+		if saved = readSavedPlan(e, arg, pf); saved == nil {
 			return exitError
 		}
 		dir = saved.ConfigDir
 	}
+	// From here an interrupt cancels ctx: observing, asking and applying
+	// all stop, the lock is released and the exit code is 130.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	interrupted, stop := watchSignals(e, cancel)
+	defer stop()
 	w := openWorkspace(ctx, e, dir, cf)
 	if w == nil {
-		return exitError
+		return interruptedOr(interrupted, exitError)
 	}
 	defer w.close(e)
 	if _, err := w.store.Lock("apply"); err != nil {
@@ -94,44 +89,85 @@ func runApply(ctx context.Context, e *env, args []string) int {
 		w.errorf(e, "%v", err)
 		return exitError
 	}
-	p := saved
+	p, code, ok := planToApply(ctx, e, w, st, saved, pf, *autoApprove, *asJSON)
+	if !ok {
+		return interruptedOr(interrupted, code)
+	}
+	return applyPlan(ctx, e, w, st, p, *parallelism, *asJSON, interrupted)
+}
+
+// readSavedPlan reads a plan file. A saved plan is applied exactly as
+// made: flags that would shape another plan are refused, not ignored.
+func readSavedPlan(e *env, path string, pf planFlags) *reconcile.Plan {
+	if len(pf.targets)+len(pf.excludes)+len(pf.replace) > 0 || !pf.refresh {
+		fmt.Fprintln(e.stderr, "Error: -target, -exclude, -replace and -refresh shape a new plan; they cannot be used with a saved plan (make the plan with them instead)")
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		var p *reconcile.Plan
+		if p, err = reconcile.DecodePlan(b); err == nil {
+			return p
+		}
+	}
+	fmt.Fprintf(e.stderr, "Error: %s: %v\n", path, err)
+	return nil
+}
+
+// interruptedOr is 130 after an interrupt, else code.
+func interruptedOr(interrupted func() bool, code int) int {
+	if interrupted() {
+		return exitInterrupted
+	}
+	return code
+}
+
+// planToApply checks a saved plan for staleness, or makes, shows and
+// approves a new one. ok is false when there is nothing to run; code is
+// then the exit code.
+func planToApply(ctx context.Context, e *env, w *workspace, st *reconcile.State, saved *reconcile.Plan,
+	pf planFlags, autoApprove, asJSON bool) (p *reconcile.Plan, code int, ok bool) {
 	if saved != nil {
 		if err := reconcile.CheckStale(ctx, saved, w.cfg, st, w.set); err != nil {
 			w.errorf(e, "%v", err)
-			return exitError
+			return nil, exitError, false
 		}
-	} else {
-		if p, err = reconcile.MakePlan(ctx, w.cfg, st, w.set, pf.request()); err != nil {
+		return saved, 0, true
+	}
+	p, err := reconcile.MakePlan(ctx, w.cfg, st, w.set, pf.request())
+	if err != nil {
+		w.errorf(e, "%v", err)
+		return nil, exitError, false
+	}
+	if !asJSON {
+		if err := viewPlan(w, p, false); err != nil {
 			w.errorf(e, "%v", err)
-			return exitError
-		}
-		if !*asJSON {
-			if err := viewPlan(w, p, false); err != nil {
-				w.errorf(e, "%v", err)
-				return exitError
-			}
-		}
-		if *asJSON && !*autoApprove && p.HasChanges() {
-			fmt.Fprintln(e.stderr, "Error: apply -json cannot ask for approval: pass -auto-approve, or apply a saved plan")
-			return exitError
-		}
-		if !p.HasChanges() {
-			eng := &reconcile.Engine{Config: w.cfg, Plugins: w.set, Store: w.store, State: st, Log: e.log.Named("apply")}
-			if err := eng.SyncRecords(p); err != nil {
-				w.errorf(e, "%v", err)
-				return exitError
-			}
-			return exitOK
-		}
-		if code, ok := approve(e, *autoApprove); !ok {
-			return code
+			return nil, exitError, false
 		}
 	}
-	return applyPlan(ctx, e, w, st, p, *parallelism, *asJSON)
+	if !p.HasChanges() {
+		// Nothing to run, but what state keeps about the config
+		// (prevent_destroy) is recorded.
+		eng := &reconcile.Engine{Config: w.cfg, Plugins: w.set, Store: w.store, State: st, Log: e.log.Named("apply")}
+		if err := eng.SyncRecords(p); err != nil {
+			w.errorf(e, "%v", err)
+			return nil, exitError, false
+		}
+		return nil, exitOK, false
+	}
+	if asJSON && !autoApprove {
+		fmt.Fprintln(e.stderr, "Error: apply -json cannot ask for approval: pass -auto-approve, or apply a saved plan")
+		return nil, exitError, false
+	}
+	if code, ok := approve(ctx, e, autoApprove); !ok {
+		return nil, code, false
+	}
+	return p, 0, true
 }
 
-// approve asks for "yes" on a terminal.
-func approve(e *env, auto bool) (int, bool) {
+// approve asks for "yes" on a terminal. An interrupt while it waits
+// cancels the apply (the read is abandoned; the process is about to exit).
+func approve(ctx context.Context, e *env, auto bool) (int, bool) {
 	if auto {
 		return 0, true
 	}
@@ -140,20 +176,26 @@ func approve(e *env, auto bool) (int, bool) {
 		return exitError, false
 	}
 	fmt.Fprint(e.stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
-	line, _ := bufio.NewReader(e.stdin).ReadString('\n')
-	if strings.TrimSpace(line) != "yes" {
-		fmt.Fprintln(e.stderr, "\nApply cancelled.")
-		return exitError, false
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+		answer <- line
+	}()
+	select {
+	case line := <-answer:
+		if strings.TrimSpace(line) == "yes" {
+			return 0, true
+		}
+	case <-ctx.Done():
 	}
-	return 0, true
+	fmt.Fprintln(e.stderr, "\nApply cancelled.")
+	return exitError, false
 }
 
-// applyPlan runs the plan under signal handling and reports the result.
-func applyPlan(ctx context.Context, e *env, w *workspace, st *reconcile.State, p *reconcile.Plan, parallelism int, asJSON bool) int {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	interrupted, stop := watchSignals(e, cancel)
-	defer stop()
+// applyPlan runs the plan and reports the result. ctx is cancelled by an
+// interrupt, which interrupted reports.
+func applyPlan(ctx context.Context, e *env, w *workspace, st *reconcile.State, p *reconcile.Plan, parallelism int,
+	asJSON bool, interrupted func() bool) int {
 
 	var outMu sync.Mutex
 	emit := func(v any) {

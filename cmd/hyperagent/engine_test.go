@@ -208,3 +208,24 @@ func TestBlockedPlanExitsOne(t *testing.T) {
 	r := runCLI(t, ctx, "", false, "apply", "-auto-approve", dir)
 	r.want(t, exitError, "1 migrated", `migration.web["b"]: blocked by errors in the plan`)
 }
+
+// TestApproveGivesUpOnInterrupt: an interrupt while the prompt waits for
+// an answer that never comes cancels the apply.
+func TestApproveGivesUpOnInterrupt(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	defer r.Close()
+	var out, errb bytes.Buffer
+	e := &env{stdin: r, stdout: &out, stderr: &errb, stdinTTY: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if code, ok := approve(ctx, e, false); ok || code != exitError {
+		t.Fatalf("approve after an interrupt: %d, %v", code, ok)
+	}
+	if !strings.Contains(out.String(), "Enter a value:") || !strings.Contains(errb.String(), "Apply cancelled.") {
+		t.Errorf("stdout %q, stderr %q", out.String(), errb.String())
+	}
+}
