@@ -120,7 +120,11 @@ func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir s
 	if err := os.Remove(part); err != nil && !os.IsNotExist(err) {
 		return plugins.File{}, err
 	}
-	body, length, err := sc.Download(ctx, it.fi.URL, &soap.Download{Method: "GET"})
+	// Cancelling dctx unblocks a read from a stalled server when writing
+	// fails first (disk full).
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	body, length, err := sc.Download(dctx, it.fi.URL, &soap.Download{Method: "GET"})
 	if err != nil {
 		return plugins.File{}, err
 	}
@@ -136,7 +140,7 @@ func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir s
 	}
 	rep := &reporter{item: it, addr: req.Address, total: total, progress: req.Progress}
 	h := sha256.New()
-	n, err := pipe(ctx, &writeback{f: f}, h, body, rep.add)
+	n, err := pipe(ctx, &writeback{f: f}, h, body, rep.add, cancel)
 	if err == nil && length > 0 && n != length {
 		err = fmt.Errorf("got %d of %d bytes", n, length)
 	}
@@ -160,7 +164,7 @@ func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir s
 // pipe copies src to f and h with reading and hashing+writing on two
 // goroutines, so TLS decryption overlaps sha256 and the write on a second
 // core. Buffers circulate between them; none is reused while in flight.
-func pipe(ctx context.Context, f io.Writer, h hash.Hash, src io.Reader, onWrite func(int64)) (int64, error) {
+func pipe(ctx context.Context, f io.Writer, h hash.Hash, src io.Reader, onWrite func(int64), abort func()) (int64, error) {
 	const bufSize, nBuf = 1 << 20, 4
 	free := make(chan []byte, nBuf)
 	full := make(chan []byte, nBuf)
@@ -205,6 +209,7 @@ func pipe(ctx context.Context, f io.Writer, h hash.Hash, src io.Reader, onWrite 
 			}
 			if werr != nil {
 				close(stop)
+				abort()
 			}
 		}
 		free <- buf[:cap(buf)]
