@@ -134,6 +134,26 @@ func ReadLockInfo(dir string) (info LockInfo, ok bool, err error) {
 	return info, true, nil
 }
 
+// LockHeld says whether some process holds the state lock now. Lock info
+// left by a process that died (SIGKILL, a second interrupt) names a holder
+// that no longer holds anything; this tells the two apart. It takes the
+// lock for an instant when it is free.
+func LockHeld(dir string) (bool, error) {
+	path := filepath.Join(dir, lockFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	fl := flock.New(path)
+	ok, err := fl.TryLock()
+	if err != nil {
+		return false, fmt.Errorf("checking the state lock: %w", err)
+	}
+	if ok {
+		_ = fl.Unlock()
+	}
+	return !ok, nil
+}
+
 // ForceUnlock breaks the lock whose info names id. When the holder is
 // alive (a hung process), the lock file is removed, so the next Lock takes
 // a new file; the holder keeps a lock on nothing. Use it only when the

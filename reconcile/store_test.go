@@ -28,6 +28,9 @@ func TestLockNamesHolderAndForceUnlock(t *testing.T) {
 	if !strings.Contains(err.Error(), "force-unlock "+info.ID) {
 		t.Errorf("error %q does not say how to unlock", err)
 	}
+	if held, err := LockHeld(dir); err != nil || !held {
+		t.Errorf("LockHeld while held = %v, %v", held, err)
+	}
 	if err := ForceUnlock(dir, "wrong"); err == nil {
 		t.Error("force-unlock with a wrong id succeeded")
 	}
@@ -49,6 +52,9 @@ func TestLockNamesHolderAndForceUnlock(t *testing.T) {
 	}
 	if _, ok, _ := ReadLockInfo(dir); ok {
 		t.Error("lock info left after unlock")
+	}
+	if held, err := LockHeld(dir); err != nil || held {
+		t.Errorf("LockHeld after unlock = %v, %v", held, err)
 	}
 }
 

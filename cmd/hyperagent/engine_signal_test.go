@@ -199,6 +199,12 @@ func TestApplySecondSIGINT(t *testing.T) {
 	if strings.Contains(c.stdout.String(), "Apply interrupted") {
 		t.Errorf("the second interrupt waited for the exports to give up:\n%s", c.stdout)
 	}
+	// The holder record it left names a process that is gone.
+	info, ok, err := reconcile.ReadLockInfo(sd)
+	if err != nil || !ok || info.PID != c.cmd.Process.Pid || info.Operation != "apply" {
+		t.Fatalf("lock record after the second interrupt: %+v %v %v", info, ok, err)
+	}
+	runCLI(t, t.Context(), "", false, "force-unlock", "-state-dir", sd, info.ID).want(t, exitOK, "was stale")
 	assertInterruptedState(t, sd, false)
 	runCLI(t, t.Context(), "", false, "apply", "-auto-approve", fakeRepoFast(t, dir)).want(t, exitOK, "Apply complete: 2 migrated")
 }

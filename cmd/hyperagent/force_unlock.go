@@ -52,6 +52,21 @@ func runForceUnlock(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "Error: lock ID %q does not match the held lock (%s)\n", id, info)
 		return exitError
 	}
+	held, err := reconcile.LockHeld(dir)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	if !held {
+		// Its process died without unlocking; nobody holds the lock, so
+		// removing the record cannot hurt anyone.
+		if err := reconcile.ForceUnlock(dir, id); err != nil {
+			fmt.Fprintf(e.stderr, "Error: %v\n", err)
+			return exitError
+		}
+		fmt.Fprintf(e.stdout, "The lock record was stale (%s; that process no longer holds it) and was removed.\n", info)
+		return exitOK
+	}
 	if !*force {
 		if !e.stdinTTY {
 			fmt.Fprintln(e.stderr, "Error: force-unlock needs confirmation: run it on a terminal, or pass -force")
