@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,10 @@ type Engine struct {
 	Progress     plugins.Progress // may be nil
 	Events       func(Event)      // may be nil; called from many goroutines
 	Now          func() time.Time // default time.Now
+	// Secrets are the config's sensitive values. A plugin's error may
+	// quote one (a URL with its password); they are replaced before an
+	// error is recorded in state or reported in the Result.
+	Secrets []string
 
 	plan    *Plan
 	mu      sync.Mutex // guards State and its writes
@@ -145,7 +150,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		if err == nil {
 			return outcomeDone
 		}
-		f := Failure{Address: n, Step: step, Error: err.Error()}
+		f := Failure{Address: n, Step: step, Error: e.redact(err.Error())}
 		resMu.Lock()
 		defer resMu.Unlock()
 		var we *stateWriteError
@@ -249,9 +254,39 @@ func (e *Engine) poller(ctx context.Context, name string, conv plugins.Converter
 	return p
 }
 
+// redact replaces the config's secrets in s.
+func (e *Engine) redact(s string) string { return RedactSecrets(s, e.Secrets) }
+
+// RedactSecrets replaces every secret in s with "(sensitive value)".
+func RedactSecrets(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "(sensitive value)")
+		}
+	}
+	return s
+}
+
+// RedactPlan replaces secrets in the display-only text of a plan (reasons
+// and findings, which quote plugins), so that its rendering, its JSON and
+// a saved plan file never carry one.
+func RedactPlan(p *Plan, secrets []string) {
+	if len(secrets) == 0 {
+		return
+	}
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		c.Reason = RedactSecrets(c.Reason, secrets)
+		for j := range c.Findings {
+			c.Findings[j].Summary = RedactSecrets(c.Findings[j].Summary, secrets)
+			c.Findings[j].Detail = RedactSecrets(c.Findings[j].Detail, secrets)
+		}
+	}
+}
+
 func (e *Engine) emit(ev Event) {
 	if ev.Err != nil {
-		e.Log.Debug("step", "address", ev.Address, "step", ev.Step, "status", ev.Status, "error", ev.Err)
+		e.Log.Debug("step", "address", ev.Address, "step", ev.Step, "status", ev.Status, "error", e.redact(ev.Err.Error()))
 	} else {
 		e.Log.Debug("step", "address", ev.Address, "step", ev.Step, "status", ev.Status, "detail", ev.Detail)
 	}

@@ -135,7 +135,7 @@ func (r *run) releaseConverter() {
 }
 
 func (r *run) recordError(step StepKind, err error, interrupted bool) {
-	msg := err.Error()
+	msg := r.e.redact(err.Error())
 	if interrupted {
 		msg = "interrupted: " + msg
 	}

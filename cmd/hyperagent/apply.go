@@ -139,6 +139,7 @@ func planToApply(ctx context.Context, e *env, w *workspace, st *reconcile.State,
 		w.errorf(e, "%v", err)
 		return nil, exitError, false
 	}
+	reconcile.RedactPlan(p, w.cfg.Secrets())
 	if !asJSON {
 		if err := viewPlan(w, p, false); err != nil {
 			w.errorf(e, "%v", err)
@@ -148,7 +149,8 @@ func planToApply(ctx context.Context, e *env, w *workspace, st *reconcile.State,
 	if !p.HasChanges() {
 		// Nothing to run, but what state keeps about the config
 		// (prevent_destroy) is recorded.
-		eng := &reconcile.Engine{Config: w.cfg, Plugins: w.set, Store: w.store, State: st, Log: e.log.Named("apply")}
+		eng := &reconcile.Engine{Config: w.cfg, Plugins: w.set, Store: w.store, State: st, Log: e.log.Named("apply"),
+			Secrets: w.cfg.Secrets()}
 		if err := eng.SyncRecords(p); err != nil {
 			w.errorf(e, "%v", err)
 			return nil, exitError, false
@@ -205,7 +207,7 @@ func applyPlan(ctx context.Context, e *env, w *workspace, st *reconcile.State, p
 		_, _ = w.out.Write(append(b, '\n'))
 	}
 	eng := &reconcile.Engine{Config: w.cfg, Plugins: w.set, Store: w.store, State: st, Log: e.log.Named("apply"),
-		Parallelism: parallelism}
+		Parallelism: parallelism, Secrets: w.cfg.Secrets()}
 	eng.Events = func(ev reconcile.Event) {
 		if asJSON {
 			emit(eventJSON(ev))

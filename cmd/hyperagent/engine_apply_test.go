@@ -193,6 +193,8 @@ migration "web" {
 		}
 		all.WriteString(out.String() + errb.String())
 	}
+	// A careless source quotes the credential in a finding.
+	setVMs(t, dir, `{"/DC1/vm/web": {"findings": [{"severity": "warning", "summary": "login as `+secret+` is deprecated", "detail": "token `+secret+`"}]}}`)
 	run(exitOK, "plan", "-var", "token="+secret, "-out", planFile, dir)
 	run(exitOK, "plan", "-var-file", varFile, "-json", dir)
 	run(exitOK, "show", planFile)
@@ -203,6 +205,15 @@ migration "web" {
 	run(exitOK, "show", "-state-dir", filepath.Join(dir, ".hyperagent"), "-json")
 	setVMs(t, dir, `{"/DC1/vm/web": {"fingerprint": "v2"}}`)
 	run(exitError, "apply", "-var", "token="+secret, planFile)
+	// ... and in an export error, which state records as the last error.
+	setVMs(t, dir, `{"/DC1/vm/web": {"fingerprint": "v3", "fail_export": "https://svc:`+secret+`@vc refused"}}`)
+	run(exitError, "apply", "-var", "token="+secret, "-auto-approve", "-json", dir)
+	run(exitError, "apply", "-var", "token="+secret, "-auto-approve", dir)
+	run(exitOK, "state", "-state-dir", filepath.Join(dir, ".hyperagent"), "show", "migration.web")
+	if !strings.Contains(all.String(), "https://svc:(sensitive value)@vc refused") ||
+		!strings.Contains(all.String(), "login as (sensitive value) is deprecated") {
+		t.Errorf("the quoted secrets did not reach the output redacted, so redaction was not checked:\n%s", all.String())
+	}
 	if !strings.Contains(all.String(), "[DEBUG] hyperagent.apply: step: address=migration.web step=export status=start") {
 		t.Errorf("the engine's debug log is missing, so it was not checked:\n%s", all.String())
 	}
@@ -213,7 +224,8 @@ migration "web" {
 		t.Errorf("the secret is in the output or logs:\n%s", all.String())
 	}
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		// src-vms.json is the test's input: what the remote side says.
+		if err != nil || d.IsDir() || d.Name() == "src-vms.json" {
 			return err
 		}
 		b, err := os.ReadFile(p)

@@ -135,14 +135,7 @@ func redactLogs(e *env, secrets []string) {
 	e.stderr = stderr
 }
 
-func redact(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "(sensitive value)")
-		}
-	}
-	return s
-}
+func redact(s string, secrets []string) string { return reconcile.RedactSecrets(s, secrets) }
 
 // stateDirFor finds the state directory for commands that only need the
 // state: -state-dir when given, else the config's agent.state_dir. With no

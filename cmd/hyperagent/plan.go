@@ -55,6 +55,7 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 		w.errorf(e, "%v", err)
 		return exitError
 	}
+	reconcile.RedactPlan(p, w.cfg.Secrets())
 	if *out != "" {
 		b, err := p.Encode()
 		if err == nil {
