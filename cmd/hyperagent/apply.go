@@ -33,8 +33,10 @@ Options:
 // exitInterrupted is the exit code after an interrupt (128 + SIGINT).
 const exitInterrupted = 130
 
-// exitNow ends the process on a second interrupt. It is a variable so tests
-// can observe it instead.
+// exitNow ends the process on a second interrupt: the one exit outside
+// main, because waiting for in-flight steps to wind down is exactly what
+// the user refused. Every state write is atomic, so the state on disk is
+// consistent at any instant.
 var exitNow = os.Exit
 
 func runApply(ctx context.Context, e *env, args []string) int {
