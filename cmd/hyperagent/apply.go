@@ -157,6 +157,10 @@ func planToApply(ctx context.Context, e *env, w *workspace, st *reconcile.State,
 			w.errorf(e, "%v", err)
 			return nil, exitError, false
 		}
+		if p.Summary.Blocked > 0 {
+			fmt.Fprintf(e.stderr, "Error: %d migration(s) are blocked by errors (see the plan)\n", p.Summary.Blocked)
+			return nil, exitError, false
+		}
 		return nil, exitOK, false
 	}
 	if asJSON && !autoApprove {

@@ -207,6 +207,11 @@ func TestBlockedPlanExitsOne(t *testing.T) {
 	runCLI(t, ctx, "", false, "plan", dir).want(t, exitError, `error: VM "/DC1/vm/web-b" not found`)
 	r := runCLI(t, ctx, "", false, "apply", "-auto-approve", dir)
 	r.want(t, exitError, "1 migrated", `migration.web["b"]: blocked by errors in the plan`)
+	// Only the blocked migration is left: apply has nothing it may run,
+	// and still fails.
+	r = runCLI(t, ctx, "", false, "apply", "-auto-approve", dir)
+	r.want(t, exitError, `error: VM "/DC1/vm/web-b" not found`)
+	r.stderrHas(t, "1 migration(s) are blocked by errors")
 }
 
 // TestApproveGivesUpOnInterrupt: an interrupt while the prompt waits for
