@@ -123,54 +123,50 @@ type diskTimes struct{ convert, check float64 }
 // convertDisk converts one disk to a temp name beside its final name while
 // verifying the input's size and sha256 in parallel, checks the result,
 // fsyncs it and only then renames it into place.
+//
+// The hash starts at once, beside the qemu-img info that vets the image's
+// references: both only read the input, and the hash is the longer of the
+// two readers, so it must not wait. A mismatch found at any point, during
+// or after the conversion, cancels it and removes the temp file: the final
+// name is only ever the target of a rename made after the hash matched and
+// the check passed.
 func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protocol.Disk, outDir string, rep *report) (protocol.Artifact, diskTimes, error) {
 	var t diskTimes
 	src, err := w.inputPath(d.LocalPath)
 	if err != nil {
 		return protocol.Artifact{}, t, inStage("convert", err)
 	}
-	info, err := w.info(ctx, src, d.SourceFormat)
-	if err != nil {
-		return protocol.Artifact{}, t, inStage("convert", err)
-	}
-	if err := w.checkReferences(info, src); err != nil {
-		return protocol.Artifact{}, t, inStage("convert", err)
-	}
 	format := m.Output.Format
 	final := filepath.Join(outDir, d.ID+"."+format)
 	tmp := filepath.Join(outDir, "."+d.ID+"."+format+".part")
 	os.Remove(tmp) // left by an owner that died; the job is ours now
-
-	args := []string{"convert", "-q", "-f", qemuFormat(d.SourceFormat), "-O", qemuFormat(format)}
-	compressed := false
-	if c := m.Pipeline.Convert; c.Compress {
-		if format == "qcow2" {
-			args = append(args, "-c", "-o", "compression_type=zlib")
-			compressed = true
-			if c.CompressLevel != 0 {
-				rep.warn("convert", fmt.Sprintf("compress_level %d not applied: qemu-img has no compression level (zlib at its default level)", c.CompressLevel))
-			}
-		} else {
-			rep.warn("convert", fmt.Sprintf("compression applies to qcow2 only: %s output written uncompressed", format))
-		}
-	}
-	args = append(args, src, tmp)
+	args, compressed := convertArgs(m, d, src, tmp, rep)
 
 	begin := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		err := verifyInput(gctx, src, d)
-		w.log.Debug("input verified", "disk", d.ID, "seconds", time.Since(begin).Seconds())
+		err := w.verifyInput(gctx, src, d)
+		w.log.Debug("input verified", "disk", d.ID, "seconds", time.Since(begin).Seconds(), "error", err)
 		return err
 	})
-	converted := make(chan struct{})
 	g.Go(func() error {
+		info, err := w.info(gctx, src, d.SourceFormat)
+		if err != nil {
+			return err
+		}
+		if err := w.checkReferences(info, src); err != nil {
+			return err
+		}
+		converted := make(chan struct{})
 		defer close(converted)
-		_, err := w.qemuImg(gctx, args...)
+		go startWriteback(tmp, converted)
+		if _, err := w.qemuImg(gctx, args...); err != nil {
+			w.log.Debug("qemu-img convert stopped", "disk", d.ID, "seconds", time.Since(begin).Seconds(), "error", err)
+			return err
+		}
 		w.log.Debug("qemu-img convert done", "disk", d.ID, "seconds", time.Since(begin).Seconds())
-		return err
+		return nil
 	})
-	go startWriteback(tmp, converted)
 	if err := g.Wait(); err != nil {
 		os.Remove(tmp)
 		return protocol.Artifact{}, t, inStage("convert", fmt.Errorf("disk %s: %w", d.ID, err))
@@ -209,6 +205,26 @@ func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protoc
 		SizeBytes: fi.Size(), BootOrderHint: d.BootOrderHint, Compressed: compressed}, t, nil
 }
 
+// convertArgs is the qemu-img convert command line for one disk, and
+// whether the output is compressed.
+func convertArgs(m *protocol.Manifest, d protocol.Disk, src, tmp string, rep *report) ([]string, bool) {
+	format := m.Output.Format
+	args := []string{"convert", "-q", "-f", qemuFormat(d.SourceFormat), "-O", qemuFormat(format)}
+	compressed := false
+	if c := m.Pipeline.Convert; c.Compress {
+		if format == "qcow2" {
+			args = append(args, "-c", "-o", "compression_type=zlib")
+			compressed = true
+			if c.CompressLevel != 0 {
+				rep.warn("convert", fmt.Sprintf("compress_level %d not applied: qemu-img has no compression level (zlib at its default level)", c.CompressLevel))
+			}
+		} else {
+			rep.warn("convert", fmt.Sprintf("compression applies to qcow2 only: %s output written uncompressed", format))
+		}
+	}
+	return append(args, src, tmp), compressed
+}
+
 // checkImage verifies a converted image: qemu-img check where the format
 // has checks, and for raw (which has none) a full compare with the input.
 func (w *Worker) checkImage(ctx context.Context, src, srcFormat, out, format string) error {
@@ -221,8 +237,8 @@ func (w *Worker) checkImage(ctx context.Context, src, srcFormat, out, format str
 }
 
 // verifyInput checks the input's size and sha256 against the manifest.
-func verifyInput(ctx context.Context, path string, d protocol.Disk) error {
-	f, err := os.Open(path)
+func (w *Worker) verifyInput(ctx context.Context, path string, d protocol.Disk) error {
+	f, err := w.openInput(path)
 	if err != nil {
 		return err
 	}

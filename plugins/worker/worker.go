@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -58,6 +59,10 @@ type Worker struct {
 
 	inRoots, outRoots []string // resolved
 
+	// openInput opens an input disk for its checksum; tests wrap it to
+	// order the hash against the conversion.
+	openInput func(path string) (io.ReadCloser, error)
+
 	mu      sync.Mutex
 	running map[string]bool // claimed names in processing/
 	done    int
@@ -90,7 +95,8 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, running: map[string]bool{}}
+	w := &Worker{cfg: cfg, log: cfg.Logger, running: map[string]bool{},
+		openInput: func(p string) (io.ReadCloser, error) { return os.Open(p) }}
 	var err error
 	if w.inRoots, err = resolveRoots(cfg.InputRoots); err != nil {
 		return nil, fmt.Errorf("worker: input root: %w", err)
