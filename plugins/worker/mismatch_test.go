@@ -46,7 +46,7 @@ exit "$rc"
 // and neither the final output nor the temp file is left. The hash is held
 // until the real conversion has written its output: "during" finds the
 // mismatch while qemu-img still runs (it must be killed), "after" once
-// qemu-img has exited successfully.
+// qemu-img has exited successfully, while the output is fsynced and checked.
 func TestChecksumMismatchDuringConvert(t *testing.T) {
 	requireQemuImg(t)
 	real, err := exec.LookPath("qemu-img")
@@ -172,4 +172,47 @@ func (l *watchLog) saw() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.done
+}
+
+// checkSpy corrupts the converted image's qcow2 magic before running the
+// real qemu-img check on it, which must then fail.
+const checkSpy = `#!/bin/bash
+real=%q
+[ "$1" = check ] || exec "$real" "$@"
+for a; do out=$a; done
+printf 'XXXX' | dd of="$out" conv=notrunc status=none
+exec "$real" "$@"
+`
+
+// TestCheckFailureDiscardsOutput: when qemu-img check fails on the
+// converted image, the job fails in stage validate and neither the output
+// nor its temp file is left, although the input hash matched.
+func TestCheckFailureDiscardsOutput(t *testing.T) {
+	requireQemuImg(t)
+	real, err := exec.LookPath("qemu-img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDirs(t)
+	script := filepath.Join(t.TempDir(), "qemu-img")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(checkSpy, real)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	disk := filepath.Join(d.in, "a.raw")
+	makeRaw(t, disk, 4<<20, 8)
+	d.queueManifest(t, d.manifest(t, "bad-check", "qcow2", [2]string{disk, "raw"}))
+	cfg := d.config()
+	cfg.QemuImg = script
+	runOnce(t, cfg)
+	_, b := d.finished(t, protocol.DirFailed, "bad-check.json", protocol.ErrorSuffix)
+	var e protocol.ErrorSidecar
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.Error, "stage validate: disk disk0: qemu-img check") {
+		t.Errorf("sidecar error = %q, want a failed qemu-img check in stage validate", e.Error)
+	}
+	if left, _ := filepath.Glob(filepath.Join(d.out, "bad-check", "*")); len(left) != 0 {
+		t.Errorf("output directory holds %v, want nothing", left)
+	}
 }

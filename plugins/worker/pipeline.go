@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -120,16 +121,16 @@ func (w *Worker) guestStages(m *protocol.Manifest, rep *report) error {
 
 type diskTimes struct{ convert, check float64 }
 
-// convertDisk converts one disk to a temp name beside its final name while
-// verifying the input's size and sha256 in parallel, checks the result,
-// fsyncs it and only then renames it into place.
+// convertDisk converts one disk to a temp name beside its final name,
+// fsyncs and checks the result, and only then renames it into place.
 //
-// The hash starts at once, beside the qemu-img info that vets the image's
-// references: both only read the input, and the hash is the longer of the
-// two readers, so it must not wait. A mismatch found at any point, during
-// or after the conversion, cancels it and removes the temp file: the final
-// name is only ever the target of a rename made after the hash matched and
-// the check passed.
+// The input's size and sha256 are verified by a second reader running
+// beside all of that (the page cache serves both readers): it is the
+// longest CPU-bound part, and the fsync that follows the conversion is
+// mostly waiting on the disk, so the hash must not be a stage of its own.
+// A mismatch found at any point cancels the conversion or the check and
+// removes the temp file: the final name is only ever the target of a rename
+// made after the hash matched, the check passed and the data was durable.
 func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protocol.Disk, outDir string, rep *report) (protocol.Artifact, diskTimes, error) {
 	var t diskTimes
 	src, err := w.inputPath(d.LocalPath)
@@ -147,34 +148,61 @@ func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protoc
 	g.Go(func() error {
 		err := w.verifyInput(gctx, src, d)
 		w.log.Debug("input verified", "disk", d.ID, "seconds", time.Since(begin).Seconds(), "error", err)
-		return err
+		return inStage("convert", err)
 	})
-	g.Go(func() error {
-		info, err := w.info(gctx, src, d.SourceFormat)
-		if err != nil {
-			return err
-		}
-		if err := w.checkReferences(info, src); err != nil {
-			return err
-		}
-		converted := make(chan struct{})
-		defer close(converted)
-		go startWriteback(tmp, converted)
-		if _, err := w.qemuImg(gctx, args...); err != nil {
-			w.log.Debug("qemu-img convert stopped", "disk", d.ID, "seconds", time.Since(begin).Seconds(), "error", err)
-			return err
-		}
-		w.log.Debug("qemu-img convert done", "disk", d.ID, "seconds", time.Since(begin).Seconds())
-		return nil
+	g.Go(func() (err error) {
+		t, err = w.produce(gctx, d, src, tmp, format, args)
+		return err
 	})
 	if err := g.Wait(); err != nil {
 		os.Remove(tmp)
+		var se *stageError
+		if errors.As(err, &se) {
+			return protocol.Artifact{}, t, inStage(se.stage, fmt.Errorf("disk %s: %w", d.ID, se.err))
+		}
 		return protocol.Artifact{}, t, inStage("convert", fmt.Errorf("disk %s: %w", d.ID, err))
 	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return protocol.Artifact{}, t, inStage("convert", err)
+	}
+	if err := protocol.SyncDir(outDir); err != nil {
+		return protocol.Artifact{}, t, inStage("convert", err)
+	}
+	fi, err := os.Stat(final)
+	if err != nil {
+		return protocol.Artifact{}, t, inStage("convert", err)
+	}
+	return protocol.Artifact{Type: "converted_disk", Path: final, DiskID: d.ID, Format: format,
+		SizeBytes: fi.Size(), BootOrderHint: d.BootOrderHint, Compressed: compressed}, t, nil
+}
+
+// produce writes the converted image under tmp: it vets the input's
+// references (before qemu-img convert may read them), converts, then fsyncs
+// and checks the result side by side. Errors name their stage.
+func (w *Worker) produce(ctx context.Context, d protocol.Disk, src, tmp, format string, args []string) (diskTimes, error) {
+	var t diskTimes
+	begin := time.Now()
+	info, err := w.info(ctx, src, d.SourceFormat)
+	if err != nil {
+		return t, inStage("convert", err)
+	}
+	if err := w.checkReferences(info, src); err != nil {
+		return t, inStage("convert", err)
+	}
+	converted := make(chan struct{})
+	go startWriteback(tmp, converted)
+	_, err = w.qemuImg(ctx, args...)
+	close(converted)
+	if err != nil {
+		w.log.Debug("qemu-img convert stopped", "disk", d.ID, "seconds", time.Since(begin).Seconds(), "error", err)
+		return t, inStage("convert", err)
+	}
 	t.convert = time.Since(begin).Seconds()
+	w.log.Debug("qemu-img convert done", "disk", d.ID, "seconds", t.convert)
 
 	begin = time.Now()
-	g, gctx = errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		err := fsyncFile(tmp)
 		w.log.Debug("output fsynced", "disk", d.ID, "seconds", time.Since(begin).Seconds())
@@ -185,24 +213,9 @@ func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protoc
 		w.log.Debug("output checked", "disk", d.ID, "seconds", time.Since(begin).Seconds())
 		return err
 	})
-	if err := g.Wait(); err != nil {
-		os.Remove(tmp)
-		return protocol.Artifact{}, t, inStage("validate", fmt.Errorf("disk %s: %w", d.ID, err))
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
-		return protocol.Artifact{}, t, inStage("convert", err)
-	}
-	if err := protocol.SyncDir(outDir); err != nil {
-		return protocol.Artifact{}, t, inStage("convert", err)
-	}
+	err = g.Wait()
 	t.check = time.Since(begin).Seconds()
-	fi, err := os.Stat(final)
-	if err != nil {
-		return protocol.Artifact{}, t, inStage("convert", err)
-	}
-	return protocol.Artifact{Type: "converted_disk", Path: final, DiskID: d.ID, Format: format,
-		SizeBytes: fi.Size(), BootOrderHint: d.BootOrderHint, Compressed: compressed}, t, nil
+	return t, inStage("validate", err)
 }
 
 // convertArgs is the qemu-img convert command line for one disk, and
