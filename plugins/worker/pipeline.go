@@ -141,7 +141,7 @@ func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protoc
 	final := filepath.Join(outDir, d.ID+"."+format)
 	tmp := filepath.Join(outDir, "."+d.ID+"."+format+".part")
 	os.Remove(tmp) // left by an owner that died; the job is ours now
-	args, compressed := convertArgs(m, d, src, tmp, rep)
+	target, compressed := targetArgs(m, rep)
 
 	begin := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
@@ -151,7 +151,7 @@ func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protoc
 		return inStage("convert", err)
 	})
 	g.Go(func() (err error) {
-		t, err = w.produce(gctx, d, src, tmp, format, args)
+		t, err = w.produce(gctx, d, src, tmp, format, target)
 		return err
 	})
 	if err := g.Wait(); err != nil {
@@ -180,7 +180,7 @@ func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protoc
 // produce writes the converted image under tmp: it vets the input's
 // references (before qemu-img convert may read them), converts, then fsyncs
 // and checks the result side by side. Errors name their stage.
-func (w *Worker) produce(ctx context.Context, d protocol.Disk, src, tmp, format string, args []string) (diskTimes, error) {
+func (w *Worker) produce(ctx context.Context, d protocol.Disk, src, tmp, format string, target []string) (diskTimes, error) {
 	var t diskTimes
 	begin := time.Now()
 	info, err := w.info(ctx, src, d.SourceFormat)
@@ -192,7 +192,7 @@ func (w *Worker) produce(ctx context.Context, d protocol.Disk, src, tmp, format 
 	}
 	converted := make(chan struct{})
 	go startWriteback(tmp, converted)
-	_, err = w.qemuImg(ctx, args...)
+	err = w.convert(ctx, d.SourceFormat, src, tmp, target)
 	close(converted)
 	if err != nil {
 		w.log.Debug("qemu-img convert stopped", "disk", d.ID, "seconds", time.Since(begin).Seconds(), "error", err)
@@ -218,24 +218,23 @@ func (w *Worker) produce(ctx context.Context, d protocol.Disk, src, tmp, format 
 	return t, inStage("validate", err)
 }
 
-// convertArgs is the qemu-img convert command line for one disk, and
-// whether the output is compressed.
-func convertArgs(m *protocol.Manifest, d protocol.Disk, src, tmp string, rep *report) ([]string, bool) {
+// targetArgs are qemu-img convert's output options for a job, and whether
+// the output is compressed.
+func targetArgs(m *protocol.Manifest, rep *report) ([]string, bool) {
 	format := m.Output.Format
-	args := []string{"convert", "-q", "-f", qemuFormat(d.SourceFormat), "-O", qemuFormat(format)}
-	compressed := false
-	if c := m.Pipeline.Convert; c.Compress {
-		if format == "qcow2" {
-			args = append(args, "-c", "-o", "compression_type=zlib")
-			compressed = true
-			if c.CompressLevel != 0 {
-				rep.warn("convert", fmt.Sprintf("compress_level %d not applied: qemu-img has no compression level (zlib at its default level)", c.CompressLevel))
-			}
-		} else {
-			rep.warn("convert", fmt.Sprintf("compression applies to qcow2 only: %s output written uncompressed", format))
-		}
+	args := []string{"-O", qemuFormat(format)}
+	c := m.Pipeline.Convert
+	if !c.Compress {
+		return args, false
 	}
-	return append(args, src, tmp), compressed
+	if format != "qcow2" {
+		rep.warn("convert", fmt.Sprintf("compression applies to qcow2 only: %s output written uncompressed", format))
+		return args, false
+	}
+	if c.CompressLevel != 0 {
+		rep.warn("convert", fmt.Sprintf("compress_level %d not applied: qemu-img has no compression level (zlib at its default level)", c.CompressLevel))
+	}
+	return append(args, "-c", "-o", "compression_type=zlib"), true
 }
 
 // checkImage verifies a converted image: qemu-img check where the format

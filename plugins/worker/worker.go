@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -62,6 +63,8 @@ type Worker struct {
 	// openInput opens an input disk for its checksum; tests wrap it to
 	// order the hash against the conversion.
 	openInput func(path string) (io.ReadCloser, error)
+	// noURing is set once qemu-img has refused io_uring (see convert.go).
+	noURing atomic.Bool
 
 	mu      sync.Mutex
 	running map[string]bool // claimed names in processing/
