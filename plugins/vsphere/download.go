@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/nfc"
-	"github.com/vmware/govmomi/vim25/progress"
 	"github.com/vmware/govmomi/vim25/soap"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
@@ -92,13 +91,13 @@ func matchDisk(deviceID string, ds []vmDisk) *vmDisk {
 
 // fetchAll downloads the items, at most limit at once. The first failure
 // cancels the rest.
-func (s *Source) fetchAll(ctx context.Context, sc *soap.Client, items []leaseItem, dir string, req plugins.ExportRequest, w *written) ([]plugins.File, error) {
+func (s *Source) fetchAll(ctx context.Context, sc *soap.Client, items []leaseItem, dir string, req plugins.ExportRequest, w *written, k *leaseKeeper) ([]plugins.File, error) {
 	files := make([]plugins.File, len(items))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.set.disks)
 	for i, it := range items {
 		g.Go(func() error {
-			f, err := s.fetch(gctx, sc, it, dir, req, w)
+			f, err := s.fetch(gctx, sc, it, dir, req, w, k)
 			if err != nil {
 				return fmt.Errorf("download %s: %w", it.name, err)
 			}
@@ -114,7 +113,7 @@ func (s *Source) fetchAll(ctx context.Context, sc *soap.Client, items []leaseIte
 // deleted by the caller's cleanup and the next export starts over, because
 // an NFC device URL belongs to one lease and a new lease may serve
 // different bytes (a streamOptimized VMDK is generated on the fly).
-func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir string, req plugins.ExportRequest, w *written) (plugins.File, error) {
+func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir string, req plugins.ExportRequest, w *written, k *leaseKeeper) (plugins.File, error) {
 	final := filepath.Join(dir, it.name)
 	part := final + ".part"
 	if err := os.Remove(part); err != nil && !os.IsNotExist(err) {
@@ -138,7 +137,7 @@ func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir s
 	if total <= 0 {
 		total = -1
 	}
-	rep := &reporter{item: it, addr: req.Address, total: total, progress: req.Progress}
+	rep := &reporter{item: it.name, addr: req.Address, total: total, progress: req.Progress, lease: k}
 	h := sha256.New()
 	n, err := pipe(ctx, &writeback{f: f}, h, body, rep.add, cancel)
 	if err == nil && length > 0 && n != length {
@@ -243,46 +242,32 @@ func (w *writeback) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// reporter sends progress to the engine at most every 8 MiB or second, and
-// to the lease updater's sink for the item, which renews the lease with a
-// meaningful percentage.
+// reporter counts every buffer written toward the lease's renewals and
+// sends progress to the engine at most every 8 MiB or second.
 type reporter struct {
-	item     leaseItem
+	item     string
 	addr     string
 	total    int64
 	progress plugins.Progress
+	lease    *leaseKeeper
+	prev     int64 // bytes already counted toward the lease
 	last     int64
 	lastT    time.Time
 }
 
 func (r *reporter) add(done int64) {
+	r.lease.add(done - r.prev)
+	r.prev = done
 	if done-r.last < 8<<20 && time.Since(r.lastT) < time.Second {
 		return
 	}
 	r.last, r.lastT = done, time.Now()
-	r.progress(plugins.ProgressEvent{Address: r.addr, Item: r.item.name, Done: done, Total: r.total})
-	if r.item.fi.Size > 0 {
-		pct := float32(100 * float64(done) / float64(r.item.fi.Size))
-		select { // the updater may be busy; progress is advisory
-		case r.item.fi.Sink() <- leaseReport(min(pct, 100)):
-		default:
-		}
-	}
+	r.progress(plugins.ProgressEvent{Address: r.addr, Item: r.item, Done: done, Total: r.total})
 }
 
 func (r *reporter) finish(done int64) {
-	r.progress(plugins.ProgressEvent{Address: r.addr, Item: r.item.name, Done: done, Total: done})
-	close(r.item.fi.Sink()) // tells the updater this item is complete
+	r.progress(plugins.ProgressEvent{Address: r.addr, Item: r.item, Done: done, Total: done})
 }
-
-// leaseReport is a progress.Report for the lease updater.
-type leaseReport float32
-
-func (p leaseReport) Percentage() float32 { return float32(p) }
-func (p leaseReport) Detail() string      { return "" }
-func (p leaseReport) Error() error        { return nil }
-
-var _ progress.Report = leaseReport(0)
 
 func sortByDeviceOrder(ds []vmDisk) {
 	for i := 1; i < len(ds); i++ {

@@ -123,11 +123,11 @@ func (s *Source) download(ctx context.Context, c *conn, o observed, req plugins.
 	if err != nil {
 		return fail(err)
 	}
-	// The updater renews the lease every 2 s; without it a real vCenter
-	// drops the lease after its timeout (about 5 minutes) mid-download.
-	upd := lease.StartUpdater(ctx, info)
-	files, err := s.fetchAll(ctx, c.sc, items, dir, req, w)
-	upd.Done()
+	// Without renewals a real vCenter drops the lease after its timeout
+	// (about 5 minutes), mid-download.
+	k := keepLease(ctx, lease, info, leaseRenewEvery, s.log)
+	files, err := s.fetchAll(ctx, c.sc, items, dir, req, w, k)
+	k.close()
 	if err != nil {
 		return fail(err)
 	}
