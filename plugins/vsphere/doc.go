@@ -7,8 +7,8 @@
 // two property-collector reads; inventory paths resolved from the names
 // and parents read, never one finder call per VM); facts, a fingerprint and
 // pre-flight findings per VM; and export: power-off (guest shutdown, then a
-// hard power-off after a timeout), ExportVm, an NFC lease renewed by the
-// updater while the device URLs stream to .part files with sha256 computed
+// hard power-off after a timeout), ExportVm, an NFC lease renewed every 2 s
+// while the device URLs stream to .part files with sha256 computed
 // while writing, fsync and rename, an OVF descriptor and a sha256 manifest,
 // lease Complete on success and Abort on any failure or cancellation.
 //
