@@ -10,7 +10,9 @@
 # place; the bare baseline does none of that.
 #
 # The same run also times bare convert+check followed by an fsync of the
-# output, the like-for-like baseline.
+# output, the like-for-like baseline, and that again with qemu-img reading
+# the input with io_uring as the worker does where it can: the gap between
+# the worker and this last line is the worker's own overhead.
 #
 # Usage: bench/worker/convert.sh [ROUNDS]   (default 3; needs go, qemu-img)
 set -euo pipefail
@@ -59,6 +61,7 @@ JSON
 cat /dev/null >"$work/bare.times"
 cat /dev/null >"$work/worker.times"
 cat /dev/null >"$work/baresync.times"
+cat /dev/null >"$work/bareuring.times"
 cat "$vmdk" >/dev/null # warm the page cache for both sides alike
 for ((i = 1; i <= rounds; i++)); do
   rm -f "$work/bare/out.qcow2"
@@ -70,6 +73,15 @@ for ((i = 1; i <= rounds; i++)); do
   sync "$work/bare/out.qcow2" # fsync, as the worker does before presenting an output
   t2=$(now)
   awk -v a="$t0" -v b="$t2" 'BEGIN {print b - a}' >>"$work/baresync.times"
+
+  rm -f "$work/bare/out.qcow2"
+  spec="driver=vmdk,file.driver=file,file.aio=io_uring,file.filename=${vmdk//,/,,}"
+  t0=$(now)
+  qemu-img convert -q -O qcow2 --image-opts "$spec" "$work/bare/out.qcow2"
+  qemu-img check -q -f qcow2 "$work/bare/out.qcow2"
+  sync "$work/bare/out.qcow2"
+  t1=$(now)
+  awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}' >>"$work/bareuring.times"
 
   id="bench-$i"
   manifest "$id" >"$work/wf/.tmp.json"
@@ -86,9 +98,12 @@ done
 bare=$(median <"$work/bare.times")
 worker=$(median <"$work/worker.times")
 baresync=$(median <"$work/baresync.times")
+bareuring=$(median <"$work/bareuring.times")
 printf 'disk: %d MiB virtual, VMDK %d bytes; rounds: %d; %s; %d cores\n' "$size_mib" "$bytes" "$rounds" "$(qemu-img --version | head -1)" "$(nproc)"
 printf 'bare qemu-img convert+check: %.2f s (median of %s)\n' "$bare" "$(paste -sd' ' "$work/bare.times")"
 printf 'bare convert+check+fsync:    %.2f s (median of %s)\n' "$baresync" "$(paste -sd' ' "$work/baresync.times")"
+printf 'bare io_uring input +fsync:  %.2f s (median of %s)\n' "$bareuring" "$(paste -sd' ' "$work/bareuring.times")"
 printf 'hyperagent worker -once:     %.2f s (median of %s)\n' "$worker" "$(paste -sd' ' "$work/worker.times")"
 printf 'ratio worker/bare: %.3f (goal <= 1.05)\n' "$(awk -v w="$worker" -v b="$bare" 'BEGIN {print w / b}')"
 printf 'ratio worker/(bare+fsync): %.3f\n' "$(awk -v w="$worker" -v b="$baresync" 'BEGIN {print w / b}')"
+printf 'ratio worker/(bare io_uring+fsync): %.3f\n' "$(awk -v w="$worker" -v b="$bareuring" 'BEGIN {print w / b}')"
