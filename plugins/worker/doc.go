@@ -2,10 +2,11 @@
 // PROTOCOL.md (§1, §5). It claims jobs by rename (RENAME_NOREPLACE, or
 // link+unlink where the filesystem lacks it, so a clash is detected and the
 // job renamed <id>_<YYYYMMDD_HHMMSS>), refuses inputs and outputs outside its
-// roots, verifies input checksums while qemu-img converts, checks each
-// output with qemu-img before renaming it into place, and writes the report
-// or error sidecar atomically before moving the manifest into its
-// completion-date folder.
+// roots, verifies input checksums while qemu-img converts (reading the
+// input with io_uring where qemu-img may) and while the output is fsynced
+// and checked, renames an output into place only after all three passed,
+// and writes the report or error sidecar atomically before moving the
+// manifest into its completion-date folder.
 //
 // Several workers, on several hosts, may share one directory: each claimed
 // job carries a lease file (processing/.<name>.lease) its owner refreshes;
