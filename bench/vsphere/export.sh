@@ -4,6 +4,8 @@
 # pinned thumbprint), three ways in the same run:
 #
 #   raw       dd of the simulator's disk file to the export filesystem, fsynced
+#   https     the same lease's device URL copied to a file (io.Copy + fsync; no
+#             hash, no renewal, no descriptor): what the TLS stream can deliver
 #   hyperagent the vsphere source's Export (NFC lease with updater, sha256 while
 #             writing, fsync + rename, OVF descriptor and .mf)
 #   govc      govc export.ovf -sha 256 (v0.46.3, the newest `go install`able),
@@ -66,7 +68,7 @@ check() { # $1 = file
   [[ "$got" == "$SHA256" ]] || { echo "$1: sha256 $got, want $SHA256" >&2; exit 1; }
 }
 
-for k in raw hyperagent govc govcsync; do : >"$work/$k.times"; done
+for k in raw https hyperagent govc govcsync; do : >"$work/$k.times"; done
 cat "$DISK" >/dev/null # the same page-cache state for every reader
 for ((i = 1; i <= rounds; i++)); do
   rm -rf "$work/out" && mkdir -p "$work/out"
@@ -74,6 +76,13 @@ for ((i = 1; i <= rounds; i++)); do
   dd if="$DISK" of="$work/out/raw.bin" bs=1M conv=fsync status=none
   t1=$(now)
   elapsed "$t0" "$t1" >>"$work/raw.times"
+
+  rm -rf "$work/out" && mkdir -p "$work/out"
+  t0=$(now)
+  "$work/vsphere-bench" fetch -dir "$work/out/https" >/dev/null
+  t1=$(now)
+  elapsed "$t0" "$t1" >>"$work/https.times"
+  check "$(find "$work/out/https" -name '*.vmdk')"
 
   rm -rf "$work/out" && mkdir -p "$work/out"
   t0=$(now)
@@ -97,11 +106,13 @@ done
 
 mbps() { awk -v b="$bytes" -v s="$1" 'BEGIN {printf "%.1f", b / 1e6 / s}'; }
 declare -A med
-for k in raw hyperagent govc govcsync; do med[$k]=$(median <"$work/$k.times"); done
+for k in raw https hyperagent govc govcsync; do med[$k]=$(median <"$work/$k.times"); done
 echo "vsphere export of $bytes bytes, $rounds rounds, median seconds (MB/s) on $(nproc) CPUs:"
 echo "  raw copy + fsync     ${med[raw]} s ($(mbps "${med[raw]}") MB/s)"
+echo "  https copy + fsync   ${med[https]} s ($(mbps "${med[https]}") MB/s)"
 echo "  hyperagent export    ${med[hyperagent]} s ($(mbps "${med[hyperagent]}") MB/s)"
 echo "  govc export.ovf      ${med[govc]} s ($(mbps "${med[govc]}") MB/s)"
 echo "  govc + fsync         ${med[govcsync]} s ($(mbps "${med[govcsync]}") MB/s)"
-awk -v h="${med[hyperagent]}" -v g="${med[govc]}" -v gs="${med[govcsync]}" -v r="${med[raw]}" 'BEGIN {
-  printf "  hyperagent/govc %.2fx, hyperagent/(govc+fsync) %.2fx, hyperagent/raw %.2fx (throughput ratios)\n", g / h, gs / h, r / h }'
+awk -v h="${med[hyperagent]}" -v g="${med[govc]}" -v gs="${med[govcsync]}" -v r="${med[raw]}" -v w="${med[https]}" 'BEGIN {
+  printf "  hyperagent/govc %.2fx, hyperagent/(govc+fsync) %.2fx, hyperagent/raw %.2fx, hyperagent/https %.2fx (throughput ratios)\n",
+    g / h, gs / h, r / h, w / h }'

@@ -9,6 +9,8 @@
 //	                                      export $VM through the vsphere source, configured only
 //	                                      from govc's environment; verify the disk's sha256; print
 //	                                      seconds, bytes and MB/s
+//	vsphere-bench fetch -dir DIR          the transport baseline: open the lease and copy each
+//	                                      device URL to a file (io.Copy, fsync), nothing else
 //
 // bench/vsphere/export.sh runs both beside a raw copy and `govc export.ovf`.
 package main
@@ -44,7 +46,7 @@ const vmName = "DC0_H0_VM0"
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: vsphere-bench serve|export [flags]")
+		fmt.Fprintln(os.Stderr, "usage: vsphere-bench serve|export|fetch [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -53,6 +55,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "export":
 		err = export(os.Args[2:])
+	case "fetch":
+		err = fetch(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
