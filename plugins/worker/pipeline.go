@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
@@ -190,10 +189,11 @@ func (w *Worker) produce(ctx context.Context, d protocol.Disk, src, tmp, format 
 	if err := w.checkReferences(info, src); err != nil {
 		return t, inStage("convert", err)
 	}
-	converted := make(chan struct{})
-	go startWriteback(tmp, converted)
+	stopSyncing := syncWhileWriting(tmp, syncInterval)
 	err = w.convert(ctx, d.SourceFormat, src, tmp, target)
-	close(converted)
+	if serr := stopSyncing(); err == nil && serr != nil {
+		err = serr
+	}
 	if err != nil {
 		w.log.Debug("qemu-img convert stopped", "disk", d.ID, "seconds", time.Since(begin).Seconds(), "error", err)
 		return t, inStage("convert", err)
@@ -279,35 +279,6 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, context.Cause(c.ctx)
 	}
 	return c.r.Read(p)
-}
-
-// startWriteback asks the kernel, while qemu-img is still writing, to start
-// writing the output's dirty pages back (sync_file_range, asynchronous), so
-// that the fsync after the conversion has little left to wait for.
-func startWriteback(path string, done <-chan struct{}) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	var f *os.File
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-	}()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-		}
-		if f == nil {
-			var err error
-			if f, err = os.Open(path); err != nil {
-				f = nil
-				continue
-			}
-		}
-		_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
-	}
 }
 
 func fsyncFile(path string) error {
