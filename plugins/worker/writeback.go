@@ -8,9 +8,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// syncInterval is how often the output is fdatasynced while qemu-img
-// writes it.
-const syncInterval = 100 * time.Millisecond
+// While qemu-img writes, the output is fdatasynced at most every
+// syncInterval, and only once it has grown by syncBytes since the last sync,
+// so a slow (e.g. compressed) conversion does not flush the device for
+// little data.
+const (
+	syncInterval = 100 * time.Millisecond
+	syncBytes    = 32 << 20
+)
 
 // syncWhileWriting fdatasyncs the file at path every interval until the
 // returned stop is called, so that the device flushes the conversion's data
@@ -27,7 +32,7 @@ func syncWhileWriting(path string, interval time.Duration) (stop func() error) {
 	done := make(chan struct{})
 	result := make(chan error, 1)
 	t := time.NewTicker(interval)
-	go func() { result <- syncLoop(path, t.C, done) }()
+	go func() { result <- syncLoop(path, syncBytes, t.C, done) }()
 	return func() error {
 		close(done)
 		t.Stop()
@@ -35,9 +40,11 @@ func syncWhileWriting(path string, interval time.Duration) (stop func() error) {
 	}
 }
 
-// syncLoop fdatasyncs path on each tick until done is closed.
-func syncLoop(path string, tick <-chan time.Time, done <-chan struct{}) error {
+// syncLoop fdatasyncs path on each tick on which it has grown by minBytes
+// since the last sync, until done is closed.
+func syncLoop(path string, minBytes int64, tick <-chan time.Time, done <-chan struct{}) error {
 	var f *os.File
+	var synced int64
 	defer func() {
 		if f != nil {
 			f.Close()
@@ -56,8 +63,16 @@ func syncLoop(path string, tick <-chan time.Time, done <-chan struct{}) error {
 				continue
 			}
 		}
+		fi, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("stat %s during the conversion: %w", path, err)
+		}
+		if fi.Size()-synced < minBytes {
+			continue
+		}
 		if err := unix.Fdatasync(int(f.Fd())); err != nil {
 			return fmt.Errorf("fdatasync %s during the conversion: %w", path, err)
 		}
+		synced = fi.Size()
 	}
 }

@@ -10,7 +10,9 @@ import (
 
 // TestSyncLoop: each tick fdatasyncs the file; a file not created yet is
 // skipped; a sync that fails (fdatasync on /dev/null is EINVAL) ends the
-// loop with that error, which the conversion must not drop.
+// loop with that error, which the conversion must not drop; no sync is
+// made while the file has not grown by the minimum (so /dev/null, size 0,
+// is then never synced and raises no error).
 func TestSyncLoop(t *testing.T) {
 	dir := t.TempDir()
 	written := filepath.Join(dir, "out.part")
@@ -18,18 +20,21 @@ func TestSyncLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name, path, wantErr string
+		name, path string
+		minBytes   int64
+		wantErr    string
 	}{
-		{"written", written, ""},
-		{"not-yet-created", filepath.Join(dir, "absent.part"), ""},
-		{"sync-fails", "/dev/null", "fdatasync /dev/null during the conversion"},
+		{"written", written, 0, ""},
+		{"not-yet-created", filepath.Join(dir, "absent.part"), 0, ""},
+		{"sync-fails", "/dev/null", 0, "fdatasync /dev/null during the conversion"},
+		{"below-minimum", "/dev/null", 1, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tick := make(chan time.Time)
 			done := make(chan struct{})
 			result := make(chan error, 1)
-			go func() { result <- syncLoop(tt.path, tick, done) }()
+			go func() { result <- syncLoop(tt.path, tt.minBytes, tick, done) }()
 			for range 3 {
 				select {
 				case tick <- time.Now(): // received: this tick's sync runs before the next select
