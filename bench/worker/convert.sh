@@ -6,8 +6,9 @@
 # (goal: worker / bare <= 1.05).
 #
 # The worker also verifies the input's sha256 (in parallel with the
-# conversion), checks the output, and fsyncs it before renaming it into
-# place; the bare baseline does none of that.
+# conversion, the fsync and the check), checks the output, and fsyncs it
+# (periodically during the conversion, then once more) before renaming it
+# into place; the bare baseline does none of that.
 #
 # The same run also times bare convert+check followed by an fsync of the
 # output, the like-for-like baseline, and that again with qemu-img reading
