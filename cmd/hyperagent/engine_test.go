@@ -96,6 +96,9 @@ func TestPlanApplyShowState(t *testing.T) {
 
 	sd := filepath.Join(dir, ".hyperagent")
 	runCLI(t, ctx, "", false, "state", "-state-dir", sd, "list").want(t, exitOK, "migration.web[\"a\"]\nmigration.web[\"b\"]\n")
+	// Options also follow the subcommand, as in Terraform.
+	runCLI(t, ctx, "", false, "state", "list", "-state-dir", sd).want(t, exitOK, "migration.web[\"a\"]\nmigration.web[\"b\"]\n")
+	runCLI(t, ctx, "", false, "state", "show", "-state-dir="+sd, `migration.web["b"]`).want(t, exitOK, `"address": "migration.web[\"b\"]"`)
 	r = runCLI(t, ctx, "", false, "state", "-state-dir", sd, "show", `migration.web["b"]`)
 	r.want(t, exitOK, `"address": "migration.web[\"b\"]"`)
 	runCLI(t, ctx, "", false, "show", "-state-dir", sd).want(t, exitOK, "domain:    web-b")

@@ -9,7 +9,7 @@ import (
 	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
-const stateHelp = `Usage: hyperagent state [options] list | show ADDR | rm ADDR...
+const stateHelp = `Usage: hyperagent state list | show ADDR | rm ADDR... [options]
 
   list     prints every migration address the state records
   show     prints one record as JSON (state holds no secrets)
@@ -31,11 +31,17 @@ func runState(ctx context.Context, e *env, args []string) int {
 		fs.Usage()
 		return exitError
 	}
+	// Options go before or after the subcommand, as in
+	// `terraform state list -state=…`.
+	sub := fs.Arg(0)
+	if code, done := parseFlags(fs, e, stateHelp, fs.Args()[1:]); done {
+		return code
+	}
+	rest := fs.Args()
 	dir, ok := stateDirFor(e, *stateDir, cf)
 	if !ok {
 		return exitError
 	}
-	sub, rest := fs.Arg(0), fs.Args()[1:]
 	switch sub {
 	case "list":
 		return stateList(e, dir)
