@@ -71,6 +71,7 @@ func (l *loader) loadPlugin(ctx *hcl.EvalContext, kind addrs.Kind, b *hcl.Block)
 		set(cty.DynamicVal)
 		return ds
 	}
+	v = resolvePaths(l.dir, v, bs)
 	set(v)
 	unmarked, paths := sensitivePaths(v)
 	pb := &PluginBlock{Addr: addr, Config: unmarked, SensitivePaths: sortPaths(paths), DeclRange: b.DefRange}
@@ -91,4 +92,30 @@ func (l *loader) loadPlugin(ctx *hcl.EvalContext, kind addrs.Kind, b *hcl.Block)
 func sortPaths(paths []cty.Path) []cty.Path {
 	sort.Slice(paths, func(i, j int) bool { return pathString(paths[i]) < pathString(paths[j]) })
 	return paths
+}
+
+// resolvePaths makes the block's relative Path attributes absolute against
+// dir, keeping their marks (a sensitive path stays sensitive).
+func resolvePaths(dir string, v cty.Value, bs BlockSchema) cty.Value {
+	if v.IsNull() || !v.Type().IsObjectType() {
+		return v
+	}
+	attrs := v.AsValueMap()
+	changed := false
+	for _, a := range bs.Attributes {
+		av, ok := attrs[a.Name]
+		if !a.Path || !ok {
+			continue
+		}
+		raw, marks := av.Unmark()
+		if raw.IsNull() || !raw.IsKnown() || raw.Type() != cty.String || raw.AsString() == "" {
+			continue
+		}
+		attrs[a.Name] = cty.StringVal(resolve(dir, raw.AsString())).WithMarks(marks)
+		changed = true
+	}
+	if !changed {
+		return v
+	}
+	return cty.ObjectVal(attrs)
 }

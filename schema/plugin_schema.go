@@ -22,6 +22,10 @@ type AttributeSchema struct {
 	Sensitive   bool      // redacted from plan, state, logs and output
 	Default     cty.Value // used when unset; cty.NilVal means null
 	Description string
+	// Path marks a string naming a file or directory on this machine: a
+	// relative value is resolved against the config directory, so a plan
+	// means the same files wherever hyperagent runs from.
+	Path bool
 }
 
 // Nesting says how often a nested block may appear.

@@ -90,13 +90,17 @@ func (l *loader) decodeSettings(body hcl.Body, ctx *hcl.EvalContext) (*Migration
 		})
 	} else {
 		m.Export = ExportSettings{
-			Dir:             s.str("export.dir"),
+			Dir:             s.str("export.dir"), // made absolute below
 			PowerOff:        s.bool("export.power_off"),
 			ShutdownTimeout: s.duration("export.shutdown_timeout"),
 			RestorePower:    s.bool("export.restore_power"),
 		}
 		if m.Export.Dir == "" {
 			s.fail("export.dir", "Invalid export directory", "export.dir must not be empty.")
+		} else {
+			// Relative to the config directory, not to wherever
+			// hyperagent runs: a saved plan exports to the same place.
+			m.Export.Dir = resolve(l.dir, m.Export.Dir)
 		}
 	}
 	m.Convert = s.convert()

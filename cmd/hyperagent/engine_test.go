@@ -237,3 +237,20 @@ func TestApproveGivesUpOnInterrupt(t *testing.T) {
 		t.Errorf("stdout %q, stderr %q", out.String(), errb.String())
 	}
 }
+
+// Relative paths in the config are relative to the config directory: a plan
+// made from one working directory and applied from another exports into
+// the same place, under the repo.
+func TestRelativePathsFollowTheConfigDir(t *testing.T) {
+	dir := fakeRepo(t, 0, strings.ReplaceAll(twoMigrations, `"EXPORTS"`, `"exports"`))
+	ctx := context.Background()
+	planFile := filepath.Join(t.TempDir(), "tf.plan")
+	t.Chdir(t.TempDir())
+	runCLI(t, ctx, "", false, "plan", "-out", planFile, dir).want(t, exitOK)
+	t.Chdir(t.TempDir())
+	runCLI(t, ctx, "", false, "apply", planFile).want(t, exitOK, "Apply complete: 2 migrated")
+	matches, err := filepath.Glob(filepath.Join(dir, "exports", "*", "disk-0.vmdk"))
+	if err != nil || len(matches) != 2 {
+		t.Fatalf("exports under the repo: %v (%v)", matches, err)
+	}
+}

@@ -18,9 +18,9 @@ const Type = "files"
 // directory or file, an OVA, or a bare disk image, relative to dir.
 var BlockSchema = schema.BlockSchema{
 	Attributes: []schema.AttributeSchema{
-		{Name: "dir", Type: cty.String, Required: true, Description: "directory holding the pre-exported VMs"},
+		{Name: "dir", Type: cty.String, Path: true, Required: true, Description: "directory holding the pre-exported VMs"},
 		{Name: "max_parallel_exports", Type: cty.Number, Default: cty.NumberIntVal(4)},
-		{Name: "hash_cache", Type: cty.String, Description: "file remembering disk sha256s by path, size and mtime across runs; default: in memory only"},
+		{Name: "hash_cache", Type: cty.String, Path: true, Description: "file remembering disk sha256s by path, size and mtime across runs; default: in memory only"},
 	},
 }
 

@@ -27,8 +27,8 @@ const (
 var BlockSchema = schema.BlockSchema{
 	Attributes: []schema.AttributeSchema{
 		{Name: "uri", Type: cty.String, Default: cty.StringVal("qemu:///system")},
-		{Name: "socket", Type: cty.String, Description: "the daemon's unix socket; default: detected (libvirt-sock, then the modular driver daemon's)"},
-		{Name: "storage_dir", Type: cty.String, Description: "where converted disks are moved"},
+		{Name: "socket", Type: cty.String, Path: true, Description: "the daemon's unix socket; default: detected (libvirt-sock, then the modular driver daemon's)"},
+		{Name: "storage_dir", Type: cty.String, Path: true, Description: "where converted disks are moved"},
 		{Name: "storage_pool", Type: cty.String, Description: "a libvirt dir storage pool instead of storage_dir"},
 		{Name: "network_map", Type: cty.Map(cty.String), Description: `source network name to libvirt network ("default"), or to a host bridge ("bridge:br0")`},
 		{Name: "machine", Type: cty.String, Default: cty.StringVal("q35")},

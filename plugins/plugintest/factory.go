@@ -30,7 +30,7 @@ type blockConfig struct {
 
 func blockSchema() schema.BlockSchema {
 	return schema.BlockSchema{Attributes: []schema.AttributeSchema{
-		{Name: "dir", Type: cty.String, Required: true, Description: "directory of the fake's journals"},
+		{Name: "dir", Type: cty.String, Path: true, Required: true, Description: "directory of the fake's journals"},
 		{Name: "max_parallel", Type: cty.Number, Default: cty.Zero, Description: "the instance's limit"},
 		{Name: "delay_ms", Type: cty.Number, Default: cty.Zero, Description: "time each effect takes"},
 		{Name: "rounds", Type: cty.Number, Default: cty.NumberIntVal(3), Description: "observations until a job ends (converter)"},

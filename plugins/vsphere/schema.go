@@ -28,7 +28,7 @@ var BlockSchema = schema.BlockSchema{
 		{Name: "password", Type: cty.String, Sensitive: true},
 		{Name: "datacenter", Type: cty.String, Description: "datacenter used for relative inventory paths"},
 		{Name: "thumbprint", Type: cty.String, Description: "SHA-1 thumbprint of the server certificate to pin"},
-		{Name: "ca_file", Type: cty.String, Description: "PEM file of CAs to trust"},
+		{Name: "ca_file", Type: cty.String, Path: true, Description: "PEM file of CAs to trust"},
 		{Name: "insecure", Type: cty.Bool, Default: cty.False, Description: "skip certificate verification"},
 		{Name: "max_parallel_exports", Type: cty.Number, Default: cty.NumberIntVal(4)},
 		{Name: "max_parallel_disks", Type: cty.Number, Default: cty.NumberIntVal(2), Description: "disks downloaded at once per export"},
