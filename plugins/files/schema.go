@@ -2,7 +2,6 @@ package files
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -39,11 +38,11 @@ func Factory() plugins.Factory {
 func newSource(ctx context.Context, req plugins.NewRequest) (any, error) {
 	var cfg Config
 	if err := plugins.DecodeConfig(req.Config, &cfg); err != nil {
-		return nil, plugins.Terminal(fmt.Errorf("%s: %w", req.Addr, err))
+		return nil, plugins.Terminal(err)
 	}
 	s, err := New(cfg, req.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", req.Addr, err)
+		return nil, err
 	}
 	return s, nil
 }

@@ -2,7 +2,6 @@ package libvirt
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/zclconf/go-cty/cty"
 
@@ -69,11 +68,11 @@ func Factory() plugins.Factory {
 func newTarget(ctx context.Context, req plugins.NewRequest) (any, error) {
 	var cfg Config
 	if err := plugins.DecodeConfig(req.Config, &cfg); err != nil {
-		return nil, plugins.Terminal(fmt.Errorf("%s: %w", req.Addr, err))
+		return nil, plugins.Terminal(err)
 	}
 	t, err := New(cfg, req.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", req.Addr, err)
+		return nil, err
 	}
 	return t, nil
 }

@@ -2,7 +2,6 @@ package vsphere
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"time"
 
@@ -43,11 +42,11 @@ func Factory() plugins.Factory {
 func newSource(ctx context.Context, req plugins.NewRequest) (any, error) {
 	var cfg config
 	if err := plugins.DecodeConfig(req.Config, &cfg); err != nil {
-		return nil, fmt.Errorf("source %s: %w", req.Addr, err)
+		return nil, err
 	}
 	set, err := cfg.resolve(os.Getenv)
 	if err != nil {
-		return nil, plugins.Terminal(fmt.Errorf("source %s: %w", req.Addr, err))
+		return nil, plugins.Terminal(err)
 	}
 	log := req.Logger
 	if log == nil {
