@@ -212,8 +212,13 @@ func applyPlan(ctx context.Context, e *env, w *workspace, st *reconcile.State, p
 		defer outMu.Unlock()
 		_, _ = w.out.Write(append(b, '\n'))
 	}
+	var jsonOut func(any)
+	if asJSON {
+		jsonOut = emit
+	}
+	progress := newProgressView(&outMu, w.out, e.stdoutTTY, jsonOut)
 	eng := &reconcile.Engine{Config: w.cfg, Plugins: w.set, Store: w.store, State: st, Log: e.log.Named("apply"),
-		Parallelism: parallelism, Secrets: w.cfg.Secrets()}
+		Parallelism: parallelism, Secrets: w.cfg.Secrets(), Progress: progress.report}
 	eng.Events = func(ev reconcile.Event) {
 		if asJSON {
 			emit(eventJSON(ev))
@@ -223,11 +228,10 @@ func applyPlan(ctx context.Context, e *env, w *workspace, st *reconcile.State, p
 		if ev.Status == "failed" {
 			line += ": " + ev.Err.Error()
 		}
-		outMu.Lock()
-		defer outMu.Unlock()
-		fmt.Fprintln(w.out, line)
+		progress.println(line)
 	}
 	res, err := eng.Apply(ctx, p)
+	progress.done()
 	if res != nil {
 		if asJSON {
 			emit(struct {
