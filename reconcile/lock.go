@@ -10,6 +10,8 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/google/uuid"
+
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
 
 // LockInfo names the holder of the state lock. It is written next to the
@@ -75,7 +77,7 @@ func (s *Store) Lock(op string) (LockInfo, error) {
 		host, _ := os.Hostname()
 		info := LockInfo{ID: uuid.NewString(), Operation: op, PID: os.Getpid(), Host: host, Since: time.Now().UTC()}
 		b, _ := json.MarshalIndent(info, "", "  ")
-		if err := writeFileAtomic(filepath.Join(s.dir, lockInfoFile), append(b, '\n')); err != nil {
+		if err := WriteFileAtomic(filepath.Join(s.dir, lockInfoFile), append(b, '\n')); err != nil {
 			_ = fl.Unlock()
 			return LockInfo{}, fmt.Errorf("writing lock info: %w", err)
 		}
@@ -174,5 +176,5 @@ func ForceUnlock(dir, id string) error {
 			return fmt.Errorf("force-unlock: %w", err)
 		}
 	}
-	return syncDir(dir)
+	return fsutil.SyncDir(dir)
 }

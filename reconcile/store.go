@@ -6,8 +6,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/google/renameio/v2"
 	"github.com/google/uuid"
+
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
 
 const (
@@ -72,46 +73,17 @@ func (s *Store) Write(st *State) error {
 		st.Serial--
 		return err
 	}
-	if err := writeFileAtomic(s.Path(), b); err != nil {
+	if err := WriteFileAtomic(s.Path(), b); err != nil {
 		st.Serial--
 		return fmt.Errorf("writing state: %w", err)
 	}
 	return nil
 }
 
-// writeFileAtomic writes data to path through a temp file in the same
-// directory (fsynced before the rename) and makes the rename durable by
-// syncing the directory. The file is 0600 whatever the umask and whatever
-// mode a file it replaces had: state and plans may name paths and hosts
-// that only their owner should read.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(0o600))
-	if err != nil {
-		return err
-	}
-	defer f.Cleanup()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.CloseAtomicallyReplace(); err != nil {
-		return err
-	}
-	return syncDir(dir)
+// WriteFileAtomic writes state, lock records and saved plans: atomically
+// and durably (fsutil.WriteFileAtomic), and 0600 whatever the umask and
+// whatever mode a replaced file had, since they may name paths and hosts
+// only their owner should read.
+func WriteFileAtomic(path string, data []byte) error {
+	return fsutil.WriteFileAtomic(path, data, 0o600)
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}
-
-// WriteFileAtomic is writeFileAtomic for the CLI's saved plans: same
-// guarantees, mode 0600.
-func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data) }

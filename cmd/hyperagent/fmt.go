@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,10 +12,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/google/renameio/v2"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/rogpeppe/go-internal/diff"
 
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/schema"
 )
 
@@ -157,7 +156,7 @@ func fmtFile(e *env, name string, o fmtOptions, parsed schema.Files) (bool, hcl.
 		if err != nil {
 			return true, diags, err
 		}
-		if err := writeFileAtomic(name, out, fi.Mode().Perm()); err != nil {
+		if err := fsutil.WriteFileAtomic(name, out, fi.Mode().Perm()); err != nil {
 			return true, diags, err
 		}
 	}
@@ -185,23 +184,4 @@ func fmtStdin(e *env, o fmtOptions) int {
 		return exitFmtCheck
 	}
 	return exitOK
-}
-
-// writeFileAtomic replaces path with data: a temp file in the same
-// directory, fsync, rename over path, then fsync the directory so the
-// rename itself survives a crash.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := renameio.WriteFile(path, data, perm, renameio.WithTempDir(dir), renameio.WithStaticPermissions(perm)); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
 
 // scaffoldMain is a complete, commented repo that validates as written
@@ -162,7 +164,7 @@ func scaffold(dir string) error {
 		return fmt.Errorf("%s is not empty; init only scaffolds an empty or missing directory", dir)
 	}
 	for name, data := range map[string]string{"main.hcl": scaffoldMain, ".gitignore": scaffoldGitignore} {
-		if err := writeFileAtomic(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+		if err := fsutil.WriteFileAtomic(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 			return err
 		}
 	}

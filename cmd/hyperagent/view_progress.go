@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
 
 // progressView shows the bytes plugins report (a disk downloading, an OVA
@@ -164,33 +165,20 @@ func decile(done, total int64) int {
 // total is unknown.
 func amount(done, total int64) string {
 	if total < 0 {
-		return bytesIEC(done)
+		return fsutil.FormatBytes(done)
 	}
 	pct := int64(100)
 	if total > 0 {
 		pct = done * 100 / total
 	}
-	return fmt.Sprintf("%d%% (%s of %s)", pct, bytesIEC(done), bytesIEC(total))
+	return fmt.Sprintf("%d%% (%s of %s)", pct, fsutil.FormatBytes(done), fsutil.FormatBytes(total))
 }
 
 // bar renders a 10-cell bar and the percentage: [####------] 40%.
 func bar(done, total int64) string {
 	if total <= 0 {
-		return bytesIEC(done)
+		return fsutil.FormatBytes(done)
 	}
 	n := int(min(done*10/total, 10))
 	return "[" + strings.Repeat("#", n) + strings.Repeat("-", 10-n) + "] " + fmt.Sprintf("%d%%", done*100/total)
-}
-
-func bytesIEC(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

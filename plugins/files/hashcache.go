@@ -5,13 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
 
 // hashCache remembers the sha256 of files by path, size and mtime, so that
@@ -124,53 +124,14 @@ func (c *hashCache) save() error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(c.file, b, 0o600); err != nil {
+	if err := os.MkdirAll(filepath.Dir(c.file), 0o755); err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(c.file, b, 0o600); err != nil {
 		return err
 	}
 	c.dirty = false
 	return nil
-}
-
-func writeAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func hashFile(ctx context.Context, path string, progress func(int64)) (string, error) {
@@ -180,40 +141,8 @@ func hashFile(ctx context.Context, path string, progress func(int64)) (string, e
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := copyCtx(ctx, h, f, progress); err != nil {
+	if _, err := fsutil.CopyContext(ctx, h, f, progress); err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 4<<20); return &b }}
-
-// copyCtx copies in 4 MiB chunks, stopping when ctx ends and reporting
-// bytes done to progress.
-func copyCtx(ctx context.Context, w io.Writer, r io.Reader, progress func(int64)) (int64, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		m, rerr := r.Read(buf)
-		if m > 0 {
-			if _, err := w.Write(buf[:m]); err != nil {
-				return n, err
-			}
-			n += int64(m)
-			if progress != nil {
-				progress(n)
-			}
-		}
-		if errors.Is(rerr, io.EOF) {
-			return n, nil
-		}
-		if rerr != nil {
-			return n, rerr
-		}
-	}
 }

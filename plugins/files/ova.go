@@ -12,6 +12,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
 
 // maxMembers bounds how many files an OVA may hold; real ones hold a
@@ -182,7 +184,7 @@ func unpackOVA(ctx context.Context, p, dir string, idx *ovaIndex, progress func(
 		dirs[filepath.Dir(final)] = true
 	}
 	for d := range dirs {
-		if err := syncDir(d); err != nil {
+		if err := fsutil.SyncDir(d); err != nil {
 			return nil, fmt.Errorf("unpack %s: %w", p, err)
 		}
 	}
@@ -201,7 +203,7 @@ func extractMember(ctx context.Context, r io.Reader, size int64, final string, p
 	}
 	defer tmp.Close()
 	h := sha256.New()
-	n, err := copyCtx(ctx, io.MultiWriter(tmp, h), io.LimitReader(r, size), progress)
+	n, err := fsutil.CopyContext(ctx, io.MultiWriter(tmp, h), io.LimitReader(r, size), progress)
 	if err != nil {
 		return tmp.Name(), "", err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 	"github.com/hypersdk/hyperagent/schema"
 )
@@ -73,7 +74,7 @@ func (c *Converter) writeJob(id string, data []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	return protocol.SyncDir(q)
+	return fsutil.SyncDir(q)
 }
 
 // buildManifest maps an export and the migration's convert settings onto

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -42,10 +43,10 @@ func (c *Converter) Withdraw(ctx context.Context, req plugins.WithdrawRequest) (
 		}
 		return plugins.WithdrawResponse{}, fmt.Errorf("withdraw %s: %w", req.JobID, err)
 	}
-	if err := protocol.SyncDir(dst); err != nil {
+	if err := fsutil.SyncDir(dst); err != nil {
 		return plugins.WithdrawResponse{}, fmt.Errorf("withdraw %s: %w", req.JobID, err)
 	}
-	if err := protocol.SyncDir(filepath.Dir(f.path)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(f.path)); err != nil {
 		return plugins.WithdrawResponse{}, fmt.Errorf("withdraw %s: %w", req.JobID, err)
 	}
 	c.log.Info("job withdrawn", "address", req.Address, "job", req.JobID)

@@ -9,15 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
-
-// copyBuf is the copy chunk: large enough that syscalls do not dominate,
-// small enough to notice a cancelled context quickly.
-const copyBuf = 4 << 20
 
 // placeDisk moves one converted disk to dst and returns dst's size and
 // sha256. A rename is used when src and dst share a filesystem; otherwise
@@ -42,7 +38,7 @@ func placeDisk(ctx context.Context, src, dst, want string) (plugins.File, error)
 	}
 	err := os.Rename(src, dst)
 	if err == nil {
-		if err := syncDir(filepath.Dir(dst)); err != nil {
+		if err := fsutil.SyncDir(filepath.Dir(dst)); err != nil {
 			return plugins.File{}, err
 		}
 		return fileFacts(ctx, dst, want)
@@ -81,7 +77,7 @@ func verifyFile(ctx context.Context, path, want string) (plugins.File, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := copyCtx(ctx, h, f)
+	n, err := fsutil.CopyContext(ctx, h, f, nil)
 	if err != nil {
 		return plugins.File{}, fmt.Errorf("hash %s: %w", path, err)
 	}
@@ -111,7 +107,7 @@ func copyVerified(ctx context.Context, src, dst, want string) (_ plugins.File, e
 		}
 	}()
 	h := sha256.New()
-	n, err := copyCtx(ctx, io.MultiWriter(tmp, h), in)
+	n, err := fsutil.CopyContext(ctx, io.MultiWriter(tmp, h), in, nil)
 	if err != nil {
 		return plugins.File{}, fmt.Errorf("copy %s to %s: %w", src, dst, err)
 	}
@@ -131,48 +127,8 @@ func copyVerified(ctx context.Context, src, dst, want string) (_ plugins.File, e
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return plugins.File{}, fmt.Errorf("copy disk: %w", err)
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(dst)); err != nil {
 		return plugins.File{}, err
 	}
 	return plugins.File{Path: dst, Size: n, SHA256: got}, nil
-}
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
-
-// copyCtx copies in chunks, stopping when ctx ends.
-func copyCtx(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		m, rerr := r.Read(buf)
-		if m > 0 {
-			if _, werr := w.Write(buf[:m]); werr != nil {
-				return n, werr
-			}
-			n += int64(m)
-		}
-		if rerr == io.EOF {
-			return n, nil
-		}
-		if rerr != nil {
-			return n, rerr
-		}
-	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
 
 // Export powers the VM off if asked, exports it over an NFC lease into
@@ -190,7 +191,7 @@ func (s *Source) writeDescriptor(ctx context.Context, c *conn, vm *object.Virtua
 	if err != nil {
 		return nil, fmt.Errorf("write manifest: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return nil, fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return []plugins.File{ovfFile, mfFile}, nil

@@ -71,19 +71,6 @@ func writeAtomic(dir, name string, data []byte, w *written) (plugins.File, error
 	return plugins.File{Path: final, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}, nil
 }
 
-// syncDir makes the directory's entries (renames) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // safeName keeps a file name portable: letters, digits, '.', '_' and '-';
 // anything else (vSphere escapes '/' in names as %2f) becomes '_'.
 func safeName(s string) string {

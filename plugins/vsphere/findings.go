@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
 
 func errorf(summary, format string, args ...any) plugins.Finding {
@@ -109,10 +110,10 @@ func (s *Source) spaceFindings(vm mo.VirtualMachine, q plugins.VMQuery, capacity
 	switch {
 	case allocated > 0 && int64(free) < allocated:
 		return []plugins.Finding{errorf("not enough free space", "%s has %s free; the disks of %s use %s on the datastore (capacity %s)",
-			q.ExportDir, human(int64(free)), q.Path, human(allocated), human(capacity))}
+			q.ExportDir, fsutil.FormatBytes(int64(free)), q.Path, fsutil.FormatBytes(allocated), fsutil.FormatBytes(capacity))}
 	case int64(free) < capacity:
 		return []plugins.Finding{warnf("free space may not suffice", "%s has %s free; the disks of %s have a capacity of %s (the export is usually smaller)",
-			q.ExportDir, human(int64(free)), q.Path, human(capacity))}
+			q.ExportDir, fsutil.FormatBytes(int64(free)), q.Path, fsutil.FormatBytes(capacity))}
 	}
 	return nil
 }
@@ -136,17 +137,4 @@ func freeBytes(dir string) (uint64, error) {
 		}
 		d = parent
 	}
-}
-
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -76,10 +77,10 @@ func (w *Worker) moveAside(src, dir, id, ext string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := protocol.SyncDir(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return name, err
 	}
-	return name, protocol.SyncDir(filepath.Dir(src))
+	return name, fsutil.SyncDir(filepath.Dir(src))
 }
 
 // moveNoReplace renames src to dst, failing with os.ErrExist instead of

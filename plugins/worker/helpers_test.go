@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -121,7 +122,7 @@ func (d testDirs) queue(t testing.TB, name string, data []byte) {
 	if err := os.MkdirAll(q, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := protocol.WriteFileAtomic(filepath.Join(q, name), data, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(q, name), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -88,16 +89,16 @@ func (w *Worker) finish(c *claim, top, suffix string, sidecar any) error {
 		return err
 	}
 	side := filepath.Join(dir, c.name+suffix)
-	if err := protocol.WriteFileAtomic(side, append(data, '\n'), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(side, append(data, '\n'), 0o644); err != nil {
 		return err
 	}
 	if err := os.Rename(w.dir(protocol.DirProcessing, c.name), filepath.Join(dir, c.name)); err != nil {
 		os.Remove(side)
 		return fmt.Errorf("move manifest to %s: %w", top, err)
 	}
-	if err := protocol.SyncDir(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return err
 	}
 	os.Remove(c.heartbeat(w))
-	return protocol.SyncDir(w.dir(protocol.DirProcessing))
+	return fsutil.SyncDir(w.dir(protocol.DirProcessing))
 }

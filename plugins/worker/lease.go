@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -23,7 +24,7 @@ import (
 // takeLease writes c's heartbeat naming this worker, replacing any left
 // by an earlier owner.
 func (w *Worker) takeLease(c *claim) error {
-	return protocol.WriteFileAtomic(c.heartbeat(w), []byte(w.owner+"\n"), 0o644)
+	return fsutil.WriteFileAtomic(c.heartbeat(w), []byte(w.owner+"\n"), 0o644)
 }
 
 // beat refreshes c's heartbeat.

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -90,7 +91,7 @@ func (w *Worker) runJob(ctx context.Context, c *claim) (*protocol.Report, error)
 		if err != nil {
 			return nil, err
 		}
-		if err := protocol.WriteFileAtomic(filepath.Join(outDir, m.ReportPath()), append(b, '\n'), 0o644); err != nil {
+		if err := fsutil.WriteFileAtomic(filepath.Join(outDir, m.ReportPath()), append(b, '\n'), 0o644); err != nil {
 			return nil, inStage("report", err)
 		}
 	}
@@ -165,7 +166,7 @@ func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protoc
 		os.Remove(tmp)
 		return protocol.Artifact{}, t, inStage("convert", err)
 	}
-	if err := protocol.SyncDir(outDir); err != nil {
+	if err := fsutil.SyncDir(outDir); err != nil {
 		return protocol.Artifact{}, t, inStage("convert", err)
 	}
 	fi, err := os.Stat(final)

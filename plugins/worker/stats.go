@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -64,7 +65,7 @@ func (w *Worker) writeStats() {
 		Worker:     ws,
 	}
 	b, _ := json.MarshalIndent(s, "", "  ")
-	if err := protocol.WriteFileAtomic(w.dir(protocol.DirStats, protocol.StatsFile), append(b, '\n'), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(w.dir(protocol.DirStats, protocol.StatsFile), append(b, '\n'), 0o644); err != nil {
 		w.log.Warn("stats", "error", err)
 	}
 }
