@@ -149,7 +149,11 @@ type NIC struct {
 
 // ExportRequest asks for one VM to be exported into Dir.
 type ExportRequest struct {
-	Address  string
+	Address string
+	// Campaign is the state's lineage. A source that writes into Dir
+	// claims it for Owner() first (ClaimDir) and refuses a directory
+	// another campaign or migration claimed.
+	Campaign string
 	VM       string // as in VMQuery.Path
 	Dir      string // dedicated to this migration; created by the source if missing
 	Settings schema.ExportSettings
@@ -192,16 +196,24 @@ type Disk struct {
 }
 
 type PruneExportRequest struct {
-	Address string
-	Export  ExportResult
+	Address  string
+	Campaign string
+	Export   ExportResult
 }
 
 // SubmitRequest queues one conversion job.
 type SubmitRequest struct {
-	Address string
-	JobID   string // see JobID
-	Export  ExportResult
-	Options schema.ConvertSettings
+	Address  string
+	Campaign string // the state's lineage
+	JobID    string // unique per campaign, address and attempt (the engine's)
+	Export   ExportResult
+	Options  schema.ConvertSettings
+}
+
+// Provenance is what the job is made from; Submit records it in the job.
+func (r SubmitRequest) Provenance() JobProvenance {
+	return JobProvenance{Campaign: r.Campaign, Address: r.Address, Fingerprint: r.Export.Fingerprint,
+		ExportDigest: ExportDigest(r.Export)}
 }
 
 type SubmitResponse struct {
@@ -213,6 +225,10 @@ type JobQuery struct {
 	Address     string
 	JobID       string
 	SubmittedAt time.Time
+	// Want is what the job must have been made from. A job found under
+	// JobID that records anything else (another campaign sharing the
+	// workflow directory, an export since replaced) is JobForeign.
+	Want JobProvenance
 }
 
 type ObserveJobsRequest struct{ Jobs []JobQuery }
@@ -231,6 +247,9 @@ const (
 	JobSucceeded  JobState = "succeeded"
 	JobFailed     JobState = "failed"
 	JobStalled    JobState = "stalled" // queued or processing past the converter's timeout
+	// JobForeign is a job under the requested id that was not made from
+	// JobQuery.Want: it is never adopted, withdrawn or waited on.
+	JobForeign JobState = "foreign"
 )
 
 // JobObservation is what a converter sees of one job now.
@@ -256,6 +275,8 @@ type Output struct {
 type WithdrawRequest struct {
 	Address string
 	JobID   string
+	// Want: a queued job is withdrawn only when it records this.
+	Want JobProvenance
 }
 
 type WithdrawResponse struct {
@@ -265,8 +286,11 @@ type WithdrawResponse struct {
 
 // DomainQuery asks about one domain.
 type DomainQuery struct {
-	Address string
-	Name    string
+	Address  string
+	Campaign string
+	// UUID is the domain's UUID as state recorded it, when it was defined.
+	UUID string
+	Name string
 	// Networks are the source networks of the VM's NICs, for findings
 	// about unmapped networks.
 	Networks []string
@@ -287,20 +311,28 @@ type DomainObservation struct {
 	// Digest is of the domain's normalised definition, computed the same
 	// way Define computes DefinedDomain.Digest.
 	Digest string
-	// ManagedBy is the migration address hyperagent recorded in the
-	// domain's metadata; empty for a domain hyperagent did not define.
-	ManagedBy    string
+	// Owner is the campaign and migration hyperagent recorded in the
+	// domain's metadata; zero for a domain hyperagent did not define.
+	Owner Owner
+	// Ours says the domain is the querying migration's: Owner matches, or
+	// (for a domain defined before owners named a campaign) its address
+	// and UUID match what state recorded.
+	Ours         bool
 	MissingDisks []string // disk files the definition names that are gone
 	Findings     []Finding
 }
 
-// DefineRequest defines one domain from converted disks.
+// DefineRequest defines one domain from converted disks. A domain named
+// Name that is not the migration's (see DomainObservation.Ours) is never
+// touched: Define fails with a terminal error.
 type DefineRequest struct {
-	Address string
-	Name    string
-	Outputs []Output
-	Facts   VMFacts
-	Domain  schema.DomainSettings
+	Address  string
+	Campaign string
+	UUID     string // recorded by an earlier define, if any
+	Name     string // the engine's DomainName; required
+	Outputs  []Output
+	Facts    VMFacts
+	Domain   schema.DomainSettings
 }
 
 type DefineResponse struct{ Domain DefinedDomain }
@@ -311,4 +343,37 @@ type DefinedDomain struct {
 	UUID   string `json:"uuid"`
 	Digest string `json:"digest"`
 	Disks  []File `json:"disks"`
+}
+
+// JobChecker is the optional ability of a converter to say at plan time,
+// before any VM is touched, whether a job could run: whether a live
+// consumer serves its queue, can run every stage the settings ask for,
+// and can read the inputs and write the outputs where they will be.
+type JobChecker interface {
+	CheckJobs(ctx context.Context, req CheckJobsRequest) (CheckJobsResponse, error)
+}
+
+// JobCheck describes one job that may be submitted.
+type JobCheck struct {
+	Address   string
+	Options   schema.ConvertSettings
+	ExportDir string // where the inputs are or will be
+}
+
+type CheckJobsRequest struct{ Jobs []JobCheck }
+
+type CheckJobsResponse struct {
+	// Consumer says who serves the queue now.
+	Consumer ConsumerStatus
+	// Findings are by JobCheck.Address: an error finding means the job
+	// would fail or never be taken, with the fix in its Detail.
+	Findings map[string][]Finding
+}
+
+// ConsumerStatus says whether anything takes jobs from a converter's queue.
+type ConsumerStatus struct {
+	Live bool
+	// Detail names what was seen: "worker on host1 (pid 42), heartbeat
+	// 3s ago", or "hyper2kvm@x.service is inactive (dead)".
+	Detail string
 }

@@ -98,6 +98,16 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	if e.Log == nil {
 		e.Log = hclog.NewNullLogger()
 	}
+	switch {
+	case p.Lineage == "":
+		return nil, errors.New("the plan names no campaign lineage; make a new plan")
+	case e.State.Lineage == "":
+		// The first write gives the state the lineage the plan's
+		// artifact names are bound to.
+		e.State.Lineage = p.Lineage
+	case e.State.Lineage != p.Lineage:
+		return nil, fmt.Errorf("the plan was made for campaign %s, and the state is campaign %s; make a new plan", p.Lineage, e.State.Lineage)
+	}
 	e.plan = p
 	e.setupLimits()
 	e.pollers = map[string]*jobPoller{}

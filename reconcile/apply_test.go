@@ -160,7 +160,7 @@ func TestFailedJobRetriesAsNewAttempt(t *testing.T) {
 	}
 	p := h.plan(PlanRequest{})
 	c := p.Change("migration.a")
-	if c.Steps[0].Kind != StepSubmit || c.Steps[0].Attempt != 2 || c.Steps[0].JobID != plugins.JobID("migration.a", 2) {
+	if c.Steps[0].Kind != StepSubmit || c.Steps[0].Attempt != 2 || c.Steps[0].JobID != JobID(h.state().Lineage, "migration.a", 2) {
 		t.Fatalf("retry steps %+v, want submit of attempt 2", c.Steps)
 	}
 	h.apply(p)
@@ -200,10 +200,10 @@ func TestSubmitIntentIsRecognised(t *testing.T) {
 	h.apply(p)
 	st := h.state()
 	ms := st.Migrations["migration.a"]
-	id := plugins.JobID("migration.a", 1)
+	id := JobID(st.Lineage, "migration.a", 1)
 	ms.Job, ms.Attempts = &JobRecord{Converter: convAddr.String(), ID: id, Attempt: 1}, 1
 	h.writeState(st)
-	if _, err := h.conv.Submit(context.Background(), plugins.SubmitRequest{Address: "migration.a", JobID: id, Export: *ms.Export}); err != nil {
+	if _, err := h.conv.Submit(context.Background(), plugins.SubmitRequest{Address: "migration.a", Campaign: st.Lineage, JobID: id, Export: *ms.Export}); err != nil {
 		t.Fatal(err)
 	}
 	p = h.plan(PlanRequest{})
@@ -287,7 +287,7 @@ func TestRemovalWithdrawsQueuedJob(t *testing.T) {
 	if len(res.Removed) != 1 || h.conv.Withdrawn("migration.a") != 1 {
 		t.Fatalf("result %+v, withdrawn %d: want the queued job withdrawn", res, h.conv.Withdrawn("migration.a"))
 	}
-	if _, ok := h.conv.Job(plugins.JobID("migration.a", 1)); ok {
+	if _, ok := h.conv.Job(JobID(h.state().Lineage, "migration.a", 1)); ok {
 		t.Error("the job is still known to the converter")
 	}
 }

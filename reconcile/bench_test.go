@@ -27,18 +27,18 @@ func benchWorld(b *testing.B, n int) (*harness, *State) {
 		}
 		a := m.Addr.String()
 		d := Digests(m)
-		exp := plugins.ExportResult{Dir: ExportDir(m.Export.Dir, a), Fingerprint: "v1",
+		exp := plugins.ExportResult{Dir: ExportDir(m.Export.Dir, "bench", a), Fingerprint: "v1",
 			Files: []plugins.File{{Path: "/nonexistent/disk-0.vmdk", Size: 1}}}
 		outs := []plugins.Output{{DiskID: "disk-0", Path: "/nonexistent/disk-0.qcow2", Size: 1}}
-		name := domainName(m, nil, plugins.VMObservation{})
-		resp, err := h.tgt.Define(ctx, plugins.DefineRequest{Address: a, Name: name, Outputs: nil})
+		name := DomainName(m, nil, plugins.VMObservation{})
+		resp, err := h.tgt.Define(ctx, plugins.DefineRequest{Address: a, Campaign: "bench", Name: name, Outputs: nil})
 		if err != nil {
 			b.Fatal(err)
 		}
 		st.Migrations[a] = &MigrationState{Address: a, Source: m.Source.String(), Converter: m.Converter.String(),
 			Target: m.Target.String(), VM: m.VM, ConfigDigest: m.Digest, Digests: d, Fingerprint: "v1",
 			Export: &exp, Attempts: 1, Outputs: outs, Domain: &resp.Domain,
-			Job:       &JobRecord{Converter: m.Converter.String(), ID: plugins.JobID(a, 1), Attempt: 1, SubmittedAt: &now, State: plugins.JobSucceeded},
+			Job:       &JobRecord{Converter: m.Converter.String(), ID: JobID("bench", a, 1), Attempt: 1, SubmittedAt: &now, State: plugins.JobSucceeded},
 			CreatedAt: now, UpdatedAt: now}
 	}
 	return h, st

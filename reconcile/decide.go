@@ -92,6 +92,14 @@ func decideJob(ms *MigrationState, obs *Observed, phase Phase) decision {
 	case plugins.JobStalled:
 		return decision{from: fromSubmit, action: ActionCreate, phase: PhaseFailed, withdraw: true,
 			reason: fmt.Sprintf("job %s stalled (%s); retrying as attempt %d", ms.Job.ID, j.Detail, ms.Attempts+1)}
+	case plugins.JobForeign:
+		return decision{from: fromSubmit, action: ActionCreate, phase: PhaseFailed,
+			reason: fmt.Sprintf("job %s in %s is not this migration's", ms.Job.ID, ms.Job.Converter),
+			refuse: &Finding{Plugin: ms.Job.Converter, Severity: string(plugins.SeverityError),
+				Summary: fmt.Sprintf("job %s is not this migration's: %s", ms.Job.ID, j.Detail),
+				Detail: "A job under this migration's job id was made by another campaign, for another migration, or from another export; " +
+					"it is never adopted, awaited or withdrawn. To export and convert again under a new job id, leaving that job alone: " +
+					"hyperagent apply -replace=" + ms.Address}}
 	}
 	if ms.Job.SubmittedAt == nil {
 		return decision{from: fromSubmit, action: ActionCreate, phase: PhaseExported, sameJob: true,
@@ -155,7 +163,7 @@ func currentPhase(ms *MigrationState, obs *Observed) Phase {
 			return PhaseConverting
 		case plugins.JobSucceeded:
 			return PhaseConverted
-		case plugins.JobFailed, plugins.JobStalled:
+		case plugins.JobFailed, plugins.JobStalled, plugins.JobForeign:
 			return PhaseFailed
 		}
 		return PhaseExported

@@ -21,6 +21,10 @@ type DiffRequest struct {
 	// CanPrune says whether a source instance can delete its exports
 	// (implements plugins.ExportPruner); nil means none can.
 	CanPrune func(source string) bool
+	// NewLineage is the campaign for a state that has no lineage yet (no
+	// state written): the plan names artifacts with it and Apply gives it
+	// to the state.
+	NewLineage string
 }
 
 // from is the first step a change runs.
@@ -42,6 +46,9 @@ type decision struct {
 	phase    Phase
 	sameJob  bool // resubmit the recorded job id (its submission was interrupted)
 	withdraw bool // withdraw the recorded job first (stalled or obsolete)
+	// refuse is an error finding that blocks the change (an artifact in
+	// a shared place that is not this migration's).
+	refuse *Finding
 }
 
 // Diff compares the desired config with the observed world and the
@@ -52,11 +59,16 @@ func Diff(req DiffRequest) *Plan {
 	if obs == nil {
 		obs = newObserved()
 	}
+	lineage := st.Lineage
+	if lineage == "" {
+		lineage = req.NewLineage
+	}
 	p := &Plan{
 		FormatVersion: PlanFormatVersion,
 		ConfigDir:     cfg.Dir,
 		ConfigDigest:  cfg.Digest,
 		Prior:         PriorState{Lineage: st.Lineage, Serial: st.Serial},
+		Lineage:       lineage,
 		Options:       PlanOptions{Refresh: obs.Refreshed},
 		Fingerprints:  map[string]string{},
 	}
@@ -86,8 +98,11 @@ func Diff(req DiffRequest) *Plan {
 			DependsOn: dependencies(m, byName), VM: m.VM,
 			Source: m.Source.String(), Converter: m.Converter.String(), Target: m.Target.String(),
 		}
-		c.Steps = planSteps(m, ms, obs, d)
+		c.Steps = planSteps(lineage, m, ms, obs, d)
 		c.Findings = findings(m, obs)
+		if d.refuse != nil {
+			c.Findings = append(c.Findings, *d.refuse)
+		}
 		if vm, ok := obs.VMs[a]; obs.Refreshed && ok && vm.Found && d.action != ActionNoOp {
 			p.Fingerprints[a] = vm.Fingerprint
 		}
@@ -147,7 +162,9 @@ func removal(ms *MigrationState, obs *Observed, canPrune func(string) bool) Chan
 		if j, ok := obs.Jobs[ms.Address]; ok {
 			state = j.State
 		}
-		if state == plugins.JobQueued || state == "" && ms.Job.SubmittedAt == nil {
+		if state == plugins.JobForeign {
+			c.Reason += fmt.Sprintf("; job %s is not this migration's and is left alone", ms.Job.ID)
+		} else if state == plugins.JobQueued || state == "" && ms.Job.SubmittedAt == nil {
 			c.Steps = append(c.Steps, Step{Kind: StepWithdraw, JobID: ms.Job.ID,
 				Detail: fmt.Sprintf("job %s from %s", ms.Job.ID, ms.Job.Converter)})
 		}
@@ -170,7 +187,7 @@ func removal(ms *MigrationState, obs *Observed, canPrune func(string) bool) Chan
 }
 
 // planSteps lists the steps from d.from to a defined domain.
-func planSteps(m *schema.Migration, ms *MigrationState, obs *Observed, d decision) []Step {
+func planSteps(lineage string, m *schema.Migration, ms *MigrationState, obs *Observed, d decision) []Step {
 	if d.from == fromNothing {
 		return nil
 	}
@@ -180,7 +197,8 @@ func planSteps(m *schema.Migration, ms *MigrationState, obs *Observed, d decisio
 		steps = append(steps, Step{Kind: StepWithdraw, JobID: ms.Job.ID, Detail: fmt.Sprintf("job %s from %s", ms.Job.ID, ms.Job.Converter)})
 	}
 	if d.from <= fromExport {
-		steps = append(steps, Step{Kind: StepExport, Detail: fmt.Sprintf("%s into %s", m.VM, ExportDir(m.Export.Dir, a))})
+		dir := ExportDir(m.Export.Dir, lineage, a)
+		steps = append(steps, Step{Kind: StepExport, Dir: dir, Detail: fmt.Sprintf("%s into %s", m.VM, dir)})
 	}
 	jobID := ""
 	if ms != nil && ms.Job != nil {
@@ -194,14 +212,14 @@ func planSteps(m *schema.Migration, ms *MigrationState, obs *Observed, d decisio
 		if d.sameJob {
 			attempt = ms.Job.Attempt
 		}
-		jobID = plugins.JobID(a, attempt)
+		jobID = JobID(lineage, a, attempt)
 		steps = append(steps, Step{Kind: StepSubmit, JobID: jobID, Attempt: attempt,
 			Detail: fmt.Sprintf("job %s to %s", jobID, m.Converter)})
 	}
 	if d.from <= fromAwait {
 		steps = append(steps, Step{Kind: StepAwait, JobID: jobID, Detail: fmt.Sprintf("job %s on %s", jobID, m.Converter)})
 	}
-	name := domainName(m, ms, obs.VMs[a])
+	name := DomainName(m, ms, obs.VMs[a])
 	steps = append(steps, Step{Kind: StepDefine, Domain: name, Detail: fmt.Sprintf("domain %q on %s", name, m.Target)})
 	return steps
 }

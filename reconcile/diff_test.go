@@ -92,9 +92,7 @@ func TestPlanGolden(t *testing.T) {
 			h, req := setup(t)
 			p := h.plan(req)
 			pairs := []string{h.dir, "$TMP"}
-			if p.Prior.Lineage != "" {
-				pairs = append(pairs, p.Prior.Lineage, "$LINEAGE")
-			}
+			pairs = append(pairs, testLineage, "$LINEAGE")
 			norm := strings.NewReplacer(pairs...)
 			golden(t, "plan/"+name+".txt", norm.Replace(renderString(p)))
 			b, err := p.Encode()
@@ -126,15 +124,15 @@ func (h *harness) resubmit(st *State, name string) {
 	ms := st.Migrations["migration."+name]
 	ms.rewind()
 	now := time.Now().UTC()
-	id := plugins.JobID(ms.Address, 2)
+	id := JobID(st.Lineage, ms.Address, 2)
 	ms.Attempts = 2
 	ms.Job = &JobRecord{Converter: convAddr.String(), ID: id, Attempt: 2, SubmittedAt: &now, State: plugins.JobQueued}
 	ms.Digests.Convert = Digests(h.migration(name)).Convert
 	ctx := context.Background()
-	if _, err := h.conv.Submit(ctx, plugins.SubmitRequest{Address: ms.Address, JobID: id, Export: *ms.Export}); err != nil {
+	if _, err := h.conv.Submit(ctx, plugins.SubmitRequest{Address: ms.Address, Campaign: st.Lineage, JobID: id, Export: *ms.Export}); err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := h.conv.ObserveJobs(ctx, plugins.ObserveJobsRequest{Jobs: []plugins.JobQuery{{Address: ms.Address, JobID: id}}}); err != nil {
+	if _, err := h.conv.ObserveJobs(ctx, plugins.ObserveJobsRequest{Jobs: []plugins.JobQuery{{Address: ms.Address, JobID: id, Want: wantJob(st.Lineage, ms)}}}); err != nil {
 		h.t.Fatal(err)
 	}
 }

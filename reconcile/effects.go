@@ -11,7 +11,7 @@ import (
 // export records the intent, then exports (or adopts an export that a
 // killed run completed), then records the result. A superseded job and
 // its outputs are dropped with the old export: they belong to it.
-func (r *run) export(ctx context.Context) error {
+func (r *run) export(ctx context.Context, s Step) error {
 	e, a := r.e, r.c.Address
 	src, ok := e.Plugins.Sources[r.m.Source.String()]
 	if !ok {
@@ -32,8 +32,11 @@ func (r *run) export(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	req := plugins.ExportRequest{Address: a, VM: r.m.VM, Dir: ExportDir(r.m.Export.Dir, a),
+	req := plugins.ExportRequest{Address: a, Campaign: e.State.Lineage, VM: r.m.VM, Dir: s.Dir,
 		Settings: r.m.Export, Progress: r.progress()}
+	if err := plugins.ClaimDir(req.Dir, owner(req.Campaign, a), 0o750); err != nil {
+		return err
+	}
 	var res plugins.ExportResult
 	adopted := false
 	if ad, ok := src.(plugins.ExportAdopter); ok && interrupted {
@@ -96,7 +99,8 @@ func (r *run) submit(ctx context.Context, s Step) error {
 	}); err != nil {
 		return err
 	}
-	resp, err := conv.Submit(ctx, plugins.SubmitRequest{Address: a, JobID: s.JobID, Export: *rec.Export, Options: r.m.Convert})
+	resp, err := conv.Submit(ctx, plugins.SubmitRequest{Address: a, Campaign: e.State.Lineage, JobID: s.JobID,
+		Export: *rec.Export, Options: r.m.Convert})
 	if err != nil {
 		return err
 	}
@@ -140,7 +144,7 @@ func (r *run) await(ctx context.Context, s Step) error {
 	}
 	defer r.releaseConverter()
 	rec := r.record()
-	q := plugins.JobQuery{Address: a, JobID: s.JobID}
+	q := plugins.JobQuery{Address: a, JobID: s.JobID, Want: wantJob(e.State.Lineage, &rec)}
 	if rec.Job != nil {
 		q.JobID = rec.Job.ID
 		if rec.Job.SubmittedAt != nil {
@@ -160,6 +164,8 @@ func (r *run) await(ctx context.Context, s Step) error {
 		}
 	})
 	switch obs.State {
+	case plugins.JobForeign:
+		return plugins.Terminal(fmt.Errorf("job %s is not this migration's: %s", q.JobID, obs.Detail))
 	case plugins.JobFailed:
 		return fmt.Errorf("job %s failed: %s", q.JobID, obs.Error)
 	case plugins.JobStalled:
@@ -184,8 +190,12 @@ func (r *run) define(ctx context.Context, s Step) error {
 	if rec.Export == nil || rec.Outputs == nil {
 		return plugins.Terminal(errors.New("no converted disks recorded to define"))
 	}
-	resp, err := tgt.Define(ctx, plugins.DefineRequest{Address: a, Name: s.Domain, Outputs: rec.Outputs,
-		Facts: rec.Export.Facts, Domain: r.m.Domain})
+	req := plugins.DefineRequest{Address: a, Campaign: e.State.Lineage, Name: s.Domain, Outputs: rec.Outputs,
+		Facts: rec.Export.Facts, Domain: r.m.Domain}
+	if rec.Domain != nil {
+		req.UUID = rec.Domain.UUID
+	}
+	resp, err := tgt.Define(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -207,7 +217,8 @@ func (r *run) withdraw(ctx context.Context, s Step) (string, error) {
 	if !ok {
 		return fmt.Sprintf("job %s was not withdrawn: converter %s is no longer configured", s.JobID, name), nil
 	}
-	resp, err := conv.Withdraw(ctx, plugins.WithdrawRequest{Address: r.c.Address, JobID: s.JobID})
+	rec := r.record()
+	resp, err := conv.Withdraw(ctx, plugins.WithdrawRequest{Address: r.c.Address, JobID: s.JobID, Want: wantJob(e.State.Lineage, &rec)})
 	if err != nil {
 		return "", err
 	}
@@ -232,8 +243,9 @@ func (r *run) prune(ctx context.Context) error {
 	if !ok {
 		return plugins.Terminal(fmt.Errorf("%s cannot prune exports", r.c.Source))
 	}
-	if err := pr.PruneExport(ctx, plugins.PruneExportRequest{Address: r.c.Address, Export: *rec.Export}); err != nil {
+	if err := pr.PruneExport(ctx, plugins.PruneExportRequest{Address: r.c.Address, Campaign: e.State.Lineage, Export: *rec.Export}); err != nil {
 		return err
 	}
+	releaseDir(rec.Export.Dir, owner(e.State.Lineage, r.c.Address), e.Log)
 	return e.update(r.c.Address, func(ms *MigrationState) { ms.Export = nil })
 }

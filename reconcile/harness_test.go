@@ -115,9 +115,14 @@ func (h *harness) state() *State {
 	return st
 }
 
+// testLineage is the campaign of every harness state, so that artifact
+// names in golden plans are stable.
+const testLineage = "00000000-0000-4000-8000-0000000000aa"
+
 func (h *harness) plan(req PlanRequest) *Plan {
 	h.t.Helper()
 	req.Refresh = true
+	req.NewLineage = testLineage
 	p, err := MakePlan(context.Background(), h.cfg, h.state(), h.set, req)
 	if err != nil {
 		h.t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path"
 	"sort"
 	"sync"
 
@@ -62,7 +61,7 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Se
 		src := m.Source.String()
 		vmReqs[src] = append(vmReqs[src], plugins.VMQuery{
 			Address: m.Addr.String(), Path: m.VM, PowerOff: m.Export.PowerOff,
-			ExportDir: ExportDir(m.Export.Dir, m.Addr.String()),
+			ExportDir: ExportDir(m.Export.Dir, st.Lineage, m.Addr.String()),
 		})
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -99,7 +98,7 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Se
 		if inCfg[a] && !inSel[a] {
 			continue
 		}
-		q := plugins.JobQuery{Address: a, JobID: ms.Job.ID}
+		q := plugins.JobQuery{Address: a, JobID: ms.Job.ID, Want: wantJob(st.Lineage, ms)}
 		if ms.Job.SubmittedAt != nil {
 			q.SubmittedAt = *ms.Job.SubmittedAt
 		}
@@ -108,7 +107,11 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Se
 	domReqs := map[string][]plugins.DomainQuery{}
 	for _, m := range selected {
 		a := m.Addr.String()
-		q := plugins.DomainQuery{Address: a, Name: domainName(m, st.Migrations[a], o.VMs[a]), Network: m.Domain.Network}
+		ms := st.Migrations[a]
+		q := plugins.DomainQuery{Address: a, Campaign: st.Lineage, Name: DomainName(m, ms, o.VMs[a]), Network: m.Domain.Network}
+		if ms != nil && ms.Domain != nil {
+			q.UUID = ms.Domain.UUID
+		}
 		for _, n := range o.VMs[a].Facts.NICs {
 			q.Networks = append(q.Networks, n.Network)
 		}
@@ -203,29 +206,6 @@ func missingFiles(files []plugins.File) []string {
 		}
 	}
 	return out
-}
-
-// domainName is the domain a migration defines: the domain block's name,
-// else the VM's name as observed or as exported, else the VM path's base.
-func domainName(m *schema.Migration, ms *MigrationState, vm plugins.VMObservation) string {
-	switch {
-	case m.Domain.Name != "":
-		return m.Domain.Name
-	case ms != nil && ms.Domain != nil:
-		return ms.Domain.Name
-	case ms != nil && ms.Export != nil && ms.Export.Facts.Name != "":
-		return ms.Export.Facts.Name
-	case vm.Facts.Name != "":
-		return vm.Facts.Name
-	}
-	return path.Base(m.VM)
-}
-
-// ExportDir is the directory dedicated to one migration under the export
-// block's dir: a readable, collision-free name derived from the address.
-func ExportDir(base, addr string) string {
-	id := plugins.JobID(addr, 0)
-	return path.Join(base, id[:len(id)-len("-a0")])
 }
 
 func addrSet(ms []*schema.Migration) map[string]bool {

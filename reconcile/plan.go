@@ -6,7 +6,9 @@ import (
 )
 
 // PlanFormatVersion is the version of saved plans and of `plan -json`.
-const PlanFormatVersion = 1
+// Version 2 added the campaign lineage and the artifact names bound to it
+// (a version 1 plan's job ids and export dirs are not).
+const PlanFormatVersion = 2
 
 // Action is what a change does to a migration.
 type Action string
@@ -50,6 +52,7 @@ const (
 // Step is one step, with what Apply needs to run it without re-deciding.
 type Step struct {
 	Kind    StepKind `json:"step"`
+	Dir     string   `json:"dir,omitempty"`     // export: the migration's export directory
 	JobID   string   `json:"job_id,omitempty"`  // submit, await, withdraw
 	Attempt int      `json:"attempt,omitempty"` // submit
 	Domain  string   `json:"domain,omitempty"`  // define
@@ -104,6 +107,10 @@ type Plan struct {
 	ConfigDir     string      `json:"config_dir,omitempty"`
 	ConfigDigest  string      `json:"config_digest"`
 	Prior         PriorState  `json:"prior_state"`
+	// Lineage is the campaign the steps' artifact names belong to: the
+	// prior state's lineage, or, against no state yet, the lineage the
+	// first write will take.
+	Lineage string      `json:"lineage"`
 	Options       PlanOptions `json:"options"`
 	// Fingerprints binds the plan to each involved source VM as observed.
 	Fingerprints map[string]string `json:"fingerprints"`

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/schema"
 	"github.com/hypersdk/hyperagent/schema/addrs"
@@ -15,6 +17,9 @@ type PlanRequest struct {
 	Selection Selection
 	Replace   []addrs.Migration
 	Refresh   bool // observe the plugins (false: state alone)
+	// NewLineage is the campaign a plan against no state yet names its
+	// artifacts with; empty means a new random one.
+	NewLineage string
 }
 
 // MakePlan observes (unless Refresh is false) and diffs. It is the one way
@@ -27,8 +32,14 @@ func MakePlan(ctx context.Context, cfg *schema.Config, st *State, set *plugins.S
 			return nil, err
 		}
 	}
+	newLineage := ""
+	if st.Lineage == "" {
+		if newLineage = req.NewLineage; newLineage == "" {
+			newLineage = uuid.NewString()
+		}
+	}
 	return Diff(DiffRequest{
-		Config: cfg, State: st, Observed: obs, Selection: req.Selection, Replace: req.Replace,
+		Config: cfg, State: st, Observed: obs, Selection: req.Selection, Replace: req.Replace, NewLineage: newLineage,
 		CanPrune: func(src string) bool {
 			_, ok := set.Sources[src].(plugins.ExportPruner)
 			return ok

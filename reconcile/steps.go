@@ -160,7 +160,7 @@ func (r *run) recordError(step StepKind, err error, interrupted bool) {
 func (r *run) step(ctx context.Context, s Step) (note string, err error) {
 	switch s.Kind {
 	case StepExport:
-		return "", r.export(ctx)
+		return "", r.export(ctx, s)
 	case StepSubmit:
 		return "", r.submit(ctx, s)
 	case StepAwait:

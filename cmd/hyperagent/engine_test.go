@@ -125,7 +125,7 @@ func TestPlanJSONAndSavedPlan(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
 		t.Fatalf("plan -json is not a plan: %v\n%s", err, r.stdout)
 	}
-	if p.FormatVersion != 1 || p.Summary.Migrate != 2 || len(p.Fingerprints) != 2 {
+	if p.FormatVersion != reconcile.PlanFormatVersion || p.Summary.Migrate != 2 || len(p.Fingerprints) != 2 {
 		t.Errorf("plan %+v", p)
 	}
 	fi, err := os.Stat(planFile)

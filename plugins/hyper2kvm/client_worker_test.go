@@ -27,10 +27,10 @@ func TestSubmitManifest(t *testing.T) {
 	d1.ID, d1.BootOrder, d1.SHA256 = "disk1", 1, strings.ToUpper(d1.SHA256)
 	req := submitReq("migration.web[\"web-01\"]", "web-01-abcd-a1", d0, d1)
 	req.Options.Fix.Enabled, req.Options.Fix.Fstab = true, "stabilize-all"
-	if _, err := f.c.Submit(context.Background(), req); err != nil {
+	if _, err := f.submit(req); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.c.Submit(context.Background(), req); err != nil {
+	if _, err := f.submit(req); err != nil {
 		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir(filepath.Join(f.wf, protocol.DirQueued))
@@ -77,7 +77,7 @@ func TestSubmitManifest(t *testing.T) {
 	}
 
 	bad := submitReq("migration.bad", "bad-a1", plugins.Disk{ID: "d", Path: "relative.vmdk", Format: "vmdk"})
-	if _, err := f.c.Submit(context.Background(), bad); err == nil || !plugins.IsTerminal(err) {
+	if _, err := f.submit(bad); err == nil || !plugins.IsTerminal(err) {
 		t.Errorf("an invalid manifest must be refused terminally, got %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(f.wf, protocol.DirQueued, "bad-a1.json")); !os.IsNotExist(err) {
@@ -94,8 +94,8 @@ func TestClientAgainstWorker(t *testing.T) {
 	}
 	f := newFixture(t)
 	disk := writeDisk(t, filepath.Join(f.in, "a.raw"), 3)
-	id := plugins.JobID("migration.web", 1)
-	if _, err := f.c.Submit(context.Background(), submitReq("migration.web", id, disk)); err != nil {
+	id := "web-5b0e7f2a0000-a1"
+	if _, err := f.submit(submitReq("migration.web", id, disk)); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.observe(t, id)[id].State; got != plugins.JobQueued {
@@ -123,7 +123,7 @@ func TestClientAgainstWorker(t *testing.T) {
 		t.Errorf("qemu-img compare: %v\n%s", err, b)
 	}
 	// Submitting the finished job again is a no-op.
-	if _, err := f.c.Submit(context.Background(), submitReq("migration.web", id, disk)); err != nil {
+	if _, err := f.submit(submitReq("migration.web", id, disk)); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := os.ReadDir(filepath.Join(f.wf, protocol.DirQueued)); len(e) != 0 {

@@ -31,7 +31,8 @@ type Converter struct {
 	now     func() time.Time
 
 	mu     sync.Mutex
-	hashes map[hashKey]string // sha256 of outputs by path+size+mtime
+	hashes map[hashKey]string                // sha256 of outputs by path+size+mtime
+	provs  map[provKey]plugins.JobProvenance // what each job file records
 }
 
 var (
@@ -69,7 +70,8 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Converter, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	c := &Converter{cfg: cfg, timeout: timeout, log: log, units: systemdUnits{}, now: time.Now, hashes: map[hashKey]string{}}
+	c := &Converter{cfg: cfg, timeout: timeout, log: log, units: systemdUnits{}, now: time.Now, hashes: map[hashKey]string{},
+		provs: map[provKey]plugins.JobProvenance{}}
 	for _, o := range opts {
 		o(c)
 	}

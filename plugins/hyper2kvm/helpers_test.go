@@ -14,17 +14,31 @@ import (
 	"github.com/hypersdk/hyperagent/schema"
 )
 
+// testCampaign is the campaign (state lineage) the fixture's jobs belong to.
+const testCampaign = "5b0e7f2a-0000-4000-8000-00000000c0de"
+
 type fixture struct {
 	root, wf, in, out string
 	c                 *Converter
 	now               time.Time
+	// wants is what each job id was submitted with: observe and
+	// withdraw expect it, as the engine does from state.
+	wants map[string]plugins.JobProvenance
+}
+
+// submit submits through the converter and remembers the provenance.
+func (f *fixture) submit(req plugins.SubmitRequest) (plugins.SubmitResponse, error) {
+	if _, ok := f.wants[req.JobID]; !ok {
+		f.wants[req.JobID] = req.Provenance()
+	}
+	return f.c.Submit(context.Background(), req)
 }
 
 func newFixture(t *testing.T, opts ...Option) *fixture {
 	t.Helper()
 	root := t.TempDir()
 	f := &fixture{root: root, wf: filepath.Join(root, "wf"), in: filepath.Join(root, "in"), out: filepath.Join(root, "out"),
-		now: time.Now()}
+		now: time.Now(), wants: map[string]plugins.JobProvenance{}}
 	for _, d := range []string{f.wf, f.in, f.out} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -70,8 +84,9 @@ func writeDisk(t testing.TB, path string, seed byte) plugins.Disk {
 
 func submitReq(addr, id string, disks ...plugins.Disk) plugins.SubmitRequest {
 	return plugins.SubmitRequest{
-		Address: addr,
-		JobID:   id,
+		Address:  addr,
+		Campaign: testCampaign,
+		JobID:    id,
 		Export: plugins.ExportResult{
 			Disks:      disks,
 			ExportedAt: time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC),
@@ -86,7 +101,7 @@ func (f *fixture) observe(t *testing.T, ids ...string) map[string]plugins.JobObs
 	t.Helper()
 	var q []plugins.JobQuery
 	for _, id := range ids {
-		q = append(q, plugins.JobQuery{Address: "migration.x", JobID: id})
+		q = append(q, plugins.JobQuery{Address: f.wants[id].Address, JobID: id, Want: f.wants[id]})
 	}
 	resp, err := f.c.ObserveJobs(context.Background(), plugins.ObserveJobsRequest{Jobs: q})
 	if err != nil {

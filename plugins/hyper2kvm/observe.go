@@ -46,6 +46,10 @@ func (c *Converter) observe(ctx context.Context, sc *scanResult, q plugins.JobQu
 		}
 		return obs, nil
 	}
+	if why := c.foreign(f, q.Want); why != "" {
+		obs.State, obs.Detail = plugins.JobForeign, why
+		return obs, nil
+	}
 	switch f.where {
 	case inQueued:
 		obs.State, obs.Since = plugins.JobQueued, f.info.ModTime()

@@ -41,7 +41,7 @@ func (d quirkyDaemon) produce(m *protocol.Manifest, content string) {
 func (f *fixture) submitted(t *testing.T, id string) *protocol.Manifest {
 	t.Helper()
 	disk := writeDisk(t, filepath.Join(f.in, id+".raw"), 9)
-	if _, err := f.c.Submit(context.Background(), submitReq("migration."+id, id, disk)); err != nil {
+	if _, err := f.submit(submitReq("migration."+id, id, disk)); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(f.wf, protocol.DirQueued, id+".json"))
@@ -148,7 +148,7 @@ func TestQuirkyDaemon(t *testing.T) {
 	}
 
 	// Submitting a job that sits clash-renamed in processing/ adds nothing.
-	if _, err := f.c.Submit(context.Background(), submitReq("migration.clash", "clash", writeDisk(t, filepath.Join(f.in, "c.raw"), 1))); err != nil {
+	if _, err := f.submit(submitReq("migration.clash", "clash", writeDisk(t, filepath.Join(f.in, "clash.raw"), 9))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(f.wf, "to_be_processed/clash.json")); !os.IsNotExist(err) {
@@ -242,7 +242,7 @@ func TestWithdraw(t *testing.T) {
 	f.submitted(t, "claimed")
 	quirkyDaemon{t: t, wf: f.wf}.move("to_be_processed/claimed.json", "processing/claimed.json")
 	ctx := context.Background()
-	r, err := f.c.Withdraw(ctx, plugins.WithdrawRequest{Address: "migration.queued", JobID: "queued"})
+	r, err := f.c.Withdraw(ctx, plugins.WithdrawRequest{Address: "migration.queued", JobID: "queued", Want: f.wants["queued"]})
 	if err != nil || !r.Withdrawn {
 		t.Fatalf("withdraw queued: %+v %v", r, err)
 	}
@@ -252,7 +252,7 @@ func TestWithdraw(t *testing.T) {
 	if obs := f.observe(t, "queued")["queued"]; obs.State != plugins.JobUnknown || !strings.Contains(obs.Detail, "withdrawn") {
 		t.Errorf("after withdraw: %+v", obs)
 	}
-	r, err = f.c.Withdraw(ctx, plugins.WithdrawRequest{Address: "migration.claimed", JobID: "claimed"})
+	r, err = f.c.Withdraw(ctx, plugins.WithdrawRequest{Address: "migration.claimed", JobID: "claimed", Want: f.wants["claimed"]})
 	if err != nil || r.Withdrawn || !strings.Contains(r.Detail, "claimed") {
 		t.Errorf("withdraw claimed: %+v %v, want not withdrawn with a reason", r, err)
 	}

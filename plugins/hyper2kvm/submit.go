@@ -21,26 +21,30 @@ import (
 // clash-renamed in processing/) is returned as is, never queued twice.
 func (c *Converter) Submit(ctx context.Context, req plugins.SubmitRequest) (plugins.SubmitResponse, error) {
 	if !protocol.ValidJobID(req.JobID) {
-		return plugins.SubmitResponse{}, plugins.Terminal(fmt.Errorf("submit %s: job id %q must match [A-Za-z0-9_-]+", req.Address, req.JobID))
+		return plugins.SubmitResponse{}, plugins.Terminal(fmt.Errorf("job id %q must match [A-Za-z0-9_-]+", req.JobID))
 	}
 	sc, err := c.scan(ctx)
 	if err != nil {
-		return plugins.SubmitResponse{}, fmt.Errorf("submit %s: %w", req.Address, err)
+		return plugins.SubmitResponse{}, err
 	}
 	if f := sc.find(req.JobID); f != nil {
+		if why := c.foreign(f, req.Provenance()); why != "" {
+			return plugins.SubmitResponse{}, plugins.Terminal(fmt.Errorf("job %s exists in %s and is not this migration's (%s); it is left alone",
+				req.JobID, c.cfg.WorkflowDir, why))
+		}
 		c.log.Debug("job already submitted", "job", req.JobID, "where", f.path)
 		return plugins.SubmitResponse{JobID: req.JobID}, nil
 	}
 	m := c.buildManifest(req)
 	if err := m.Validate(); err != nil {
-		return plugins.SubmitResponse{}, plugins.Terminal(fmt.Errorf("submit %s: manifest: %w", req.Address, err))
+		return plugins.SubmitResponse{}, plugins.Terminal(fmt.Errorf("manifest: %w", err))
 	}
 	data, err := m.Marshal()
 	if err != nil {
-		return plugins.SubmitResponse{}, fmt.Errorf("submit %s: %w", req.Address, err)
+		return plugins.SubmitResponse{}, err
 	}
 	if err := c.writeJob(req.JobID, data); err != nil {
-		return plugins.SubmitResponse{}, fmt.Errorf("submit %s: %w", req.Address, err)
+		return plugins.SubmitResponse{}, fmt.Errorf("queue job %s in %s: %w", req.JobID, c.cfg.WorkflowDir, err)
 	}
 	c.log.Info("job submitted", "address", req.Address, "job", req.JobID)
 	return plugins.SubmitResponse{JobID: req.JobID}, nil
@@ -101,7 +105,7 @@ func (c *Converter) buildManifest(req plugins.SubmitRequest) *protocol.Manifest 
 		Metadata: protocol.Metadata{
 			JobID:     req.JobID,
 			CreatedAt: c.now().UTC().Format(time.RFC3339),
-			Tags:      map[string]string{"address": req.Address},
+			Tags:      provenanceTags(req.Provenance()),
 		},
 		Pipeline: pipeline(opt),
 		Output:   protocol.Output{Directory: filepath.Join(c.cfg.OutputDir, req.JobID), Format: outputFormat(opt.Format)},

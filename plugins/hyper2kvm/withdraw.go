@@ -25,6 +25,9 @@ func (c *Converter) Withdraw(ctx context.Context, req plugins.WithdrawRequest) (
 	if f == nil {
 		return plugins.WithdrawResponse{Withdrawn: true, Detail: "no such job in the workflow directory"}, nil
 	}
+	if why := c.foreign(f, req.Want); why != "" {
+		return plugins.WithdrawResponse{Detail: "not this migration's job, left alone: " + why}, nil
+	}
 	if f.where != inQueued {
 		return plugins.WithdrawResponse{Detail: c.notWithdrawn(f)}, nil
 	}

@@ -26,7 +26,7 @@ var diskIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 // is checked for a foreign domain before any disk moves, and the domain is
 // defined only once its disks are in place.
 func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins.DefineResponse, error) {
-	name := domainName(req)
+	name := req.Name
 	if !validName.MatchString(name) {
 		return plugins.DefineResponse{}, plugins.Terminal(fmt.Errorf("define %s: domain name %q must match %s", req.Address, name, validName))
 	}
@@ -36,7 +36,8 @@ func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins
 	if err != nil {
 		return plugins.DefineResponse{}, fmt.Errorf("define %s: %w", req.Address, err)
 	}
-	if found && existing.ManagedBy != req.Address {
+	owner := plugins.Owner{Campaign: req.Campaign, Address: req.Address}
+	if found && !owner.Adopts(existing.ManagedBy, existing.UUID, req.UUID) {
 		return plugins.DefineResponse{}, plugins.Terminal(fmt.Errorf("define %s: %s", req.Address, foreignDetail(name, existing.ManagedBy)))
 	}
 
@@ -117,21 +118,11 @@ func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins
 	}}, nil
 }
 
-func domainName(req plugins.DefineRequest) string {
-	switch {
-	case req.Name != "":
-		return req.Name
-	case req.Domain.Name != "":
-		return req.Domain.Name
-	}
-	return req.Facts.Name
-}
-
-func foreignDetail(name, managedBy string) string {
-	if managedBy == "" {
+func foreignDetail(name string, managedBy plugins.Owner) string {
+	if managedBy.Address == "" {
 		return fmt.Sprintf("a domain named %q exists that hyperagent did not define; it is never overwritten (rename it, or set domain { name = ... })", name)
 	}
-	return fmt.Sprintf("a domain named %q exists that hyperagent defined for %s; it is never overwritten", name, managedBy)
+	return fmt.Sprintf("a domain named %q exists that hyperagent defined for %s; it is never overwritten (rename it, or set domain { name = ... })", name, managedBy)
 }
 
 func startIfStopped(l *golibvirt.Libvirt, d golibvirt.Domain) error {
@@ -168,7 +159,7 @@ func (t *Target) spec(ctx context.Context, req plugins.DefineRequest, name, id s
 		return domainSpec{}, err
 	}
 	s := domainSpec{
-		Name: name, UUID: id, Type: typ, Address: req.Address,
+		Name: name, UUID: id, Type: typ, Owner: plugins.Owner{Campaign: req.Campaign, Address: req.Address},
 		MemoryMiB: req.Facts.MemoryMiB, VCPUs: req.Facts.CPUs,
 		UEFI: req.Facts.Firmware == "uefi", Secure: req.Facts.Firmware == "uefi" && req.Facts.SecureBoot,
 		Machine: t.cfg.Machine, CPUMode: t.cfg.CPUMode,

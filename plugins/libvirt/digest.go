@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"libvirt.org/go/libvirtxml"
+
+	"github.com/hypersdk/hyperagent/plugins"
 )
 
 // MetadataNS is the XML namespace of the metadata hyperagent puts in the
@@ -18,30 +20,35 @@ import (
 const MetadataNS = "https://hyperagent.dev/xmlns/domain/1"
 
 type haMetadata struct {
-	XMLName xml.Name `xml:"https://hyperagent.dev/xmlns/domain/1 migration"`
-	Address string   `xml:"https://hyperagent.dev/xmlns/domain/1 address"`
+	XMLName  xml.Name `xml:"https://hyperagent.dev/xmlns/domain/1 migration"`
+	Address  string   `xml:"https://hyperagent.dev/xmlns/domain/1 address"`
+	Campaign string   `xml:"https://hyperagent.dev/xmlns/domain/1 campaign"`
 }
 
-// metadataXML is our element inside <metadata>. libvirt wants each child of
+// metadataXML is our element inside <metadata>: the owner's migration
+// address and campaign (state lineage). libvirt wants each child of
 // <metadata> in its own namespace, with a prefix.
-func metadataXML(address string) string {
+func metadataXML(o plugins.Owner) string {
 	var b strings.Builder
 	b.WriteString(`<hyperagent:migration xmlns:hyperagent="` + MetadataNS + `"><hyperagent:address>`)
-	xml.EscapeText(&b, []byte(address)) //nolint:errcheck // strings.Builder does not fail
-	b.WriteString(`</hyperagent:address></hyperagent:migration>`)
+	xml.EscapeText(&b, []byte(o.Address)) //nolint:errcheck // strings.Builder does not fail
+	b.WriteString(`</hyperagent:address><hyperagent:campaign>`)
+	xml.EscapeText(&b, []byte(o.Campaign)) //nolint:errcheck // strings.Builder does not fail
+	b.WriteString(`</hyperagent:campaign></hyperagent:migration>`)
 	return b.String()
 }
 
-// managedBy returns the migration address in our metadata, or "".
-func managedBy(d *libvirtxml.Domain) string {
+// managedBy returns the owner in our metadata; zero for a domain
+// hyperagent did not define.
+func managedBy(d *libvirtxml.Domain) plugins.Owner {
 	if d.Metadata == nil || d.Metadata.XML == "" {
-		return ""
+		return plugins.Owner{}
 	}
 	dec := xml.NewDecoder(strings.NewReader("<metadata>" + d.Metadata.XML + "</metadata>"))
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return ""
+			return plugins.Owner{}
 		}
 		se, ok := tok.(xml.StartElement)
 		if !ok || se.Name.Space != MetadataNS || se.Name.Local != "migration" {
@@ -49,9 +56,9 @@ func managedBy(d *libvirtxml.Domain) string {
 		}
 		var m haMetadata
 		if err := dec.DecodeElement(&m, &se); err != nil {
-			return ""
+			return plugins.Owner{}
 		}
-		return m.Address
+		return plugins.Owner{Address: m.Address, Campaign: m.Campaign}
 	}
 }
 
@@ -59,7 +66,7 @@ func managedBy(d *libvirtxml.Domain) string {
 type observed struct {
 	UUID      string
 	Digest    string
-	ManagedBy string
+	ManagedBy plugins.Owner
 	Disks     []string // source files, in device order
 }
 

@@ -15,7 +15,7 @@ type domainSpec struct {
 	Name      string
 	UUID      string // empty: libvirt assigns one
 	Type      string // kvm, qemu, test: what the connection offers
-	Address   string // the migration, recorded in our metadata
+	Owner     plugins.Owner // recorded in our metadata
 	MemoryMiB int64
 	VCPUs     int
 	UEFI      bool
@@ -54,7 +54,7 @@ func buildDomain(s domainSpec) (*libvirtxml.Domain, error) {
 		Type:     s.Type,
 		Name:     s.Name,
 		UUID:     s.UUID,
-		Metadata: &libvirtxml.DomainMetadata{XML: metadataXML(s.Address)},
+		Metadata: &libvirtxml.DomainMetadata{XML: metadataXML(s.Owner)},
 		Memory:   &libvirtxml.DomainMemory{Value: uint(s.MemoryMiB), Unit: "MiB"},
 		VCPU:     &libvirtxml.DomainVCPU{Placement: "static", Value: uint(s.VCPUs)},
 		OS: &libvirtxml.DomainOS{

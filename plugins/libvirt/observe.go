@@ -99,13 +99,14 @@ func (t *Target) observeOne(q plugins.DomainQuery, xmls map[string]string, netwo
 	if err != nil {
 		return o, err
 	}
-	o.Exists, o.UUID, o.Digest, o.ManagedBy = true, obs.UUID, obs.Digest, obs.ManagedBy
+	o.Exists, o.UUID, o.Digest, o.Owner = true, obs.UUID, obs.Digest, obs.ManagedBy
+	o.Ours = plugins.Owner{Campaign: q.Campaign, Address: q.Address}.Adopts(obs.ManagedBy, obs.UUID, q.UUID)
 	for _, p := range obs.Disks {
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 			o.MissingDisks = append(o.MissingDisks, p)
 		}
 	}
-	if obs.ManagedBy != q.Address {
+	if !o.Ours {
 		o.Findings = append(o.Findings, plugins.Finding{
 			Severity: plugins.SeverityError,
 			Summary:  fmt.Sprintf("domain %q already exists", q.Name),

@@ -19,7 +19,12 @@ import (
 	"github.com/hypersdk/hyperagent/schema"
 )
 
-const addr = `migration.web["web-01"]`
+const (
+	addr     = `migration.web["web-01"]`
+	campaign = "3f1c9a2e-0000-4000-8000-000000000001"
+)
+
+var us = plugins.Owner{Campaign: campaign, Address: addr}
 
 func TestDefineObserveRoundTrip(t *testing.T) {
 	cfg := testConfig(t)
@@ -38,7 +43,7 @@ func TestDefineObserveRoundTrip(t *testing.T) {
 	bootIno := inode(t, boot.Path)
 
 	resp, err := tg.Define(ctx, plugins.DefineRequest{
-		Address: addr, Name: name, Facts: baseFacts(name),
+		Address: addr, Campaign: campaign, Name: name, Facts: baseFacts(name),
 		Outputs: []plugins.Output{data, boot}, // boot order must win over input order
 	})
 	if err != nil {
@@ -68,8 +73,8 @@ func TestDefineObserveRoundTrip(t *testing.T) {
 	}
 
 	d := domainXML(t, tg, name)
-	if managedBy(d) != addr {
-		t.Errorf("metadata address = %q, want %q", managedBy(d), addr)
+	if managedBy(d) != us {
+		t.Errorf("metadata owner = %+v, want %+v", managedBy(d), us)
 	}
 	type diskView struct{ Dev, Bus, Type, File string }
 	var disks []diskView
@@ -106,14 +111,14 @@ func TestDefineObserveRoundTrip(t *testing.T) {
 	}
 
 	obs, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{
-		{Address: addr, Name: name, Networks: []string{"VM Network", "DMZ"}},
+		{Address: addr, Campaign: campaign, Name: name, Networks: []string{"VM Network", "DMZ"}},
 		{Address: "migration.absent", Name: uniqueName("absent")},
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]plugins.DomainObservation{
-		addr:               {Exists: true, UUID: got.UUID, Digest: got.Digest, ManagedBy: addr},
+		addr:               {Exists: true, UUID: got.UUID, Digest: got.Digest, Owner: us, Ours: true},
 		"migration.absent": {},
 	}
 	if diff := cmp.Diff(want, obs.Domains); diff != "" {
@@ -128,7 +133,7 @@ func TestRedefineOwnDomainUpdates(t *testing.T) {
 	name := uniqueName("upd")
 	t.Cleanup(func() { undefine(t, tg, name) })
 	disk := makeDisk(t, t.TempDir(), "disk-0", "qcow2", 0)
-	req := plugins.DefineRequest{Address: addr, Name: name, Facts: baseFacts(name), Outputs: []plugins.Output{disk}}
+	req := plugins.DefineRequest{Address: addr, Campaign: campaign, Name: name, Facts: baseFacts(name), Outputs: []plugins.Output{disk}}
 	first, err := tg.Define(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -156,13 +161,13 @@ func TestDriftAfterOutOfBandChange(t *testing.T) {
 	name := uniqueName("drift")
 	t.Cleanup(func() { undefine(t, tg, name) })
 	disk := makeDisk(t, t.TempDir(), "disk-0", "qcow2", 0)
-	def, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Name: name, Facts: baseFacts(name), Outputs: []plugins.Output{disk}})
+	def, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Campaign: campaign, Name: name, Facts: baseFacts(name), Outputs: []plugins.Output{disk}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	observe := func() plugins.DomainObservation {
 		t.Helper()
-		r, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Name: name}}})
+		r, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Campaign: campaign, Name: name}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,13 +184,22 @@ func TestDriftAfterOutOfBandChange(t *testing.T) {
 	if o.Digest == def.Domain.Digest {
 		t.Errorf("digest unchanged after the memory was doubled out of band")
 	}
-	if !o.Exists || o.ManagedBy != addr || o.UUID != def.Domain.UUID {
+	if !o.Exists || o.Owner != us || !o.Ours || o.UUID != def.Domain.UUID {
 		t.Errorf("observation after drift = %+v", o)
 	}
 }
 
 func TestForeignDomainRefused(t *testing.T) {
-	tests := map[string]string{"no metadata": "", "another migration": `migration.other`}
+	tests := map[string]plugins.Owner{
+		"no metadata":       {},
+		"another migration": {Campaign: campaign, Address: `migration.other`},
+		// Another repo sharing this libvirt, with a migration of the same
+		// address: the domain is theirs.
+		"another campaign": {Campaign: "9d0b7c11-0000-4000-8000-000000000002", Address: addr},
+		// Defined before owners named a campaign, and not the UUID this
+		// migration recorded.
+		"no campaign, other UUID": {Address: addr},
+	}
 	for tname, owner := range tests {
 		t.Run(tname, func(t *testing.T) {
 			cfg := testConfig(t)
@@ -199,14 +213,14 @@ func TestForeignDomainRefused(t *testing.T) {
 				VCPU:   &libvirtxml.DomainVCPU{Value: 1},
 				OS:     &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Arch: "x86_64", Type: "hvm"}},
 			}
-			if owner != "" {
+			if owner.Address != "" {
 				foreign.Metadata = &libvirtxml.DomainMetadata{XML: metadataXML(owner)}
 			}
 			redefine(t, tg, foreign)
 			before := domainXML(t, tg, name)
 
 			disk := makeDisk(t, t.TempDir(), "disk-0", "qcow2", 0)
-			_, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Name: name, Facts: baseFacts(name), Outputs: []plugins.Output{disk}})
+			_, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Campaign: campaign, Name: name, Facts: baseFacts(name), Outputs: []plugins.Output{disk}})
 			if err == nil || !plugins.IsTerminal(err) || !strings.Contains(err.Error(), "never overwritten") {
 				t.Fatalf("Define over a foreign domain: err = %v, want a terminal refusal", err)
 			}
@@ -218,7 +232,7 @@ func TestForeignDomainRefused(t *testing.T) {
 			}
 			// Had the domain appeared after Define's check, libvirt itself
 			// refuses our definition: a new domain carries a UUID of ours.
-			spec := domainSpec{Name: name, UUID: "6e0a2a4e-8a0e-4c5e-9d55-3c1f8f7a1b2c", Type: "test", Address: addr,
+			spec := domainSpec{Name: name, UUID: "6e0a2a4e-8a0e-4c5e-9d55-3c1f8f7a1b2c", Type: "test", Owner: us,
 				MemoryMiB: 256, VCPUs: 1, Disks: []placedDisk{{Path: disk.Path, Format: "qcow2"}}}
 			dom, err := buildDomain(spec)
 			if err != nil {
@@ -232,12 +246,12 @@ func TestForeignDomainRefused(t *testing.T) {
 			if err == nil {
 				t.Errorf("libvirt accepted a definition with another UUID over an existing domain")
 			}
-			r, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Name: name}}})
+			r, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Campaign: campaign, Name: name}}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			o := r.Domains[addr]
-			if !o.Exists || o.ManagedBy != owner || len(o.Findings) != 1 || o.Findings[0].Severity != plugins.SeverityError {
+			if !o.Exists || o.Owner != owner || o.Ours || len(o.Findings) != 1 || o.Findings[0].Severity != plugins.SeverityError {
 				t.Errorf("observation = %+v, want one error finding and ManagedBy %q", o, owner)
 			}
 		})
@@ -262,7 +276,7 @@ func TestUEFIDomain(t *testing.T) {
 			facts := baseFacts(name)
 			facts.Firmware, facts.SecureBoot = "uefi", tc.secure
 			disk := makeDisk(t, t.TempDir(), "disk-0", "qcow2", 0)
-			if _, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Name: name, Facts: facts, Outputs: []plugins.Output{disk}}); err != nil {
+			if _, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Campaign: campaign, Name: name, Facts: facts, Outputs: []plugins.Output{disk}}); err != nil {
 				t.Fatal(err)
 			}
 			d := domainXML(t, tg, name)
@@ -286,7 +300,7 @@ func TestMissingDiskDetected(t *testing.T) {
 	name := uniqueName("gone")
 	t.Cleanup(func() { undefine(t, tg, name) })
 	disk := makeDisk(t, t.TempDir(), "disk-0", "qcow2", 0)
-	def, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Name: name, Facts: baseFacts(name), Outputs: []plugins.Output{disk}})
+	def, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Campaign: campaign, Name: name, Facts: baseFacts(name), Outputs: []plugins.Output{disk}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +308,7 @@ func TestMissingDiskDetected(t *testing.T) {
 	if err := os.Remove(placed); err != nil {
 		t.Fatal(err)
 	}
-	r, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Name: name}}})
+	r, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Campaign: campaign, Name: name}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +348,7 @@ func TestNetworkFindings(t *testing.T) {
 	disk := makeDisk(t, t.TempDir(), "disk-0", "qcow2", 0)
 	facts := baseFacts("x")
 	facts.NICs = append(facts.NICs, plugins.NIC{ID: "nic2", MAC: "00:50:56:00:00:09", Network: "Backup"})
-	_, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Name: uniqueName("net"), Facts: facts, Outputs: []plugins.Output{disk}})
+	_, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Campaign: campaign, Name: uniqueName("net"), Facts: facts, Outputs: []plugins.Output{disk}})
 	if err == nil || !plugins.IsTerminal(err) || !strings.Contains(err.Error(), `"Backup"`) {
 		t.Errorf("Define with an unmapped NIC: err = %v, want terminal naming the network", err)
 	}
@@ -350,9 +364,9 @@ func TestDefineRefusesUnsafeNames(t *testing.T) {
 	bad := disk
 	bad.DiskID = "../../etc/x"
 	tests := map[string]plugins.DefineRequest{
-		"domain name with a slash": {Address: addr, Name: "a/b", Facts: baseFacts("a"), Outputs: []plugins.Output{disk}},
-		"hidden domain name":       {Address: addr, Name: ".x", Facts: baseFacts("a"), Outputs: []plugins.Output{disk}},
-		"disk id with a path":      {Address: addr, Name: uniqueName("ok"), Facts: baseFacts("a"), Outputs: []plugins.Output{bad}},
+		"domain name with a slash": {Address: addr, Campaign: campaign, Name: "a/b", Facts: baseFacts("a"), Outputs: []plugins.Output{disk}},
+		"hidden domain name":       {Address: addr, Campaign: campaign, Name: ".x", Facts: baseFacts("a"), Outputs: []plugins.Output{disk}},
+		"disk id with a path":      {Address: addr, Campaign: campaign, Name: uniqueName("ok"), Facts: baseFacts("a"), Outputs: []plugins.Output{bad}},
 	}
 	for name, req := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -392,7 +406,7 @@ func TestStoragePool(t *testing.T) {
 	name := uniqueName("pooled")
 	t.Cleanup(func() { undefine(t, tg, name) })
 	disk := makeDisk(t, t.TempDir(), "disk-0", "qcow2", 0)
-	def, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Name: name, Facts: baseFacts(name), Outputs: []plugins.Output{disk}})
+	def, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Campaign: campaign, Name: name, Facts: baseFacts(name), Outputs: []plugins.Output{disk}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +416,7 @@ func TestStoragePool(t *testing.T) {
 
 	cfg.StoragePool = "no-such-pool"
 	tg2 := newTestTarget(t, cfg)
-	_, err = tg2.Define(ctx, plugins.DefineRequest{Address: addr, Name: uniqueName("pooled"), Facts: baseFacts(name), Outputs: []plugins.Output{disk}})
+	_, err = tg2.Define(ctx, plugins.DefineRequest{Address: addr, Campaign: campaign, Name: uniqueName("pooled"), Facts: baseFacts(name), Outputs: []plugins.Output{disk}})
 	if !plugins.IsTerminal(err) {
 		t.Errorf("missing pool: err = %v, want terminal", err)
 	}
@@ -414,7 +428,7 @@ func TestStart(t *testing.T) {
 	name := uniqueName("run")
 	t.Cleanup(func() { undefine(t, tg, name) })
 	disk := makeDisk(t, t.TempDir(), "disk-0", "qcow2", 0)
-	def, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Name: name, Facts: baseFacts(name),
+	def, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Campaign: campaign, Name: name, Facts: baseFacts(name),
 		Outputs: []plugins.Output{disk}, Domain: schema.DomainSettings{Start: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -430,7 +444,7 @@ func TestStart(t *testing.T) {
 	if active != 1 {
 		t.Errorf("domain not running after Define with start")
 	}
-	r, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Name: name}}})
+	r, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Campaign: campaign, Name: name}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +460,7 @@ func TestUnreachableDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = tg.ObserveDomains(context.Background(), plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Name: "x"}}})
+	_, err = tg.ObserveDomains(context.Background(), plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Campaign: campaign, Name: "x"}}})
 	if err == nil || !strings.Contains(err.Error(), ".ci/setup") || plugins.IsTerminal(err) {
 		t.Errorf("err = %v, want a retryable error pointing at .ci/setup", err)
 	}
@@ -456,7 +470,7 @@ func TestCancelledContext(t *testing.T) {
 	tg := newTestTarget(t, testConfig(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Name: "x"}}})
+	_, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Campaign: campaign, Name: "x"}}})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -475,7 +489,7 @@ func TestQEMUDriver(t *testing.T) {
 	facts := baseFacts(name)
 	facts.Firmware = "uefi"
 	disk := makeDisk(t, t.TempDir(), "disk-0", "qcow2", 0)
-	def, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Name: name, Facts: facts, Outputs: []plugins.Output{disk}})
+	def, err := tg.Define(ctx, plugins.DefineRequest{Address: addr, Campaign: campaign, Name: name, Facts: facts, Outputs: []plugins.Output{disk}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,11 +497,11 @@ func TestQEMUDriver(t *testing.T) {
 	if d.Type != "kvm" && d.Type != "qemu" {
 		t.Errorf("domain type %q, want kvm or qemu", d.Type)
 	}
-	r, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Name: name}}})
+	r, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Campaign: campaign, Name: name}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := r.Domains[addr]; got.Digest != def.Domain.Digest || got.ManagedBy != addr {
+	if got := r.Domains[addr]; got.Digest != def.Domain.Digest || got.Owner != us {
 		t.Errorf("observed %+v, defined digest %s", got, def.Domain.Digest)
 	}
 }
@@ -518,7 +532,7 @@ func TestSilentDaemon(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err = tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Name: "x"}}})
+	_, err = tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Campaign: campaign, Name: "x"}}})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want the context's deadline", err)
 	}

@@ -43,13 +43,14 @@ type Converter struct {
 }
 
 type fakeJob struct {
-	ID          string               `json:"id"`
-	Address     string               `json:"address"`
-	Export      plugins.ExportResult `json:"export"`
-	SubmittedAt time.Time            `json:"submitted_at"`
-	State       plugins.JobState     `json:"state"`
-	Error       string               `json:"error,omitempty"`
-	Outputs     []plugins.Output     `json:"outputs,omitempty"`
+	ID          string                `json:"id"`
+	Address     string                `json:"address"`
+	Export      plugins.ExportResult  `json:"export"`
+	Provenance  plugins.JobProvenance `json:"provenance"`
+	SubmittedAt time.Time             `json:"submitted_at"`
+	State       plugins.JobState      `json:"state"`
+	Error       string                `json:"error,omitempty"`
+	Outputs     []plugins.Output      `json:"outputs,omitempty"`
 	rounds      int
 }
 
@@ -117,10 +118,14 @@ func (c *Converter) Submit(ctx context.Context, req plugins.SubmitRequest) (plug
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.jobs[req.JobID]; ok {
+	if j, ok := c.jobs[req.JobID]; ok {
+		if why := req.Provenance().Mismatch(j.Provenance); why != "" {
+			return plugins.SubmitResponse{}, plugins.Terminal(fmt.Errorf("job %s exists and is not this migration's (%s)", req.JobID, why))
+		}
 		return plugins.SubmitResponse{JobID: req.JobID}, nil
 	}
-	j := &fakeJob{ID: req.JobID, Address: req.Address, Export: req.Export, SubmittedAt: time.Now().UTC(), State: plugins.JobQueued}
+	j := &fakeJob{ID: req.JobID, Address: req.Address, Export: req.Export, Provenance: req.Provenance(),
+		SubmittedAt: time.Now().UTC(), State: plugins.JobQueued}
 	if err := c.log.append(jobLine{Op: "submit", Job: *j}); err != nil {
 		return plugins.SubmitResponse{}, err
 	}
@@ -139,6 +144,10 @@ func (c *Converter) ObserveJobs(ctx context.Context, req plugins.ObserveJobsRequ
 	for _, q := range req.Jobs {
 		j, ok := c.jobs[q.JobID]
 		if !ok {
+			continue
+		}
+		if why := q.Want.Mismatch(j.Provenance); why != "" {
+			out.Jobs[q.JobID] = plugins.JobObservation{JobID: j.ID, State: plugins.JobForeign, Detail: why}
 			continue
 		}
 		if err := c.advance(j); err != nil {
@@ -202,6 +211,8 @@ func (c *Converter) Withdraw(ctx context.Context, req plugins.WithdrawRequest) (
 	switch {
 	case !ok:
 		return plugins.WithdrawResponse{Withdrawn: false, Detail: "no such job"}, nil
+	case req.Want.Mismatch(j.Provenance) != "":
+		return plugins.WithdrawResponse{Withdrawn: false, Detail: "not this migration's job: " + req.Want.Mismatch(j.Provenance)}, nil
 	case j.State != plugins.JobQueued && j.State != plugins.JobStalled:
 		return plugins.WithdrawResponse{Withdrawn: false, Detail: "the job was claimed (" + string(j.State) + ")"}, nil
 	}

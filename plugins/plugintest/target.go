@@ -37,8 +37,8 @@ type Target struct {
 
 type fakeDomain struct {
 	plugins.DefinedDomain
-	ManagedBy string `json:"managed_by"`
-	Deleted   bool   `json:"deleted,omitempty"`
+	ManagedBy plugins.Owner `json:"managed_by"`
+	Deleted   bool          `json:"deleted,omitempty"`
 }
 
 // NewTarget returns a fake target; dir "" keeps everything in memory.
@@ -57,7 +57,7 @@ func NewTarget(name, dir string) (*Target, error) {
 			delete(t.domains, d.Name)
 		} else {
 			t.domains[d.Name] = &d
-			t.defines[d.ManagedBy]++
+			t.defines[d.ManagedBy.Address]++
 		}
 		return nil
 	})
@@ -121,13 +121,14 @@ func (t *Target) ObserveDomains(ctx context.Context, req plugins.ObserveDomainsR
 			out.Domains[q.Address] = plugins.DomainObservation{}
 			continue
 		}
-		o := plugins.DomainObservation{Exists: true, UUID: d.UUID, Digest: d.Digest, ManagedBy: d.ManagedBy}
+		o := plugins.DomainObservation{Exists: true, UUID: d.UUID, Digest: d.Digest, Owner: d.ManagedBy}
+		o.Ours = plugins.Owner{Campaign: q.Campaign, Address: q.Address}.Adopts(d.ManagedBy, d.UUID, q.UUID)
 		for _, f := range d.Disks {
 			if !fileIntact(f.Path, f.Size) {
 				o.MissingDisks = append(o.MissingDisks, f.Path)
 			}
 		}
-		if d.ManagedBy != q.Address {
+		if !o.Ours {
 			o.Findings = append(o.Findings, plugins.Finding{Severity: plugins.SeverityError,
 				Summary: fmt.Sprintf("domain %q exists and was not defined by hyperagent for %s", q.Name, q.Address)})
 		}
@@ -150,7 +151,8 @@ func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if d, ok := t.domains[req.Name]; ok && d.ManagedBy != req.Address {
+	owner := plugins.Owner{Campaign: req.Campaign, Address: req.Address}
+	if d, ok := t.domains[req.Name]; ok && !owner.Adopts(d.ManagedBy, d.UUID, req.UUID) {
 		return plugins.DefineResponse{}, plugins.Terminal(fmt.Errorf("domain %q exists and was not defined by hyperagent for %s", req.Name, req.Address))
 	}
 	b, _ := json.Marshal(struct {
@@ -160,7 +162,7 @@ func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins
 		Domain  any
 	}{req.Name, req.Outputs, req.Facts, req.Domain})
 	sum := sha256.Sum256(b)
-	d := &fakeDomain{ManagedBy: req.Address, DefinedDomain: plugins.DefinedDomain{
+	d := &fakeDomain{ManagedBy: owner, DefinedDomain: plugins.DefinedDomain{
 		Name: req.Name, UUID: "uuid-" + hex.EncodeToString(sum[:4]), Digest: hex.EncodeToString(sum[:])}}
 	for _, o := range req.Outputs {
 		d.Disks = append(d.Disks, plugins.File{Path: o.Path, Size: o.Size, SHA256: o.SHA256})
@@ -177,12 +179,12 @@ func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins
 func (t *Target) Defines(addr string) int { t.mu.Lock(); defer t.mu.Unlock(); return t.defines[addr] }
 
 // Domain returns a defined domain.
-func (t *Target) Domain(name string) (plugins.DefinedDomain, string, bool) {
+func (t *Target) Domain(name string) (plugins.DefinedDomain, plugins.Owner, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d, ok := t.domains[name]
 	if !ok {
-		return plugins.DefinedDomain{}, "", false
+		return plugins.DefinedDomain{}, plugins.Owner{}, false
 	}
 	return d.DefinedDomain, d.ManagedBy, true
 }

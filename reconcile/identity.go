@@ -1,0 +1,108 @@
+package reconcile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/schema"
+)
+
+// The names a migration's artifacts get in places other campaigns may
+// share (a converter's workflow directory, an export base directory, a
+// libvirt host) are computed here and nowhere else. Each is bound to the
+// campaign (the state's lineage) as well as the address, so that two repos
+// with a migration of the same address never name the same artifact. Diff
+// records them in the plan's steps; Apply uses what the plan recorded.
+
+// JobID is the converter job id of one submission: readable, matching
+// [A-Za-z0-9_-]+ as the watch-directory protocol requires, and unique per
+// campaign, address and attempt (1, 2, …). The readable part is sanitised
+// and cut, so the hash of the exact campaign and address keeps apart two
+// addresses that read alike.
+func JobID(campaign, addr string, attempt int) string {
+	return fmt.Sprintf("%s-a%d", artifactStem(campaign, addr), attempt)
+}
+
+// ExportDir is the directory dedicated to one migration's export under
+// the export block's dir.
+func ExportDir(base, campaign, addr string) string {
+	return path.Join(base, artifactStem(campaign, addr))
+}
+
+// artifactStem is "<readable address>-<12 hex of sha256(campaign, address)>".
+func artifactStem(campaign, addr string) string {
+	readable := strings.TrimPrefix(addr, "migration.")
+	var b strings.Builder
+	for _, r := range readable {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	s := strings.Trim(b.String(), "_")
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	sum := sha256.Sum256([]byte(campaign + "\x00" + addr))
+	return s + "-" + hex.EncodeToString(sum[:6])
+}
+
+// DomainName is the domain a migration defines: the domain block's name,
+// else the name state recorded when it was defined, else the VM's name as
+// exported or as observed, else the VM path's base.
+func DomainName(m *schema.Migration, ms *MigrationState, vm plugins.VMObservation) string {
+	switch {
+	case m.Domain.Name != "":
+		return m.Domain.Name
+	case ms != nil && ms.Domain != nil:
+		return ms.Domain.Name
+	case ms != nil && ms.Export != nil && ms.Export.Facts.Name != "":
+		return ms.Export.Facts.Name
+	case vm.Facts.Name != "":
+		return vm.Facts.Name
+	}
+	return path.Base(m.VM)
+}
+
+// owner is who the migration's artifacts belong to.
+func owner(campaign, addr string) plugins.Owner {
+	return plugins.Owner{Campaign: campaign, Address: addr}
+}
+
+// wantJob is the provenance a migration's recorded job must carry: made by
+// this campaign, for this address, from the export state recorded.
+func wantJob(campaign string, ms *MigrationState) plugins.JobProvenance {
+	p := plugins.JobProvenance{Campaign: campaign, Address: ms.Address}
+	if ms.Export != nil {
+		p.Fingerprint = ms.Export.Fingerprint
+		p.ExportDigest = plugins.ExportDigest(*ms.Export)
+	}
+	return p
+}
+
+// releaseDir removes a pruned export directory's owner file, and the
+// directory when nothing else is left in it. A directory that names
+// another owner is left alone.
+func releaseDir(dir string, o plugins.Owner, log hclog.Logger) {
+	found, ok, err := plugins.ReadDirOwner(dir)
+	if err != nil || !ok || found != o {
+		return
+	}
+	if err := os.Remove(filepath.Join(dir, plugins.OwnerFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Warn("could not remove the export directory's owner file", "dir", dir, "error", err)
+		return
+	}
+	_ = os.Remove(dir) // fails, harmlessly, when something else is in it
+}
