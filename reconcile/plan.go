@@ -103,15 +103,15 @@ type PlanOptions struct {
 // Plan is the engine's output and Apply's only input besides the config:
 // Apply performs its steps and never re-decides them.
 type Plan struct {
-	FormatVersion int         `json:"format_version"`
-	ConfigDir     string      `json:"config_dir,omitempty"`
-	ConfigDigest  string      `json:"config_digest"`
-	Prior         PriorState  `json:"prior_state"`
+	FormatVersion int        `json:"format_version"`
+	ConfigDir     string     `json:"config_dir,omitempty"`
+	ConfigDigest  string     `json:"config_digest"`
+	Prior         PriorState `json:"prior_state"`
 	// Lineage is the campaign the steps' artifact names belong to: the
 	// prior state's lineage, or, against no state yet, the lineage the
 	// first write will take.
 	Lineage string      `json:"lineage"`
-	Options       PlanOptions `json:"options"`
+	Options PlanOptions `json:"options"`
 	// Fingerprints binds the plan to each involved source VM as observed.
 	Fingerprints map[string]string `json:"fingerprints"`
 	// Changes holds every selected migration, sorted by address, no-ops

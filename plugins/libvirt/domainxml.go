@@ -13,8 +13,8 @@ import (
 // chosen, disks placed, networks mapped.
 type domainSpec struct {
 	Name      string
-	UUID      string // empty: libvirt assigns one
-	Type      string // kvm, qemu, test: what the connection offers
+	UUID      string        // empty: libvirt assigns one
+	Type      string        // kvm, qemu, test: what the connection offers
 	Owner     plugins.Owner // recorded in our metadata
 	MemoryMiB int64
 	VCPUs     int
