@@ -34,3 +34,23 @@ func IsTerminal(err error) bool {
 	var t *terminalError
 	return errors.As(err, &t)
 }
+
+// ConfigError is a failure caused by the value of one attribute of the
+// plugin's own block: a URI no daemon serves, a directory that does not
+// exist. The CLI and the agent show it at that attribute's file:line.
+type ConfigError struct {
+	Attr string // the attribute's name in the block, e.g. "uri"
+	Err  error
+}
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// AttrError marks err as caused by the value of attribute attr.
+// AttrError(attr, nil) is nil.
+func AttrError(attr string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &ConfigError{Attr: attr, Err: err}
+}
