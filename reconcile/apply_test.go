@@ -86,9 +86,7 @@ func TestParallelismBoundsMigrations(t *testing.T) {
 			t.Error(err)
 		}
 		defer h.store.Unlock()
-		e := h.engine()
-		e.State, e.Parallelism = h.state(), 3
-		res, err := e.Apply(context.Background(), p)
+		res, err := h.engine().Apply(context.Background(), h.state(), p, ApplyOptions{Parallelism: 3})
 		if err != nil {
 			t.Error(err)
 		}
@@ -117,11 +115,15 @@ func TestFailureSkipsDependentsOnly(t *testing.T) {
 	res := h.apply(h.plan(PlanRequest{}))
 	want := &Result{
 		Migrated: []string{"migration.other"},
-		Failed:   []Failure{{Address: "migration.db", Step: StepExport, Error: "export migration.db: injected"}},
+		Removed:  []string{},
+		Failed:   []Failure{{Address: "migration.db", Step: StepExport, Error: "export migration.db: injected", Terminal: true}},
+		Waiting:  []Wait{},
 		Skipped: []Skip{
 			{Address: "migration.app", Reason: "dependency migration.db failed"},
 			{Address: "migration.web", Reason: "dependency migration.app was skipped"},
 		},
+		NotStarted:  []string{},
+		Interrupted: []Failure{},
 	}
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)

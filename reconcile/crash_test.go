@@ -109,8 +109,8 @@ func crashChild(dir string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 13
 	}
-	e := &Engine{Config: w.cfg, Plugins: w.set, Store: w.store, State: st, Log: hclog.NewNullLogger(), PollInterval: time.Millisecond}
-	res, err := e.Apply(ctx, p)
+	e := &Engine{Config: w.cfg, Plugins: w.set, Store: w.store, Log: hclog.NewNullLogger(), PollInterval: time.Millisecond}
+	res, err := e.Apply(ctx, st, p, ApplyOptions{})
 	if err != nil || !res.OK() {
 		fmt.Fprintf(os.Stderr, "apply: %v %+v\n", err, res)
 		return 1

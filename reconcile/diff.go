@@ -113,13 +113,16 @@ func Diff(req DiffRequest) *Plan {
 			}
 		}
 		c.Blocked = d.action != ActionNoOp && hasError(c.Findings)
+		c.Suspended = st.IsSuspended(a)
 		p.Changes = append(p.Changes, c)
 	}
 	for _, a := range st.Addresses() {
 		if inCfg[a] || !req.Selection.KeepsRemoved(a) {
 			continue
 		}
-		p.Changes = append(p.Changes, removal(st.Migrations[a], obs, req.CanPrune))
+		rc := removal(st.Migrations[a], obs, req.CanPrune)
+		rc.Suspended = st.IsSuspended(a)
+		p.Changes = append(p.Changes, rc)
 	}
 	less := func(i, j int) bool { return p.Changes[i].Address < p.Changes[j].Address }
 	if !sort.SliceIsSorted(p.Changes, less) {

@@ -94,7 +94,6 @@ func TestPlanGolden(t *testing.T) {
 			pairs := []string{h.dir, "$TMP"}
 			pairs = append(pairs, testLineage, "$LINEAGE")
 			norm := strings.NewReplacer(pairs...)
-			golden(t, "plan/"+name+".txt", norm.Replace(renderString(p)))
 			b, err := p.Encode()
 			if err != nil {
 				t.Fatal(err)

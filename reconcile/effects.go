@@ -8,32 +8,33 @@ import (
 	"github.com/hypersdk/hyperagent/plugins"
 )
 
-// export records the intent, then exports (or adopts an export that a
-// killed run completed), then records the result. A superseded job and
-// its outputs are dropped with the old export: they belong to it.
-func (r *run) export(ctx context.Context, s Step) error {
-	e, a := r.e, r.c.Address
-	src, ok := e.Plugins.Sources[r.m.Source.String()]
+// export claims the migration's export directory, records the intent,
+// then exports (or adopts an export that a killed run completed), then
+// records the result. A superseded job and its outputs are dropped with
+// the old export: they belong to it.
+func (ch *change) export(ctx context.Context, s Step) error {
+	r, a := ch.r, ch.c.Address
+	src, ok := r.e.Plugins.Sources[ch.m.Source.String()]
 	if !ok {
-		return plugins.Terminal(fmt.Errorf("no source instance %s", r.m.Source))
+		return plugins.Terminal(fmt.Errorf("no source instance %s", ch.m.Source))
 	}
-	release, err := e.acquire(ctx, r.m.Source.String())
+	release, err := r.acquire(ctx, ch.m.Source.String())
 	if err != nil {
 		return err
 	}
 	defer release()
-	prior := r.record()
+	prior := r.record(a)
 	interrupted := prior.ExportStartedAt != nil && prior.Export == nil
-	if err := e.update(a, func(ms *MigrationState) {
-		t := e.now()
+	if err := r.update(a, func(ms *MigrationState) {
+		t := r.e.now()
 		ms.ExportStartedAt = &t
 		ms.Export, ms.Job, ms.Outputs, ms.Fingerprint = nil, nil, nil, ""
 		ms.LastError = nil
 	}); err != nil {
 		return err
 	}
-	req := plugins.ExportRequest{Address: a, Campaign: e.State.Lineage, VM: r.m.VM, Dir: s.Dir,
-		Settings: r.m.Export, Progress: r.progress()}
+	req := plugins.ExportRequest{Address: a, Campaign: r.st.Lineage, VM: ch.m.VM, Dir: s.Dir,
+		Settings: ch.m.Export, Progress: ch.progress()}
 	if err := plugins.ClaimDir(req.Dir, owner(req.Campaign, a), 0o750); err != nil {
 		return err
 	}
@@ -45,11 +46,11 @@ func (r *run) export(ctx context.Context, s Step) error {
 			return fmt.Errorf("looking for a completed export: %w", err)
 		}
 		// An export of the VM as it was before it changed is not adopted.
-		if fp := e.plan.Fingerprints[a]; adopted && fp != "" && res.Fingerprint != fp {
+		if fp := r.plan.Fingerprints[a]; adopted && fp != "" && res.Fingerprint != fp {
 			adopted = false
 		}
 		if adopted {
-			e.Log.Info("adopted an export completed by an interrupted run", "address", a, "dir", res.Dir)
+			r.e.log().Info("adopted an export completed by an interrupted run", "address", a, "dir", res.Dir)
 		}
 	}
 	if !adopted {
@@ -59,8 +60,8 @@ func (r *run) export(ctx context.Context, s Step) error {
 		}
 		res = resp.Export
 	}
-	want := Digests(r.m)
-	return e.update(a, func(ms *MigrationState) {
+	want := Digests(ch.m)
+	return r.update(a, func(ms *MigrationState) {
 		ms.Export = &res
 		ms.Fingerprint = res.Fingerprint
 		ms.Digests.Export = want.Export
@@ -68,30 +69,30 @@ func (r *run) export(ctx context.Context, s Step) error {
 	})
 }
 
-func (r *run) progress() plugins.Progress {
-	if r.e.Progress != nil {
-		return r.e.Progress
+func (ch *change) progress() plugins.Progress {
+	if p := ch.r.opts.Progress; p != nil {
+		return p
 	}
 	return func(plugins.ProgressEvent) {}
 }
 
 // submit records the job id before calling Submit, so that a run killed in
 // between finds the job by observation instead of submitting it twice.
-func (r *run) submit(ctx context.Context, s Step) error {
-	e, a := r.e, r.c.Address
-	name := r.m.Converter.String()
-	conv, ok := e.Plugins.Converters[name]
+func (ch *change) submit(ctx context.Context, s Step) error {
+	r, a := ch.r, ch.c.Address
+	name := ch.c.Converter
+	conv, ok := r.e.Plugins.Converters[name]
 	if !ok {
 		return plugins.Terminal(fmt.Errorf("no converter instance %s", name))
 	}
-	if err := r.takeConverter(ctx); err != nil {
+	if err := ch.takeConverter(ctx); err != nil {
 		return err
 	}
-	rec := r.record()
+	rec := r.record(a)
 	if rec.Export == nil {
 		return plugins.Terminal(errors.New("nothing exported to submit"))
 	}
-	if err := e.update(a, func(ms *MigrationState) {
+	if err := r.update(a, func(ms *MigrationState) {
 		ms.Job = &JobRecord{Converter: name, ID: s.JobID, Attempt: s.Attempt}
 		ms.Attempts = max(ms.Attempts, s.Attempt)
 		ms.Outputs = nil
@@ -99,14 +100,14 @@ func (r *run) submit(ctx context.Context, s Step) error {
 	}); err != nil {
 		return err
 	}
-	resp, err := conv.Submit(ctx, plugins.SubmitRequest{Address: a, Campaign: e.State.Lineage, JobID: s.JobID,
-		Export: *rec.Export, Options: r.m.Convert})
+	resp, err := conv.Submit(ctx, plugins.SubmitRequest{Address: a, Campaign: r.st.Lineage, JobID: s.JobID,
+		Export: *rec.Export, Options: ch.m.Convert})
 	if err != nil {
 		return err
 	}
-	want := Digests(r.m)
-	return e.update(a, func(ms *MigrationState) {
-		t := e.now()
+	want := Digests(ch.m)
+	return r.update(a, func(ms *MigrationState) {
+		t := r.e.now()
 		if resp.JobID != "" {
 			ms.Job.ID = resp.JobID
 		}
@@ -117,45 +118,48 @@ func (r *run) submit(ctx context.Context, s Step) error {
 }
 
 // takeConverter holds a slot of the converter's limit until await ends.
-func (r *run) takeConverter(ctx context.Context) error {
-	if r.convRelease != nil {
+func (ch *change) takeConverter(ctx context.Context) error {
+	if ch.convRelease != nil {
 		return nil
 	}
-	rel, err := r.e.acquire(ctx, r.m.Converter.String())
+	rel, err := ch.r.acquire(ctx, ch.c.Converter)
 	if err != nil {
 		return err
 	}
-	r.convRelease = rel
+	ch.convRelease = rel
 	return nil
 }
 
 // await observes the job until the converter reports it finished, failed
 // or stalled. It never sleeps blindly: the poller observes at an interval
 // and when the converter's Watcher says something moved.
-func (r *run) await(ctx context.Context, s Step) error {
-	e, a := r.e, r.c.Address
-	name := r.m.Converter.String()
-	conv, ok := e.Plugins.Converters[name]
+func (ch *change) await(ctx context.Context, s Step) error {
+	r, a := ch.r, ch.c.Address
+	rec := r.record(a)
+	name := ch.c.Converter
+	if rec.Job != nil {
+		name = rec.Job.Converter
+	}
+	conv, ok := r.e.Plugins.Converters[name]
 	if !ok {
 		return plugins.Terminal(fmt.Errorf("no converter instance %s", name))
 	}
-	if err := r.takeConverter(ctx); err != nil {
+	if err := ch.takeConverter(ctx); err != nil {
 		return err
 	}
-	defer r.releaseConverter()
-	rec := r.record()
-	q := plugins.JobQuery{Address: a, JobID: s.JobID, Want: wantJob(e.State.Lineage, &rec)}
+	defer ch.releaseConverter()
+	q := plugins.JobQuery{Address: a, JobID: s.JobID, Want: wantJob(r.st.Lineage, &rec)}
 	if rec.Job != nil {
 		q.JobID = rec.Job.ID
 		if rec.Job.SubmittedAt != nil {
 			q.SubmittedAt = *rec.Job.SubmittedAt
 		}
 	}
-	obs, err := e.poller(ctx, name, conv).wait(ctx, q)
+	obs, err := r.poller(ctx, name, conv).wait(ctx, q)
 	if err != nil {
 		return err
 	}
-	werr := e.update(a, func(ms *MigrationState) {
+	werr := r.update(a, func(ms *MigrationState) {
 		if ms.Job != nil {
 			ms.Job.State = obs.State
 		}
@@ -174,24 +178,24 @@ func (r *run) await(ctx context.Context, s Step) error {
 	return werr
 }
 
-func (r *run) define(ctx context.Context, s Step) error {
-	e, a := r.e, r.c.Address
-	name := r.m.Target.String()
-	tgt, ok := e.Plugins.Targets[name]
+func (ch *change) define(ctx context.Context, s Step) error {
+	r, a := ch.r, ch.c.Address
+	name := ch.m.Target.String()
+	tgt, ok := r.e.Plugins.Targets[name]
 	if !ok {
 		return plugins.Terminal(fmt.Errorf("no target instance %s", name))
 	}
-	release, err := e.acquire(ctx, name)
+	release, err := r.acquire(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer release()
-	rec := r.record()
+	rec := r.record(a)
 	if rec.Export == nil || rec.Outputs == nil {
 		return plugins.Terminal(errors.New("no converted disks recorded to define"))
 	}
-	req := plugins.DefineRequest{Address: a, Campaign: e.State.Lineage, Name: s.Domain, Outputs: rec.Outputs,
-		Facts: rec.Export.Facts, Domain: r.m.Domain}
+	req := plugins.DefineRequest{Address: a, Campaign: r.st.Lineage, Name: s.Domain, Outputs: rec.Outputs,
+		Facts: rec.Export.Facts, Domain: ch.m.Domain}
 	if rec.Domain != nil {
 		req.UUID = rec.Domain.UUID
 	}
@@ -199,53 +203,57 @@ func (r *run) define(ctx context.Context, s Step) error {
 	if err != nil {
 		return err
 	}
-	want := Digests(r.m)
-	return e.update(a, func(ms *MigrationState) {
+	want := Digests(ch.m)
+	return r.update(a, func(ms *MigrationState) {
 		ms.Domain = &resp.Domain
 		ms.Digests.Define = want.Define
-		ms.ConfigDigest = r.m.Digest
+		ms.ConfigDigest = ch.m.Digest
 		ms.LastError = nil
 	})
 }
 
 // withdraw takes back a queued job. A job already claimed is reported in
 // the result's notes, never killed, and does not fail the change.
-func (r *run) withdraw(ctx context.Context, s Step) (string, error) {
-	e := r.e
-	name := r.c.Converter
-	conv, ok := e.Plugins.Converters[name]
+func (ch *change) withdraw(ctx context.Context, s Step) (string, error) {
+	r := ch.r
+	rec := r.record(ch.c.Address)
+	name := ch.c.Converter
+	if rec.Job != nil {
+		name = rec.Job.Converter
+	}
+	conv, ok := r.e.Plugins.Converters[name]
 	if !ok {
 		return fmt.Sprintf("job %s was not withdrawn: converter %s is no longer configured", s.JobID, name), nil
 	}
-	rec := r.record()
-	resp, err := conv.Withdraw(ctx, plugins.WithdrawRequest{Address: r.c.Address, JobID: s.JobID, Want: wantJob(e.State.Lineage, &rec)})
+	resp, err := conv.Withdraw(ctx, plugins.WithdrawRequest{Address: ch.c.Address, JobID: s.JobID, Want: wantJob(r.st.Lineage, &rec)})
 	if err != nil {
 		return "", err
 	}
 	if !resp.Withdrawn {
 		return fmt.Sprintf("job %s was not withdrawn: %s", s.JobID, resp.Detail), nil
 	}
-	return "", e.update(r.c.Address, func(ms *MigrationState) {
+	return "", r.update(ch.c.Address, func(ms *MigrationState) {
 		if ms.Job != nil && ms.Job.ID == s.JobID {
 			ms.Job.State = "withdrawn"
 		}
 	})
 }
 
-// prune deletes the export files through the source's ExportPruner.
-func (r *run) prune(ctx context.Context) error {
-	e := r.e
-	rec := r.record()
+// prune deletes the export files through the source's ExportPruner, then
+// releases the export directory.
+func (ch *change) prune(ctx context.Context) error {
+	r := ch.r
+	rec := r.record(ch.c.Address)
 	if rec.Export == nil {
 		return nil
 	}
-	pr, ok := e.Plugins.Sources[r.c.Source].(plugins.ExportPruner)
+	pr, ok := r.e.Plugins.Sources[ch.c.Source].(plugins.ExportPruner)
 	if !ok {
-		return plugins.Terminal(fmt.Errorf("%s cannot prune exports", r.c.Source))
+		return plugins.Terminal(fmt.Errorf("%s cannot prune exports", ch.c.Source))
 	}
-	if err := pr.PruneExport(ctx, plugins.PruneExportRequest{Address: r.c.Address, Campaign: e.State.Lineage, Export: *rec.Export}); err != nil {
+	if err := pr.PruneExport(ctx, plugins.PruneExportRequest{Address: ch.c.Address, Campaign: r.st.Lineage, Export: *rec.Export}); err != nil {
 		return err
 	}
-	releaseDir(rec.Export.Dir, owner(e.State.Lineage, r.c.Address), e.Log)
-	return e.update(r.c.Address, func(ms *MigrationState) { ms.Export = nil })
+	releaseDir(rec.Export.Dir, owner(r.st.Lineage, ch.c.Address), r.e.log())
+	return r.update(ch.c.Address, func(ms *MigrationState) { ms.Export = nil })
 }

@@ -141,9 +141,7 @@ func (h *harness) applyCtx(ctx context.Context, p *Plan) *Result {
 		h.t.Fatal(err)
 	}
 	defer h.store.Unlock()
-	e := h.engine()
-	e.State = h.state()
-	res, err := e.Apply(ctx, p)
+	res, err := h.engine().Apply(ctx, h.state(), p, ApplyOptions{})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -165,10 +163,10 @@ func (h *harness) converge() *Result {
 	return res
 }
 
+// renderString shows a plan in a failure message.
 func renderString(p *Plan) string {
-	var b strings.Builder
-	_ = RenderPlan(&b, p)
-	return b.String()
+	b, _ := p.Encode()
+	return string(b)
 }
 
 // golden compares got with testdata/NAME, rewriting it under -update.

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/gofrs/flock"
 	"github.com/google/uuid"
 
@@ -177,4 +179,31 @@ func ForceUnlock(dir, id string) error {
 		}
 	}
 	return fsutil.SyncDir(dir)
+}
+
+// LockWait takes the lock for op like Lock, but while another process
+// holds it, tries again with capped exponential backoff (100 ms growing to
+// 2 s) for up to timeout; 0 tries once, as Terraform's -lock-timeout=0s.
+// ctx ends the wait early. After the timeout the *LockedError names the
+// holder; the wait is reported to waiting (may be nil) each time it
+// starts a pause, so a view can say whom it waits for.
+func (s *Store) LockWait(ctx context.Context, op string, timeout time.Duration, waiting func(LockInfo, time.Duration)) (LockInfo, error) {
+	if timeout <= 0 {
+		return s.Lock(op)
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.Multiplier = 100*time.Millisecond, 2*time.Second, 2
+	return backoff.Retry(ctx, func() (LockInfo, error) {
+		info, err := s.Lock(op)
+		var le *LockedError
+		if err != nil && !errors.As(err, &le) {
+			return info, backoff.Permanent(err)
+		}
+		return info, err
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(timeout), backoff.WithNotify(func(err error, next time.Duration) {
+		var le *LockedError
+		if waiting != nil && errors.As(err, &le) {
+			waiting(le.Info, next)
+		}
+	}))
 }

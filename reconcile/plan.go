@@ -76,7 +76,10 @@ type Change struct {
 	Findings []Finding `json:"findings,omitempty"`
 	// Blocked is set when an error finding (or prevent_destroy) stops
 	// this change; Apply skips it and its dependents.
-	Blocked   bool     `json:"blocked,omitempty"`
+	Blocked bool `json:"blocked,omitempty"`
+	// Suspended is set when state holds the migration (agent suspend);
+	// Apply skips it and its dependents until it is resumed.
+	Suspended bool     `json:"suspended,omitempty"`
 	DependsOn []string `json:"depends_on,omitempty"`
 	// Phase is the observed phase the steps start from.
 	Phase     Phase  `json:"phase"`
@@ -122,11 +125,12 @@ type Plan struct {
 
 // Summary counts the changes by action.
 type Summary struct {
-	Migrate int `json:"migrate"`
-	Update  int `json:"update"`
-	Replace int `json:"replace"`
-	Remove  int `json:"remove"`
-	Blocked int `json:"blocked"`
+	Migrate   int `json:"migrate"`
+	Update    int `json:"update"`
+	Replace   int `json:"replace"`
+	Remove    int `json:"remove"`
+	Blocked   int `json:"blocked"`
+	Suspended int `json:"suspended"`
 }
 
 func (p *Plan) summarize() {
@@ -134,6 +138,9 @@ func (p *Plan) summarize() {
 	for _, c := range p.Changes {
 		if c.Blocked {
 			p.Summary.Blocked++
+		}
+		if c.Suspended && c.Action != ActionNoOp {
+			p.Summary.Suspended++
 		}
 		switch c.Action {
 		case ActionCreate:
@@ -151,11 +158,23 @@ func (p *Plan) summarize() {
 // HasChanges says whether applying the plan would do anything.
 func (p *Plan) HasChanges() bool {
 	for _, c := range p.Changes {
-		if c.Action != ActionNoOp && !c.Blocked {
+		if c.Action != ActionNoOp && !c.Blocked && !c.Suspended {
 			return true
 		}
 	}
 	return false
+}
+
+// Phases counts the configured migrations by the phase the plan saw
+// them in (removals are not counted).
+func (p *Plan) Phases() map[Phase]int {
+	out := map[Phase]int{}
+	for _, c := range p.Changes {
+		if c.Action != ActionDelete {
+			out[c.Phase]++
+		}
+	}
+	return out
 }
 
 // Change finds the change for an address.

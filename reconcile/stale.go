@@ -5,47 +5,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/schema"
-	"github.com/hypersdk/hyperagent/schema/addrs"
 )
-
-// PlanRequest is what Plan needs besides the config and state.
-type PlanRequest struct {
-	Selection Selection
-	Replace   []addrs.Migration
-	Refresh   bool // observe the plugins (false: state alone)
-	// NewLineage is the campaign a plan against no state yet names its
-	// artifacts with; empty means a new random one.
-	NewLineage string
-}
-
-// MakePlan observes (unless Refresh is false) and diffs. It is the one way
-// the CLI and the agent compute a plan.
-func MakePlan(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Set, req PlanRequest) (*Plan, error) {
-	var obs *Observed
-	if req.Refresh {
-		var err error
-		if obs, err = Observe(ctx, cfg, st, set, req.Selection.Select(cfg)); err != nil {
-			return nil, err
-		}
-	}
-	newLineage := ""
-	if st.Lineage == "" {
-		if newLineage = req.NewLineage; newLineage == "" {
-			newLineage = uuid.NewString()
-		}
-	}
-	return Diff(DiffRequest{
-		Config: cfg, State: st, Observed: obs, Selection: req.Selection, Replace: req.Replace, NewLineage: newLineage,
-		CanPrune: func(src string) bool {
-			_, ok := set.Sources[src].(plugins.ExportPruner)
-			return ok
-		},
-	}), nil
-}
 
 // StaleError says a saved plan no longer matches what it was made from.
 type StaleError struct{ Moved []string }

@@ -20,8 +20,20 @@ type State struct {
 	FormatVersion int    `json:"format_version"`
 	Lineage       string `json:"lineage"` // a UUID fixed when the state is created
 	Serial        uint64 `json:"serial"`  // +1 on every write
+	// SuspendedAll, when set, holds every migration: no step runs until
+	// it is resumed (hyperagent agent resume -all).
+	SuspendedAll *time.Time `json:"suspended_all,omitempty"`
 	// Migrations is keyed by migration address.
 	Migrations map[string]*MigrationState `json:"migrations"`
+}
+
+// IsSuspended says whether the migration's steps are held.
+func (s *State) IsSuspended(addr string) bool {
+	if s.SuspendedAll != nil {
+		return true
+	}
+	ms := s.Migrations[addr]
+	return ms != nil && ms.Suspended != nil
 }
 
 // NewState returns an empty state. Its lineage is assigned by the first
@@ -59,8 +71,11 @@ type MigrationState struct {
 	Domain   *plugins.DefinedDomain `json:"domain,omitempty"`
 
 	LastError *ErrorRecord `json:"last_error,omitempty"`
-	CreatedAt time.Time    `json:"created_at"`
-	UpdatedAt time.Time    `json:"updated_at"`
+	// Suspended, when set, holds the migration: no step runs until it is
+	// resumed (hyperagent agent suspend ADDR).
+	Suspended *time.Time `json:"suspended,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // StepDigests are sha256 digests of the settings each step used.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hypersdk/hyperagent/plugins/plugintest"
 )
@@ -166,5 +167,56 @@ func TestWritesAre0600(t *testing.T) {
 		if fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: mode %v, want 0600", filepath.Base(p), fi.Mode().Perm())
 		}
+	}
+}
+
+func TestLockWait(t *testing.T) {
+	dir := t.TempDir()
+	holder, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Lock("agent pass 7"); err != nil {
+		t.Fatal(err)
+	}
+	waiter, _ := OpenStore(dir)
+	ctx := context.Background()
+
+	// 0s: one try, the error names the holder and its operation.
+	_, err = waiter.LockWait(ctx, "apply", 0, nil)
+	var le *LockedError
+	if !errors.As(err, &le) || le.Info.Operation != "agent pass 7" || !strings.Contains(err.Error(), "agent pass 7") {
+		t.Fatalf("err = %v, want a LockedError naming the agent", err)
+	}
+
+	// A timeout: waits, reporting whom it waits for, then gives up.
+	var waits int
+	start := time.Now()
+	_, err = waiter.LockWait(ctx, "apply", 600*time.Millisecond, func(li LockInfo, _ time.Duration) {
+		if li.Operation == "agent pass 7" {
+			waits++
+		}
+	})
+	if !errors.As(err, &le) || waits < 2 || time.Since(start) < 150*time.Millisecond {
+		t.Fatalf("err = %v after %v with %d waits; want a LockedError after waiting", err, time.Since(start), waits)
+	}
+
+	// Released during the wait: taken.
+	go func() { time.Sleep(300 * time.Millisecond); holder.Unlock() }()
+	info, err := waiter.LockWait(ctx, "apply", 10*time.Second, nil)
+	if err != nil || info.Operation != "apply" {
+		t.Fatalf("LockWait = %+v, %v; want the lock once released", info, err)
+	}
+	waiter.Unlock()
+
+	// A cancelled context ends the wait at once.
+	if _, err := holder.Lock("agent pass 8"); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	start = time.Now()
+	if _, err := waiter.LockWait(cctx, "apply", time.Hour, nil); !errors.Is(err, context.Canceled) || time.Since(start) > 5*time.Second {
+		t.Fatalf("err = %v after %v, want context.Canceled promptly", err, time.Since(start))
 	}
 }

@@ -16,6 +16,7 @@ const (
 	outcomeFailed
 	outcomeSkipped    // a dependency did not succeed, or the node is blocked
 	outcomeNotStarted // the walk was cancelled before it started
+	outcomeWaiting    // handed to the converter; a later pass goes on
 )
 
 type nodeResult struct {
@@ -63,6 +64,8 @@ func walk(ctx context.Context, nodes []string, deps map[string][]string, par int
 						why = "was skipped"
 					case outcomeNotStarted:
 						why = "did not start"
+					case outcomeWaiting:
+						why = "is still with the converter"
 					}
 					set(n, nodeResult{outcome: outcomeSkipped, reason: fmt.Sprintf("dependency %s %s", d, why)})
 					return

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/reconcile/pass"
 )
 
 const applyHelp = `Usage: hyperagent apply [options] [FILE | DIR]
@@ -48,6 +49,8 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	cf.register(fs)
 	var pf planFlags
 	pf.register(fs)
+	var lf lockFlags
+	lf.register(fs, false)
 	if code, done := parseFlags(fs, e, applyHelp, args); done {
 		return code
 	}
@@ -67,8 +70,9 @@ func runApply(ctx context.Context, e *env, args []string) int {
 		}
 		dir = saved.ConfigDir
 	}
-	// From here an interrupt cancels ctx: observing, asking and applying
-	// all stop, the lock is released and the exit code is 130.
+	// From here an interrupt cancels ctx: waiting for the lock,
+	// observing, asking and applying all stop, the lock is released and
+	// the exit code is 130.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	interrupted, stop := watchSignals(e, cancel)
@@ -77,25 +81,51 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	if w == nil {
 		return interruptedOr(interrupted, exitError)
 	}
-	defer w.close(e)
-	if _, err := w.store.Lock("apply"); err != nil {
-		return lockError(e, err)
-	}
-	defer func() {
-		if err := w.store.Unlock(); err != nil {
-			w.errorf(e, "%v", err)
+	defer closeWorkspace(e, w)
+
+	v := newApplyView(e, *asJSON)
+	req := pass.Request{Mode: pass.ModeApply, Operation: "apply", Saved: saved, Plan: pf.request(),
+		LockTimeout: lf.timeout, LockWaiting: lf.waiting(e),
+		Apply: reconcile.ApplyOptions{Parallelism: *parallelism, Progress: v.progress.report, Events: v.event}}
+	if saved == nil {
+		req.Planned = func(p *reconcile.Plan) {
+			if !*asJSON {
+				if err := renderPlanTo(e.stdout, p, false); err != nil {
+					fmt.Fprintf(e.stderr, "Error: %v\n", err)
+				}
+			}
 		}
-	}()
-	st, err := w.store.Load()
-	if err != nil {
-		w.errorf(e, "%v", err)
+		req.Approve = func(ctx context.Context, p *reconcile.Plan) (bool, error) {
+			if *asJSON && !*autoApprove {
+				fmt.Fprintln(e.stderr, "Error: apply -json cannot ask for approval: pass -auto-approve, or apply a saved plan")
+				return false, nil
+			}
+			return approve(ctx, e, *autoApprove), nil
+		}
+	}
+	res, err := w.Run(ctx, req)
+	v.progress.done()
+	if res.Applied != nil {
+		v.result(res.Applied)
+	}
+	switch {
+	case err != nil:
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return interruptedOr(interrupted, exitError)
+	case res.Declined:
+		return interruptedOr(interrupted, exitError)
+	case res.Applied == nil && res.Plan.Summary.Blocked > 0:
+		// Nothing could run: what is left is blocked.
+		fmt.Fprintf(e.stderr, "Error: %d migration(s) are blocked by errors (see the plan)\n", res.Plan.Summary.Blocked)
+		return exitError
+	case res.Applied == nil:
+		return exitOK
+	case interrupted() || len(res.Applied.Interrupted) > 0:
+		return exitInterrupted
+	case !res.Applied.OK():
 		return exitError
 	}
-	p, code, ok := planToApply(ctx, e, w, st, saved, pf, *autoApprove, *asJSON)
-	if !ok {
-		return interruptedOr(interrupted, code)
-	}
-	return applyPlan(ctx, e, w, st, p, *parallelism, *asJSON, interrupted)
+	return exitOK
 }
 
 // readSavedPlan reads a plan file. A saved plan is applied exactly as
@@ -124,64 +154,15 @@ func interruptedOr(interrupted func() bool, code int) int {
 	return code
 }
 
-// planToApply checks a saved plan for staleness, or makes, shows and
-// approves a new one. ok is false when there is nothing to run; code is
-// then the exit code.
-func planToApply(ctx context.Context, e *env, w *workspace, st *reconcile.State, saved *reconcile.Plan,
-	pf planFlags, autoApprove, asJSON bool) (p *reconcile.Plan, code int, ok bool) {
-	if saved != nil {
-		if err := reconcile.CheckStale(ctx, saved, w.cfg, st, w.set); err != nil {
-			w.errorf(e, "%v", err)
-			return nil, exitError, false
-		}
-		return saved, 0, true
-	}
-	p, err := reconcile.MakePlan(ctx, w.cfg, st, w.set, pf.request())
-	if err != nil {
-		w.errorf(e, "%v", err)
-		return nil, exitError, false
-	}
-	reconcile.RedactPlan(p, w.cfg.Secrets())
-	if !asJSON {
-		if err := viewPlan(w, p, false); err != nil {
-			w.errorf(e, "%v", err)
-			return nil, exitError, false
-		}
-	}
-	if !p.HasChanges() {
-		// Nothing to run, but what state keeps about the config
-		// (prevent_destroy) is recorded.
-		eng := &reconcile.Engine{Config: w.cfg, Plugins: w.set, Store: w.store, State: st, Log: e.log.Named("apply"),
-			Secrets: w.cfg.Secrets()}
-		if err := eng.SyncRecords(p); err != nil {
-			w.errorf(e, "%v", err)
-			return nil, exitError, false
-		}
-		if p.Summary.Blocked > 0 {
-			fmt.Fprintf(e.stderr, "Error: %d migration(s) are blocked by errors (see the plan)\n", p.Summary.Blocked)
-			return nil, exitError, false
-		}
-		return nil, exitOK, false
-	}
-	if asJSON && !autoApprove {
-		fmt.Fprintln(e.stderr, "Error: apply -json cannot ask for approval: pass -auto-approve, or apply a saved plan")
-		return nil, exitError, false
-	}
-	if code, ok := approve(ctx, e, autoApprove); !ok {
-		return nil, code, false
-	}
-	return p, 0, true
-}
-
 // approve asks for "yes" on a terminal. An interrupt while it waits
 // cancels the apply (the read is abandoned; the process is about to exit).
-func approve(ctx context.Context, e *env, auto bool) (int, bool) {
+func approve(ctx context.Context, e *env, auto bool) bool {
 	if auto {
-		return 0, true
+		return true
 	}
 	if !e.stdinTTY {
 		fmt.Fprintln(e.stderr, "Error: apply needs approval: run it on a terminal, or pass -auto-approve (or apply a saved plan)")
-		return exitError, false
+		return false
 	}
 	fmt.Fprint(e.stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
 	answer := make(chan string, 1)
@@ -192,66 +173,61 @@ func approve(ctx context.Context, e *env, auto bool) (int, bool) {
 	select {
 	case line := <-answer:
 		if strings.TrimSpace(line) == "yes" {
-			return 0, true
+			return true
 		}
 	case <-ctx.Done():
 	}
 	fmt.Fprintln(e.stderr, "\nApply cancelled.")
-	return exitError, false
+	return false
 }
 
-// applyPlan runs the plan and reports the result. ctx is cancelled by an
-// interrupt, which interrupted reports.
-func applyPlan(ctx context.Context, e *env, w *workspace, st *reconcile.State, p *reconcile.Plan, parallelism int,
-	asJSON bool, interrupted func() bool) int {
+// applyView shows an apply: step lines and progress for people, or
+// JSON lines (events, progress, the summary) with -json.
+type applyView struct {
+	e        *env
+	asJSON   bool
+	outMu    sync.Mutex
+	progress *progressView
+}
 
-	var outMu sync.Mutex
-	emit := func(v any) {
-		b, _ := json.Marshal(v)
-		outMu.Lock()
-		defer outMu.Unlock()
-		_, _ = w.out.Write(append(b, '\n'))
-	}
+func newApplyView(e *env, asJSON bool) *applyView {
+	v := &applyView{e: e, asJSON: asJSON}
 	var jsonOut func(any)
 	if asJSON {
-		jsonOut = emit
+		jsonOut = v.emit
 	}
-	progress := newProgressView(&outMu, w.out, e.stdoutTTY, jsonOut)
-	eng := &reconcile.Engine{Config: w.cfg, Plugins: w.set, Store: w.store, State: st, Log: e.log.Named("apply"),
-		Parallelism: parallelism, Secrets: w.cfg.Secrets(), Progress: progress.report}
-	eng.Events = func(ev reconcile.Event) {
-		if asJSON {
-			emit(eventJSON(ev))
-			return
-		}
-		line := fmt.Sprintf("%s: %s %s", ev.Address, ev.Step, ev.Status)
-		if ev.Status == "failed" {
-			line += ": " + ev.Err.Error()
-		}
-		progress.println(line)
+	v.progress = newProgressView(&v.outMu, e.stdout, e.stdoutTTY, jsonOut)
+	return v
+}
+
+func (v *applyView) emit(x any) {
+	b, _ := json.Marshal(x)
+	v.outMu.Lock()
+	defer v.outMu.Unlock()
+	_, _ = v.e.stdout.Write(append(b, '\n'))
+}
+
+func (v *applyView) event(ev reconcile.Event) {
+	if v.asJSON {
+		v.emit(eventJSON(ev))
+		return
 	}
-	res, err := eng.Apply(ctx, p)
-	progress.done()
-	if res != nil {
-		if asJSON {
-			emit(struct {
-				Type   string            `json:"type"`
-				Result *reconcile.Result `json:"result"`
-			}{"summary", res})
-		} else {
-			viewResult(w.out, res)
-		}
+	line := fmt.Sprintf("%s: %s %s", ev.Address, ev.Step, ev.Status)
+	if ev.Status == "failed" {
+		line += ": " + ev.Err.Error()
 	}
-	switch {
-	case err != nil:
-		w.errorf(e, "%v", err)
-		return exitError
-	case interrupted() || len(res.Interrupted) > 0:
-		return exitInterrupted
-	case !res.OK():
-		return exitError
+	v.progress.println(line)
+}
+
+func (v *applyView) result(res *reconcile.Result) {
+	if v.asJSON {
+		v.emit(struct {
+			Type   string            `json:"type"`
+			Result *reconcile.Result `json:"result"`
+		}{"summary", res})
+		return
 	}
-	return exitOK
+	viewResult(v.e.stdout, res)
 }
 
 type stepEvent struct {

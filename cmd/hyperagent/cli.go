@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/reconcile"
 )
 
 // Exit codes, as Terraform's.
@@ -35,6 +36,9 @@ type env struct {
 	environ   []string
 	log       hclog.Logger
 	registry  *plugins.Registry
+	// redact takes the loaded config's secrets out of everything written
+	// to stdout and stderr, logs included: the process's one net.
+	redact *reconcile.Redactor
 }
 
 func newProcessEnv() *env {
@@ -83,6 +87,10 @@ func run(ctx context.Context, args []string, e *env) int {
 		return exitError
 	}
 	e.noColor = e.noColor || *noColor
+	if e.redact == nil {
+		e.redact = reconcile.NewRedactor(nil)
+	}
+	e.stdout, e.stderr = e.redact.Writer(e.stdout), e.redact.Writer(e.stderr)
 	if e.log == nil {
 		e.log = newLogger(e)
 	}

@@ -5,15 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
+	"time"
 
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/reconcile/pass"
 	"github.com/hypersdk/hyperagent/schema"
 	"github.com/hypersdk/hyperagent/schema/addrs"
 )
@@ -59,83 +56,53 @@ func (pf *planFlags) request() reconcile.PlanRequest {
 	}
 }
 
-// workspace is a loaded config with its plugin instances and state store.
-type workspace struct {
-	cfg   *schema.Config
-	set   *plugins.Set
-	store *reconcile.Store
-	out   io.Writer // stdout, with the config's secrets redacted
+// lockFlags are -lock-timeout (and, where a command may skip the lock,
+// -lock), as Terraform's.
+type lockFlags struct {
+	timeout time.Duration
+	lock    bool
 }
 
-// openWorkspace loads the config in dir and builds its plugins. It prints
-// diagnostics and returns nil on failure.
-func openWorkspace(ctx context.Context, e *env, dir string, cf configFlags) *workspace {
+func (lf *lockFlags) register(fs *flag.FlagSet, canSkip bool) {
+	fs.DurationVar(&lf.timeout, "lock-timeout", 0, "how long to wait for the state lock another process holds (e.g. 5m)")
+	lf.lock = true
+	if canSkip {
+		fs.BoolVar(&lf.lock, "lock", true, "take the state lock (false: read the state without it)")
+	}
+}
+
+// waiting tells the person that the pass waits for the lock, once.
+func (lf *lockFlags) waiting(e *env) func(reconcile.LockInfo, time.Duration) {
+	told := false
+	return func(holder reconcile.LockInfo, _ time.Duration) {
+		if !told {
+			told = true
+			fmt.Fprintf(e.stderr, "Waiting up to %s for the state lock (%s)...\n", lf.timeout, holder)
+		}
+	}
+}
+
+// openWorkspace loads the config in dir and opens it for passes. It
+// prints diagnostics and returns nil on failure.
+func openWorkspace(ctx context.Context, e *env, dir string, cf configFlags) *pass.Workspace {
 	cfg, files, diags := loadConfig(e, dir, cf)
 	writeDiagnostics(e, files, diags)
 	if diags.HasErrors() {
 		return nil
 	}
-	if abs, err := filepath.Abs(cfg.Dir); err == nil {
-		cfg.Dir = abs
-	}
-	redactLogs(e, cfg.Secrets())
-	set, err := plugins.Instantiate(ctx, e.registry, cfg, e.log)
+	w, err := pass.Open(ctx, pass.OpenRequest{Config: cfg, Registry: e.registry, Log: e.log, Redact: e.redact})
 	if err != nil {
-		fmt.Fprintf(e.stderr, "Error: %v\n", redact(err.Error(), cfg.Secrets()))
-		return nil
-	}
-	store, err := reconcile.OpenStore(cfg.Agent.StateDir)
-	if err != nil {
-		set.Close()
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return nil
 	}
-	return &workspace{cfg: cfg, set: set, store: store, out: &redactWriter{w: e.stdout, secrets: cfg.Secrets()}}
+	return w
 }
 
-func (w *workspace) close(e *env) {
-	if err := w.set.Close(); err != nil {
+func closeWorkspace(e *env, w *pass.Workspace) {
+	if err := w.Close(); err != nil {
 		e.log.Warn("closing plugins", "error", err)
 	}
 }
-
-// errorf prints an error with the config's secrets redacted.
-func (w *workspace) errorf(e *env, format string, args ...any) {
-	fmt.Fprintf(e.stderr, "Error: %s\n", redact(fmt.Sprintf(format, args...), w.cfg.Secrets()))
-}
-
-// redactWriter replaces secrets in everything written. Views write whole
-// renderings in one call, so a secret is never split across writes.
-type redactWriter struct {
-	w       io.Writer
-	secrets []string
-}
-
-func (r *redactWriter) Write(p []byte) (int, error) {
-	if len(r.secrets) == 0 {
-		return r.w.Write(p)
-	}
-	if _, err := io.WriteString(r.w, redact(string(p), r.secrets)); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// redactLogs replaces the process logger with one whose output goes
-// through redaction: plugins and the engine log errors that may quote
-// what a remote said back, and that could contain a credential. A logger
-// that logs nothing (tests' null logger) is kept.
-func redactLogs(e *env, secrets []string) {
-	if len(secrets) == 0 || e.log == nil || e.log.GetLevel() == hclog.NoLevel || e.log.GetLevel() == hclog.Off {
-		return
-	}
-	stderr := e.stderr
-	e.stderr = &redactWriter{w: stderr, secrets: secrets}
-	e.log = newLogger(e)
-	e.stderr = stderr
-}
-
-func redact(s string, secrets []string) string { return reconcile.RedactSecrets(s, secrets) }
 
 // stateDirFor finds the state directory for commands that only need the
 // state: -state-dir when given, else the config's agent.state_dir. With no
@@ -169,17 +136,6 @@ func readState(dir string) (*reconcile.State, error) {
 		return nil, err
 	}
 	return store.Load()
-}
-
-// lockError prints a lock failure, naming the holder.
-func lockError(e *env, err error) int {
-	var le *reconcile.LockedError
-	if errors.As(err, &le) {
-		fmt.Fprintf(e.stderr, "Error: %v\n", le)
-		return exitError
-	}
-	fmt.Fprintf(e.stderr, "Error: %v\n", err)
-	return exitError
 }
 
 // isFile says whether path names a regular file (a saved plan).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/reconcile/pass"
 )
 
 const planHelp = `Usage: hyperagent plan [options] [DIR]
@@ -29,6 +30,8 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 	cf.register(fs)
 	var pf planFlags
 	pf.register(fs)
+	var lf lockFlags
+	lf.register(fs, true)
 	if code, done := parseFlags(fs, e, planHelp, args); done {
 		return code
 	}
@@ -44,34 +47,30 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 	if w == nil {
 		return exitError
 	}
-	defer w.close(e)
-	st, err := w.store.Load()
+	defer closeWorkspace(e, w)
+	res, err := w.Run(ctx, pass.Request{Mode: pass.ModePlan, Operation: "plan", Plan: pf.request(),
+		LockTimeout: lf.timeout, NoLock: !lf.lock, LockWaiting: lf.waiting(e)})
 	if err != nil {
-		w.errorf(e, "%v", err)
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
 	}
-	p, err := reconcile.MakePlan(ctx, w.cfg, st, w.set, pf.request())
-	if err != nil {
-		w.errorf(e, "%v", err)
-		return exitError
-	}
-	reconcile.RedactPlan(p, w.cfg.Secrets())
+	p := res.Plan
 	if *out != "" {
 		b, err := p.Encode()
 		if err == nil {
 			err = reconcile.WriteFileAtomic(*out, b)
 		}
 		if err != nil {
-			w.errorf(e, "saving the plan: %v", err)
+			fmt.Fprintf(e.stderr, "Error: saving the plan: %v\n", err)
 			return exitError
 		}
 	}
-	if err := viewPlan(w, p, *asJSON); err != nil {
-		w.errorf(e, "%v", err)
+	if err := renderPlanTo(e.stdout, p, *asJSON); err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
 	}
 	if *out != "" && !*asJSON {
-		fmt.Fprintf(w.out, "\nSaved the plan to %s. To run exactly these steps: hyperagent apply %s\n", *out, *out)
+		fmt.Fprintf(e.stdout, "\nSaved the plan to %s. To run exactly these steps: hyperagent apply %s\n", *out, *out)
 	}
 	switch {
 	case p.Summary.Blocked > 0:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/reconcile/pass"
 	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
@@ -24,6 +25,8 @@ func runState(ctx context.Context, e *env, args []string) int {
 	stateDir := fs.String("state-dir", "", "the state directory (default: the config's agent.state_dir)")
 	var cf configFlags
 	cf.register(fs)
+	var lf lockFlags
+	lf.register(fs, false)
 	if code, done := parseFlags(fs, e, stateHelp, args); done {
 		return code
 	}
@@ -61,7 +64,7 @@ func runState(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintf(e.stderr, "Error: %v\n", err)
 			return exitError
 		}
-		return stateRm(e, store, rest)
+		return stateRm(ctx, e, store, rest, lf)
 	}
 	fmt.Fprintf(e.stderr, "Error: unknown state subcommand %q (list, show, rm)\n", sub)
 	return exitError
@@ -98,7 +101,7 @@ func stateShow(e *env, dir string, addr string) int {
 	return writeJSON(e, ms)
 }
 
-func stateRm(e *env, store *reconcile.Store, args []string) int {
+func stateRm(ctx context.Context, e *env, store *reconcile.Store, args []string, lf lockFlags) int {
 	var list []addrs.Migration
 	for _, s := range args {
 		a, err := addrs.ParseMigration(s)
@@ -108,25 +111,18 @@ func stateRm(e *env, store *reconcile.Store, args []string) int {
 		}
 		list = append(list, a)
 	}
-	if _, err := store.Lock("state rm"); err != nil {
-		return lockError(e, err)
-	}
-	defer store.Unlock()
-	st, err := store.Load()
-	if err != nil {
-		fmt.Fprintf(e.stderr, "Error: %v\n", err)
-		return exitError
-	}
-	for _, a := range list {
-		if _, ok := st.Migrations[a.String()]; !ok {
-			fmt.Fprintf(e.stderr, "Error: %s is not in the state; nothing was removed\n", a)
-			return exitError
+	err := pass.Edit(ctx, store, "state rm", lf.timeout, func(st *reconcile.State) error {
+		for _, a := range list {
+			if _, ok := st.Migrations[a.String()]; !ok {
+				return fmt.Errorf("%s is not in the state; nothing was removed", a)
+			}
 		}
-	}
-	for _, a := range list {
-		delete(st.Migrations, a.String())
-	}
-	if err := store.Write(st); err != nil {
+		for _, a := range list {
+			delete(st.Migrations, a.String())
+		}
+		return nil
+	})
+	if err != nil {
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
 	}

@@ -8,12 +8,8 @@ import (
 	"github.com/hypersdk/hyperagent/reconcile"
 )
 
-// viewPlan renders a plan for people or as JSON; both come from the same
-// value. The whole rendering is one write, so redaction sees it whole.
-func viewPlan(w *workspace, p *reconcile.Plan, asJSON bool) error {
-	return renderPlanTo(w.out, p, asJSON)
-}
-
+// renderPlanTo renders a plan for people or as JSON; both come from the
+// same value. The whole rendering is one write, so redaction sees it whole.
 func renderPlanTo(out io.Writer, p *reconcile.Plan, asJSON bool) error {
 	var b bytes.Buffer
 	if asJSON {
@@ -22,7 +18,7 @@ func renderPlanTo(out io.Writer, p *reconcile.Plan, asJSON bool) error {
 			return err
 		}
 		b.Write(enc)
-	} else if err := reconcile.RenderPlan(&b, p); err != nil {
+	} else if err := renderPlan(&b, p); err != nil {
 		return err
 	}
 	_, err := out.Write(b.Bytes())

@@ -1,15 +1,17 @@
-package reconcile
+package main
 
 import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/hypersdk/hyperagent/reconcile"
 )
 
-// RenderPlan writes the plan for people: one block per change with its
+// renderPlan writes the plan for people: one block per change with its
 // symbol, reason and one line per step, the findings, and the summary
 // line. It renders exactly the value that -json marshals.
-func RenderPlan(w io.Writer, p *Plan) error {
+func renderPlan(w io.Writer, p *reconcile.Plan) error {
 	var b strings.Builder
 	if !p.HasChanges() && p.Summary.Blocked == 0 {
 		b.WriteString("No changes. The migrations match the configuration.\n")
@@ -19,7 +21,7 @@ func RenderPlan(w io.Writer, p *Plan) error {
 	}
 	b.WriteString("hyperagent will perform the following actions:\n")
 	for _, c := range p.Changes {
-		if c.Action == ActionNoOp {
+		if c.Action == reconcile.ActionNoOp {
 			continue
 		}
 		b.WriteString("\n")
@@ -40,7 +42,7 @@ func RenderPlan(w io.Writer, p *Plan) error {
 	}
 	writeFindings(&b, p)
 	b.WriteString("\n")
-	b.WriteString(SummaryLine(p))
+	b.WriteString(summaryLine(p))
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -48,9 +50,9 @@ func RenderPlan(w io.Writer, p *Plan) error {
 
 // writeFindings lists findings of migrations that have nothing to do (the
 // others are shown with their change).
-func writeFindings(b *strings.Builder, p *Plan) {
+func writeFindings(b *strings.Builder, p *reconcile.Plan) {
 	for _, c := range p.Changes {
-		if c.Action != ActionNoOp {
+		if c.Action != reconcile.ActionNoOp {
 			continue
 		}
 		for _, f := range c.Findings {
@@ -59,23 +61,23 @@ func writeFindings(b *strings.Builder, p *Plan) {
 	}
 }
 
-func verb(a Action) string {
+func verb(a reconcile.Action) string {
 	switch a {
-	case ActionCreate:
+	case reconcile.ActionCreate:
 		return "will be migrated"
-	case ActionUpdate:
+	case reconcile.ActionUpdate:
 		return "will be redefined in place"
-	case ActionReplace:
+	case reconcile.ActionReplace:
 		return "must be redone"
-	case ActionDelete:
+	case reconcile.ActionDelete:
 		return "will be forgotten"
 	}
 	return "has nothing to do"
 }
 
-// SummaryLine is "Plan: 3 to migrate, 1 to replace, 0 to remove." (with
+// summaryLine is "Plan: 3 to migrate, 1 to replace, 0 to remove." (with
 // "N to update" when there are updates, and the blocked count when any).
-func SummaryLine(p *Plan) string {
+func summaryLine(p *reconcile.Plan) string {
 	s := p.Summary
 	line := fmt.Sprintf("Plan: %d to migrate", s.Migrate)
 	if s.Update > 0 {
