@@ -38,7 +38,7 @@ func (r *run) runChange(ctx context.Context, c *Change) nodeOutcome {
 	}
 	ch := &change{r: r, m: m, c: c}
 	defer ch.releaseConverter()
-	for _, s := range c.Steps {
+	for i, s := range c.Steps {
 		// A job that had finished when the plan was made is collected
 		// now; one still queued or converting is left to a later pass.
 		if s.Kind == StepAwait && r.opts.SkipAwait && c.Phase != PhaseConverted {
@@ -51,6 +51,11 @@ func (r *run) runChange(ctx context.Context, c *Change) nodeOutcome {
 		}
 		r.emit(Event{Address: c.Address, Step: s.Kind, Status: "start", Detail: s.Detail})
 		note, err := ch.step(ctx, s)
+		if err != nil && i == 0 && errors.Is(err, errNoSlot) {
+			// Cancelled before its first step could start: nothing
+			// happened, nothing to record.
+			return outcomeNotStarted
+		}
 		if err != nil {
 			err = fmt.Errorf("%s %s: %w", s.Kind, c.Address, err)
 			r.emit(Event{Address: c.Address, Step: s.Kind, Status: "failed", Err: err})

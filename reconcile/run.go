@@ -173,6 +173,10 @@ func (r *run) setupLimits() {
 	}
 }
 
+// errNoSlot is a step cancelled while it waited for a slot of a limit:
+// it did nothing.
+var errNoSlot = errors.New("cancelled while waiting for a slot")
+
 // acquire takes a slot of instance's limit; release is idempotent.
 func (r *run) acquire(ctx context.Context, instance string) (release func(), err error) {
 	sem := r.limits[instance]
@@ -182,7 +186,7 @@ func (r *run) acquire(ctx context.Context, instance string) (release func(), err
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, fmt.Errorf("%w: %w", errNoSlot, ctx.Err())
 	}
 	var once sync.Once
 	return func() { once.Do(func() { <-sem }) }, nil
