@@ -76,12 +76,12 @@ func (t *Target) ObserveDomains(ctx context.Context, req plugins.ObserveDomainsR
 		return g.Wait()
 	})
 	if err != nil {
-		return resp, fmt.Errorf("observe domains: %w", err)
+		return resp, err
 	}
 	for _, q := range req.Domains {
 		o, err := t.observeOne(q, xmls, networks)
 		if err != nil {
-			return resp, fmt.Errorf("observe %s: %w", q.Address, err)
+			return resp, fmt.Errorf("domain %s (of %s): %w", q.Name, q.Address, err)
 		}
 		resp.Domains[q.Address] = o
 	}
