@@ -210,6 +210,7 @@ func (t *Target) readDomainType(ctx context.Context) (string, error) {
 		if err != nil {
 			return fmt.Errorf("read capabilities: %w", err)
 		}
+		caps = libvirtxml.Caps{} // Unmarshal appends to what a lost attempt left
 		return caps.Unmarshal(x)
 	})
 	if err != nil {

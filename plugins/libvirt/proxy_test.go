@@ -18,8 +18,9 @@ import (
 
 // libvirt's remote procedure numbers (remote_protocol.x) the proxy acts on.
 const (
-	procConnectListAllDomains = 273
-	procDomainDefineXMLFlags  = 350
+	procConnectListAllDomains  = 273
+	procConnectListAllNetworks = 283
+	procDomainDefineXMLFlags   = 350
 )
 
 // flakyProxy stands between a target and the real libvirtd and behaves as

@@ -13,8 +13,9 @@ import (
 )
 
 // TestRetriesWhileDaemonRestarts: a daemon that refuses connections, then
-// drops one at once, then cuts one mid-call, is waited out; the
-// observation is the one a healthy daemon gives.
+// drops one at once, then cuts two mid-call (at the first call, and
+// halfway through), is waited out; the observation is the one a healthy
+// daemon gives, with nothing left over from the attempts cut short.
 func TestRetriesWhileDaemonRestarts(t *testing.T) {
 	cfg := testConfig(t)
 	direct := newTestTarget(t, cfg) // holds test:///default open
@@ -46,16 +47,22 @@ func TestRetriesWhileDaemonRestarts(t *testing.T) {
 			}
 			seen = append(seen, s)
 		}
-		p.start(cut{atAccept: true}, cut{beforeCall: procConnectListAllDomains})
+		p.start(cut{atAccept: true}, cut{beforeCall: procConnectListAllDomains}, cut{beforeCall: procConnectListAllNetworks})
 		notices <- seen
 	}()
-	r, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{{Address: addr, Campaign: campaign, Name: name}}})
+	// The network it maps to does not exist: a warning, which only a
+	// listing of the networks gives.
+	q := plugins.DomainQuery{Address: addr, Campaign: campaign, Name: name, Networks: []string{"VM Network"}, Network: "nosuchnet"}
+	r, err := tg.ObserveDomains(ctx, plugins.ObserveDomainsRequest{Domains: []plugins.DomainQuery{q}})
 	if err != nil {
 		t.Fatalf("observe through a restarting daemon: %v", err)
 	}
 	o := r.Domains[addr]
 	if !o.Exists || !o.Ours || o.UUID != def.Domain.UUID || o.Digest != def.Domain.Digest {
 		t.Errorf("observation = %+v, want the domain as defined (%+v)", o, def.Domain)
+	}
+	if len(o.Findings) != 1 || o.Findings[0].Severity != plugins.SeverityWarning {
+		t.Errorf("findings = %+v, want one warning: network nosuchnet does not exist", o.Findings)
 	}
 	refusals := <-notices
 	for _, s := range refusals {
@@ -64,11 +71,11 @@ func TestRetriesWhileDaemonRestarts(t *testing.T) {
 		}
 	}
 	accepted, lists := p.counts(procConnectListAllDomains)
-	if accepted != 3 || lists != 1 {
-		t.Errorf("proxy accepted %d connections and forwarded %d listings; want 3 (dropped, cut mid-call, served) and 1", accepted, lists)
+	if accepted != 4 || lists != 2 {
+		t.Errorf("proxy accepted %d connections and forwarded %d domain listings; want 4 (dropped, cut twice, served) and 2", accepted, lists)
 	}
-	if n := rl.count(); n != 4 {
-		t.Errorf("%d retries, want 4: refused twice, dropped, cut mid-call", n)
+	if n := rl.count(); n != 5 {
+		t.Errorf("%d retries, want 5: refused twice, dropped, cut mid-call twice", n)
 	}
 }
 
