@@ -2,6 +2,7 @@ package libvirt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -13,41 +14,42 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/schema"
 )
 
-// validName is what a domain name may be here: it also names the disk files
-// and the NVRAM file, so it must be a plain file name.
-var validName = regexp.MustCompile(`^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$`)
-
-// diskIDRe is the converter's disk id: it becomes part of a file name.
-var diskIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+// diskIDRe is the converter's disk id and formatRe its image format: both
+// become part of a file name.
+var (
+	diskIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	formatRe = regexp.MustCompile(`^[a-z0-9]+$`)
+)
 
 // Define implements plugins.Target. The order matters for safety: the name
 // is checked for a foreign domain before any disk moves, and the domain is
 // defined only once its disks are in place.
 func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins.DefineResponse, error) {
 	name := req.Name
-	if !validName.MatchString(name) {
-		return plugins.DefineResponse{}, plugins.Terminal(fmt.Errorf("define %s: domain name %q must match %s", req.Address, name, validName))
+	if problem := schema.DomainNameProblem(name); problem != "" {
+		return plugins.DefineResponse{}, plugins.Terminal(errors.New(problem))
 	}
 	log := t.log.With("address", req.Address, "domain", name)
 
 	existing, found, err := t.lookupDomain(ctx, name)
 	if err != nil {
-		return plugins.DefineResponse{}, fmt.Errorf("define %s: %w", req.Address, err)
+		return plugins.DefineResponse{}, err
 	}
 	owner := plugins.Owner{Campaign: req.Campaign, Address: req.Address}
 	if found && !owner.Adopts(existing.ManagedBy, existing.UUID, req.UUID) {
-		return plugins.DefineResponse{}, plugins.Terminal(fmt.Errorf("define %s: %s", req.Address, foreignDetail(name, existing.ManagedBy)))
+		return plugins.DefineResponse{}, plugins.Terminal(errors.New(foreignDetail(name, existing.ManagedBy)))
 	}
 
 	nics, err := t.placeNICs(req)
 	if err != nil {
-		return plugins.DefineResponse{}, plugins.Terminal(fmt.Errorf("define %s: %w", req.Address, err))
+		return plugins.DefineResponse{}, plugins.Terminal(err)
 	}
 	dir, pool, err := t.storageDir(ctx)
 	if err != nil {
-		return plugins.DefineResponse{}, fmt.Errorf("define %s: %w", req.Address, err)
+		return plugins.DefineResponse{}, err
 	}
 	outs := append([]plugins.Output(nil), req.Outputs...)
 	sort.SliceStable(outs, func(i, j int) bool { return outs[i].BootOrder < outs[j].BootOrder })
@@ -55,12 +57,15 @@ func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins
 	var files []plugins.File
 	for _, o := range outs {
 		if !diskIDRe.MatchString(o.DiskID) {
-			return plugins.DefineResponse{}, plugins.Terminal(fmt.Errorf("define %s: disk id %q must match %s", req.Address, o.DiskID, diskIDRe))
+			return plugins.DefineResponse{}, plugins.Terminal(fmt.Errorf("disk id %q must match %s", o.DiskID, diskIDRe))
+		}
+		if !formatRe.MatchString(o.Format) {
+			return plugins.DefineResponse{}, plugins.Terminal(fmt.Errorf("disk %s: format %q must match %s", o.DiskID, o.Format, formatRe))
 		}
 		dst := filepath.Join(dir, name+"-"+o.DiskID+"."+o.Format)
 		f, err := placeDisk(ctx, o.Path, dst, strings.TrimPrefix(o.SHA256, "sha256:"))
 		if err != nil {
-			return plugins.DefineResponse{}, fmt.Errorf("define %s: disk %s: %w", req.Address, o.DiskID, err)
+			return plugins.DefineResponse{}, fmt.Errorf("disk %s: %w", o.DiskID, err)
 		}
 		log.Info("disk in place", "disk", o.DiskID, "path", dst, "size", f.Size)
 		disks = append(disks, placedDisk{Path: dst, Format: o.Format})
@@ -76,15 +81,15 @@ func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins
 	}
 	spec, err := t.spec(ctx, req, name, id, disks, nics)
 	if err != nil {
-		return plugins.DefineResponse{}, fmt.Errorf("define %s: %w", req.Address, err)
+		return plugins.DefineResponse{}, err
 	}
 	dom, err := buildDomain(spec)
 	if err != nil {
-		return plugins.DefineResponse{}, fmt.Errorf("define %s: %w", req.Address, err)
+		return plugins.DefineResponse{}, plugins.Terminal(err)
 	}
 	doc, err := dom.Marshal()
 	if err != nil {
-		return plugins.DefineResponse{}, fmt.Errorf("define %s: marshal domain XML: %w", req.Address, err)
+		return plugins.DefineResponse{}, plugins.Terminal(fmt.Errorf("domain %s: marshal XML: %w", name, err))
 	}
 	var obs observed
 	err = t.conn.do(ctx, func(l *golibvirt.Libvirt) error {
@@ -110,7 +115,7 @@ func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins
 		return err
 	})
 	if err != nil {
-		return plugins.DefineResponse{}, fmt.Errorf("define %s: %w", req.Address, err)
+		return plugins.DefineResponse{}, err
 	}
 	log.Info("domain defined", "uuid", obs.UUID, "digest", obs.Digest)
 	return plugins.DefineResponse{Domain: plugins.DefinedDomain{
@@ -205,6 +210,7 @@ func (t *Target) readDomainType(ctx context.Context) (string, error) {
 		if err != nil {
 			return fmt.Errorf("read capabilities: %w", err)
 		}
+		caps = libvirtxml.Caps{} // Unmarshal appends to what a lost attempt left
 		return caps.Unmarshal(x)
 	})
 	if err != nil {

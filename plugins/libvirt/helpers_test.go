@@ -66,19 +66,26 @@ func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), nameSeq.Add(1))
 }
 
-// makeDisk creates a real disk image with qemu-img and returns it as a
-// converter output.
+// makeDisk creates a real 16 MiB disk image with qemu-img and returns it
+// as a converter output.
 func makeDisk(t *testing.T, dir, id, format string, bootOrder int) plugins.Output {
+	t.Helper()
+	return makeDiskSized(t, dir, id, format, bootOrder, "16M")
+}
+
+// makeDiskSized is makeDisk with a virtual size; images of two sizes differ
+// in their bytes.
+func makeDiskSized(t *testing.T, dir, id, format string, bootOrder int, size string) plugins.Output {
 	t.Helper()
 	if _, err := exec.LookPath("qemu-img"); err != nil {
 		t.Fatal("qemu-img not found: install qemu-utils (run .ci/setup)")
 	}
 	path := filepath.Join(dir, id+"."+format)
-	if out, err := exec.Command("qemu-img", "create", "-q", "-f", format, path, "16M").CombinedOutput(); err != nil {
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", format, path, size).CombinedOutput(); err != nil {
 		t.Fatalf("qemu-img create: %v: %s", err, out)
 	}
-	sum, size := hashFile(t, path)
-	return plugins.Output{DiskID: id, Path: path, Format: format, Size: size, SHA256: sum, BootOrder: bootOrder}
+	sum, n := hashFile(t, path)
+	return plugins.Output{DiskID: id, Path: path, Format: format, Size: n, SHA256: sum, BootOrder: bootOrder}
 }
 
 func hashFile(t *testing.T, path string) (string, int64) {

@@ -28,9 +28,11 @@ func (t *Target) ObserveDomains(ctx context.Context, req plugins.ObserveDomainsR
 	if len(req.Domains) == 0 {
 		return resp, nil
 	}
-	xmls := map[string]string{}
-	networks := map[string]bool{}
+	var xmls map[string]string
+	var networks map[string]bool
 	err := t.conn.do(ctx, func(l *golibvirt.Libvirt) error {
+		// Start afresh: a lost connection runs this again.
+		xmls, networks = map[string]string{}, map[string]bool{}
 		doms, _, err := l.ConnectListAllDomains(1, 0)
 		if err != nil {
 			return fmt.Errorf("list domains: %w", err)
@@ -76,12 +78,12 @@ func (t *Target) ObserveDomains(ctx context.Context, req plugins.ObserveDomainsR
 		return g.Wait()
 	})
 	if err != nil {
-		return resp, fmt.Errorf("observe domains: %w", err)
+		return resp, err
 	}
 	for _, q := range req.Domains {
 		o, err := t.observeOne(q, xmls, networks)
 		if err != nil {
-			return resp, fmt.Errorf("observe %s: %w", q.Address, err)
+			return resp, fmt.Errorf("domain %s (of %s): %w", q.Name, q.Address, err)
 		}
 		resp.Domains[q.Address] = o
 	}
@@ -194,6 +196,7 @@ func (t *Target) storageDir(ctx context.Context) (string, *golibvirt.StoragePool
 		if err != nil {
 			return fmt.Errorf("storage pool %q: %w", t.cfg.StoragePool, err)
 		}
+		px = libvirtxml.StoragePool{} // Unmarshal appends to what a lost attempt left
 		return px.Unmarshal(x)
 	})
 	if err != nil {

@@ -2,6 +2,8 @@ package libvirt
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,6 +114,158 @@ func TestPlaceDiskBothGone(t *testing.T) {
 	_, err := placeDisk(context.Background(), filepath.Join(dir, "a"), filepath.Join(dir, "b"), "")
 	if !plugins.IsTerminal(err) {
 		t.Errorf("err = %v, want terminal", err)
+	}
+}
+
+// TestPlaceDiskSourceGone: with the converted disk gone, the file at dst
+// is taken for it only when it holds the bytes the converter reported.
+func TestPlaceDiskSourceGone(t *testing.T) {
+	dst := makeDisk(t, t.TempDir(), "disk-0", "qcow2", 0)
+	src := filepath.Join(t.TempDir(), "gone.qcow2")
+	tests := map[string]struct {
+		want    string
+		adopted bool
+	}{
+		"same bytes":       {dst.SHA256, true},
+		"other bytes":      {strings.Repeat("0", 64), false},
+		"nothing to check": {"", false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f, err := placeDisk(context.Background(), src, dst.Path, tc.want)
+			if tc.adopted {
+				if err != nil || f != (plugins.File{Path: dst.Path, Size: dst.Size, SHA256: dst.SHA256}) {
+					t.Errorf("placeDisk = %+v, %v; want %s adopted", f, err, dst.Path)
+				}
+				return
+			}
+			if !plugins.IsTerminal(err) || !strings.Contains(err.Error(), src) || !strings.Contains(err.Error(), dst.Path) {
+				t.Errorf("err = %v, want terminal naming %s and %s", err, src, dst.Path)
+			}
+			if sum, _ := hashFile(t, dst.Path); sum != dst.SHA256 {
+				t.Errorf("%s changed", dst.Path)
+			}
+		})
+	}
+}
+
+// TestPlaceDiskNeverOverwrites: a file already at dst is someone else's
+// (another campaign's disk of the same domain name and disk id) unless it
+// holds the converted disk's bytes, in which case it is an earlier
+// attempt's copy and is adopted as it is. Neither is ever replaced.
+func TestPlaceDiskNeverOverwrites(t *testing.T) {
+	fss := map[string]func(t *testing.T) string{
+		"same filesystem":    func(t *testing.T) string { return t.TempDir() },
+		"across filesystems": func(t *testing.T) string { return shmDir(t) },
+	}
+	tests := map[string]struct {
+		existing string // "other": another disk's bytes; "same": src's
+		want     bool   // the converter reported a sha256
+	}{
+		"someone else's file":                 {"other", true},
+		"someone else's file, no checksum":    {"other", false},
+		"earlier attempt's copy":              {"same", true},
+		"earlier attempt's copy, no checksum": {"same", false},
+	}
+	for fsName, srcDir := range fss {
+		for name, tc := range tests {
+			t.Run(fsName+"/"+name, func(t *testing.T) {
+				src := makeDisk(t, srcDir(t), "disk-0", "qcow2", 0)
+				dir := t.TempDir()
+				dst := filepath.Join(dir, "vm-disk-0.qcow2")
+				existing := makeDiskSized(t, t.TempDir(), "other", "qcow2", 0, "32M")
+				if tc.existing == "same" {
+					existing = makeDisk(t, t.TempDir(), "copy", "qcow2", 0)
+				}
+				if err := os.Rename(existing.Path, dst); err != nil {
+					t.Fatal(err)
+				}
+				ino := inode(t, dst)
+				want := ""
+				if tc.want {
+					want = src.SHA256
+				}
+
+				f, err := placeDisk(context.Background(), src.Path, dst, want)
+				if tc.existing == "same" {
+					if err != nil || f != (plugins.File{Path: dst, Size: src.Size, SHA256: src.SHA256}) {
+						t.Errorf("placeDisk = %+v, %v; want the earlier copy adopted", f, err)
+					}
+					if exists(src.Path) {
+						t.Errorf("source left behind after adopting the earlier copy")
+					}
+				} else {
+					if !plugins.IsTerminal(err) || !strings.Contains(err.Error(), src.Path) || !strings.Contains(err.Error(), dst) {
+						t.Errorf("err = %v, want terminal naming %s and %s", err, src.Path, dst)
+					}
+					if sum, _ := hashFile(t, src.Path); sum != src.SHA256 {
+						t.Errorf("source changed or removed although nothing was placed")
+					}
+				}
+				if got := inode(t, dst); got != ino {
+					t.Errorf("%s replaced: inode %d -> %d", dst, ino, got)
+				}
+				if sum, _ := hashFile(t, dst); sum != existing.SHA256 {
+					t.Errorf("%s changed: sha256 %s, was %s", dst, sum, existing.SHA256)
+				}
+				assertNoTemps(t, dir)
+			})
+		}
+	}
+}
+
+// TestCopyVerifiedNeverOverwrites: a dst that appears while the bytes are
+// copied is never replaced by the copy.
+func TestCopyVerifiedNeverOverwrites(t *testing.T) {
+	src := makeDisk(t, shmDir(t), "disk-0", "raw", 0)
+	for name, same := range map[string]bool{"someone else's file": false, "the same bytes": true} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			dst := filepath.Join(dir, "vm-disk-0.raw")
+			existing := makeDiskSized(t, t.TempDir(), "other", "raw", 0, "1M")
+			if same {
+				existing = makeDisk(t, t.TempDir(), "copy", "raw", 0)
+			}
+			if err := os.Rename(existing.Path, dst); err != nil {
+				t.Fatal(err)
+			}
+			ino := inode(t, dst)
+			f, err := copyVerified(context.Background(), src.Path, dst, src.SHA256)
+			if same && (err != nil || f.SHA256 != src.SHA256) {
+				t.Errorf("copyVerified = %+v, %v; want the existing copy taken", f, err)
+			}
+			if !same && (!plugins.IsTerminal(err) || !strings.Contains(err.Error(), dst)) {
+				t.Errorf("err = %v, want terminal naming %s", err, dst)
+			}
+			if got := inode(t, dst); got != ino {
+				t.Errorf("%s replaced: inode %d -> %d", dst, ino, got)
+			}
+			assertNoTemps(t, dir)
+		})
+	}
+}
+
+// TestLinkNoReplace is the fallback where RENAME_NOREPLACE is missing.
+func TestLinkNoReplace(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	for p, b := range map[string]string{src: "new", dst: "old"} {
+		if err := os.WriteFile(p, []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := linkNoReplace(src, dst); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("onto an existing file: err = %v, want fs.ErrExist", err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "old" || !exists(src) {
+		t.Errorf("dst = %q, src exists %v after a refused move", b, exists(src))
+	}
+	os.Remove(dst)
+	if err := linkNoReplace(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "new" || exists(src) {
+		t.Errorf("dst = %q, src exists %v after the move", b, exists(src))
 	}
 }
 

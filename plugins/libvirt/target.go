@@ -29,38 +29,41 @@ var (
 	_ plugins.Closer  = (*Target)(nil)
 )
 
-// New checks cfg and returns a Target. It does not contact libvirt.
+// New checks cfg and returns a Target. It does not contact libvirt. Each
+// failure is marked with the attribute that causes it.
 func New(cfg Config, log hclog.Logger) (*Target, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
 	var errs []error
 	if cfg.URI == "" {
-		errs = append(errs, errors.New("uri must not be empty"))
+		errs = append(errs, plugins.AttrError("uri", errors.New("uri must not be empty")))
+	} else if err := checkURI(cfg.URI); err != nil {
+		errs = append(errs, plugins.AttrError("uri", err))
 	}
 	switch {
 	case cfg.StorageDir == "" && cfg.StoragePool == "":
 		errs = append(errs, errors.New("one of storage_dir or storage_pool is required"))
 	case cfg.StorageDir != "" && cfg.StoragePool != "":
-		errs = append(errs, errors.New("storage_dir and storage_pool are mutually exclusive"))
+		errs = append(errs, plugins.AttrError("storage_pool", errors.New("storage_dir and storage_pool are mutually exclusive")))
 	case cfg.StorageDir != "" && !filepath.IsAbs(cfg.StorageDir):
-		errs = append(errs, fmt.Errorf("storage_dir %q must be an absolute path", cfg.StorageDir))
+		errs = append(errs, plugins.AttrError("storage_dir", fmt.Errorf("storage_dir %q must be an absolute path", cfg.StorageDir)))
 	}
 	if cfg.MaxParallel < 0 {
-		errs = append(errs, errors.New("max_parallel must not be negative"))
+		errs = append(errs, plugins.AttrError("max_parallel", errors.New("max_parallel must not be negative")))
 	}
 	for src, dst := range cfg.NetworkMap {
 		if _, err := parseNetwork(dst); err != nil {
-			errs = append(errs, fmt.Errorf("network_map[%q]: %w", src, err))
+			errs = append(errs, plugins.AttrError("network_map", fmt.Errorf("network_map[%q]: %w", src, err)))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, plugins.Terminal(fmt.Errorf("target %q: %w", Type, err))
+		return nil, plugins.Terminal(err)
 	}
 	return &Target{
 		cfg:  cfg,
 		log:  log,
-		conn: &conn{uri: cfg.URI, socket: cfg.Socket},
+		conn: &conn{uri: cfg.URI, socket: cfg.Socket, log: log, retry: defaultRetry},
 	}, nil
 }
 
