@@ -40,9 +40,10 @@ type ApplyOptions struct {
 	// converter's hands. The agent runs this way, so that one pass never
 	// holds the state lock while a conversion runs for hours.
 	SkipAwait bool
-	// Hold names changes not to run this time, with the reason (a
-	// migration backing off after a failure); their dependents wait too.
-	Hold map[string]string
+	// Hold says which changes not to run this time, and why (a migration
+	// backing off after a failure); their dependents wait too. It sees
+	// the plan (its fingerprints) and the change. nil holds nothing.
+	Hold func(p *Plan, c *Change) (reason string, held bool)
 	// Progress and Events are called from many goroutines; may be nil.
 	Progress plugins.Progress
 	Events   func(Event)

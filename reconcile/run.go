@@ -62,9 +62,11 @@ func (r *run) apply(ctx context.Context) (*Result, error) {
 			pre[n] = "suspended: hyperagent agent resume " + n + " lets it go on"
 			continue
 		}
-		if why, held := r.opts.Hold[n]; held {
-			pre[n] = why
-			continue
+		if r.opts.Hold != nil {
+			if why, held := r.opts.Hold(r.plan, c); held {
+				pre[n] = why
+				continue
+			}
 		}
 		for _, d := range c.DependsOn {
 			if _, ok := changes[d]; ok {

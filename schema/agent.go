@@ -12,7 +12,9 @@ import (
 const (
 	DefaultStateDir    = ".hyperagent"
 	DefaultParallelism = 10
-	DefaultInterval    = time.Minute
+	DefaultInterval    = 30 * time.Second
+	DefaultRetryMin    = 30 * time.Second
+	DefaultRetryMax    = 30 * time.Minute
 )
 
 var agentSchema = BlockSchema{
@@ -20,7 +22,9 @@ var agentSchema = BlockSchema{
 		{Name: "state_dir", Type: cty.String, Default: cty.StringVal(DefaultStateDir), Description: "state and lock; relative to the config directory"},
 		{Name: "parallelism", Type: cty.Number, Default: cty.NumberIntVal(DefaultParallelism)},
 		{Name: "auto_apply", Type: cty.Bool, Default: cty.False},
-		{Name: "interval", Type: cty.String, Default: cty.StringVal(DefaultInterval.String())},
+		{Name: "interval", Type: cty.String, Default: cty.StringVal(DefaultInterval.String()), Description: "the agent's periodic re-observation, besides file events"},
+		{Name: "retry_min", Type: cty.String, Default: cty.StringVal(DefaultRetryMin.String()), Description: "first wait before the agent retries a failed migration"},
+		{Name: "retry_max", Type: cty.String, Default: cty.StringVal(DefaultRetryMax.String()), Description: "longest wait between the agent's retries of a migration"},
 		{Name: "status_socket", Type: cty.String},
 		{Name: "status_addr", Type: cty.String},
 	},
@@ -33,6 +37,8 @@ func (l *loader) loadAgent(blocks hcl.Blocks) hcl.Diagnostics {
 		StateDir:    resolve(l.dir, DefaultStateDir),
 		Parallelism: DefaultParallelism,
 		Interval:    DefaultInterval,
+		RetryMin:    DefaultRetryMin,
+		RetryMax:    DefaultRetryMax,
 	}
 	if len(blocks) == 0 {
 		return nil
@@ -79,6 +85,25 @@ func (l *loader) loadAgent(blocks hcl.Blocks) hcl.Diagnostics {
 		} else {
 			a.Interval = dur
 		}
+	}
+	for _, name := range []string{"retry_min", "retry_max"} {
+		s, ok := get(name)
+		if !ok {
+			continue
+		}
+		dur, err := time.ParseDuration(s.AsString())
+		if err != nil || dur <= 0 {
+			diags = append(diags, d.invalid(name, "Invalid duration", fmt.Sprintf("%s must be a positive duration such as \"30s\" or \"30m\", not %q.", name, s.AsString())))
+			continue
+		}
+		if name == "retry_min" {
+			a.RetryMin = dur
+		} else {
+			a.RetryMax = dur
+		}
+	}
+	if a.RetryMax < a.RetryMin {
+		diags = append(diags, d.invalid("retry_max", "Invalid retry bounds", fmt.Sprintf("retry_max (%s) must not be shorter than retry_min (%s).", a.RetryMax, a.RetryMin)))
 	}
 	if s, ok := get("status_socket"); ok {
 		a.StatusSocket = resolve(l.dir, s.AsString())

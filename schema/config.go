@@ -87,7 +87,9 @@ type AgentConfig struct {
 	StateDir     string        // default ".hyperagent" under the config dir
 	Parallelism  int           // default 10
 	AutoApply    bool          // agent applies without a person
-	Interval     time.Duration // periodic re-observation; default 1m
+	Interval     time.Duration // periodic re-observation; default 30s
+	RetryMin     time.Duration // the agent's first wait before retrying a failed migration
+	RetryMax     time.Duration // its longest wait
 	StatusSocket string        // unix socket of the status API
 	StatusAddr   string        // optional localhost TCP address
 }

@@ -184,7 +184,8 @@ migration "web" {
 `})
 	cfg := mustLoad(t, LoadOptions{Dir: dir, Vars: []string{"pw=s3cret"}})
 
-	wantAgent := AgentConfig{StateDir: filepath.Join(dir, "st"), Parallelism: 3, Interval: 90 * time.Second}
+	wantAgent := AgentConfig{StateDir: filepath.Join(dir, "st"), Parallelism: 3, Interval: 90 * time.Second,
+		RetryMin: DefaultRetryMin, RetryMax: DefaultRetryMax}
 	if diff := cmp.Diff(wantAgent, cfg.Agent); diff != "" {
 		t.Errorf("agent (-want +got):\n%s", diff)
 	}
@@ -269,7 +270,8 @@ func pathStrings(ps []cty.Path) []string {
 func TestAgentDefaults(t *testing.T) {
 	dir := writeRepo(t, map[string]string{"main.hcl": basePlugins})
 	cfg := mustLoad(t, LoadOptions{Dir: dir})
-	want := AgentConfig{StateDir: filepath.Join(dir, ".hyperagent"), Parallelism: 10, Interval: time.Minute}
+	want := AgentConfig{StateDir: filepath.Join(dir, ".hyperagent"), Parallelism: 10, Interval: 30 * time.Second,
+		RetryMin: 30 * time.Second, RetryMax: 30 * time.Minute}
 	if diff := cmp.Diff(want, cfg.Agent); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

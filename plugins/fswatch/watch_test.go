@@ -1,0 +1,159 @@
+package fswatch
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// calls collects what changed was called with.
+type calls struct {
+	mu  sync.Mutex
+	got []Trigger
+	ch  chan Trigger
+}
+
+func newCalls() *calls { return &calls{ch: make(chan Trigger, 100)} }
+
+func (c *calls) changed(t Trigger) {
+	c.mu.Lock()
+	c.got = append(c.got, t)
+	c.mu.Unlock()
+	c.ch <- t
+}
+
+func (c *calls) count() int { c.mu.Lock(); defer c.mu.Unlock(); return len(c.got) }
+
+// wait returns the next call, failing after a generous bound (a missing
+// call is the failure; the bound only keeps a broken loop from hanging).
+func (c *calls) wait(t *testing.T, what string) Trigger {
+	t.Helper()
+	select {
+	case tr := <-c.ch:
+		return tr
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no call after %s", what)
+		return ""
+	}
+}
+
+func start(t *testing.T, o Options) *calls {
+	t.Helper()
+	c := newCalls()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- Watch(ctx, o, c.changed) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+	})
+	time.Sleep(50 * time.Millisecond) // let the watches be added
+	return c
+}
+
+func write(t *testing.T, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBurstIsOneCall: 1,000 files landing at once (a converter finishing a
+// wave) are one or two calls, not 1,000.
+func TestBurstIsOneCall(t *testing.T) {
+	dir := t.TempDir()
+	c := start(t, Options{Dirs: []string{dir}, Debounce: 100 * time.Millisecond, MaxDelay: 5 * time.Second})
+	for i := range 1000 {
+		write(t, filepath.Join(dir, fmt.Sprintf("job-%04d.json", i)))
+	}
+	if tr := c.wait(t, "a burst"); tr != TriggerEvents {
+		t.Fatalf("trigger %s, want events", tr)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := c.count(); n < 1 || n > 2 {
+		t.Errorf("%d calls for a burst of 1000, want 1 or 2", n)
+	}
+}
+
+// TestMaxDelayBoundsAStream: events that never pause still call at the
+// latest MaxDelay after the first.
+func TestMaxDelayBoundsAStream(t *testing.T) {
+	dir := t.TempDir()
+	c := start(t, Options{Dirs: []string{dir}, Debounce: 200 * time.Millisecond, MaxDelay: 400 * time.Millisecond})
+	stop := make(chan struct{})
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", i)), nil, 0o644)
+			}
+		}
+	}()
+	defer close(stop)
+	c.wait(t, "a stream that never settles")
+}
+
+func TestIgnoredAndRecursive(t *testing.T) {
+	root := t.TempDir()
+	c := start(t, Options{Dirs: []string{root}, Recursive: true, Ignore: Hidden, Debounce: 20 * time.Millisecond})
+	write(t, filepath.Join(root, ".job.json.tmp"))
+	time.Sleep(200 * time.Millisecond)
+	if n := c.count(); n != 0 {
+		t.Fatalf("%d calls for a hidden file, want none", n)
+	}
+	sub := filepath.Join(root, "processed", "2026-12-01")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.wait(t, "a new directory")
+	time.Sleep(100 * time.Millisecond) // its watch is added on the create event
+	write(t, filepath.Join(sub, "job.json.report.json"))
+	c.wait(t, "a file in a new subdirectory")
+}
+
+// TestDirThatAppearsLater: a directory that does not exist yet is
+// watched once it does (found by the resync).
+func TestDirThatAppearsLater(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "queue")
+	c := start(t, Options{Dirs: []string{dir}, Resync: 200 * time.Millisecond, Debounce: 20 * time.Millisecond})
+	if tr := c.wait(t, "the first resync"); tr != TriggerResync {
+		t.Fatalf("trigger %s, want resync", tr)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for tr := c.wait(t, "a resync"); tr != TriggerResync; tr = c.wait(t, "a resync") {
+	}
+	write(t, filepath.Join(dir, "job.json"))
+	for {
+		if tr := c.wait(t, "an event in the new directory"); tr == TriggerEvents {
+			return
+		}
+	}
+}
+
+// TestResyncOnly: with no events (NFS), only the resync calls.
+func TestResyncOnly(t *testing.T) {
+	dir := t.TempDir()
+	c := start(t, Options{Dirs: []string{dir}, NoEvents: true, Resync: 150 * time.Millisecond})
+	write(t, filepath.Join(dir, "job.json"))
+	for range 2 {
+		if tr := c.wait(t, "a resync"); tr != TriggerResync {
+			t.Fatalf("trigger %s, want only resyncs", tr)
+		}
+	}
+}
+
+func TestEventsDeliveredLocal(t *testing.T) {
+	if fsType, ok := EventsDelivered(t.TempDir()); !ok || fsType == "" {
+		t.Errorf("a local temp dir: %q %v, want events delivered", fsType, ok)
+	}
+}
