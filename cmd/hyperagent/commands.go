@@ -13,6 +13,7 @@ func commands() map[string]command {
 		"state":        {"Inspect or edit the state (list, show, rm)", runState},
 		"force-unlock": {"Release a stuck state lock", runForceUnlock},
 		"worker":       {"Run the built-in converter on a workflow directory", runWorker},
+		"agent":        {"Reconcile continuously, as a service (also: agent suspend, resume)", runAgent},
 		"demo":         {demoSynopsis, runDemo},
 	}
 }
