@@ -92,6 +92,8 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 			o.PollInterval = d
 		}
 	}
+	// Tests: what a filesystem without events (NFS) gives, on any disk.
+	o.NoEvents = e.getenv("HYPERAGENT_AGENT_NO_EVENTS") != ""
 	a := agent.New(o)
 
 	ctx, cancel := context.WithCancel(ctx)
