@@ -82,6 +82,7 @@ func Diff(req DiffRequest) *Plan {
 		p.Options.Replace = append(p.Options.Replace, a.String())
 	}
 	byName := blockIndex(cfg)
+	names := domainNames(cfg, st, obs)
 	inCfg := addrSet(cfg.Migrations)
 	selected := req.Selection.Select(cfg)
 	p.Changes = make([]Change, 0, len(selected))
@@ -102,6 +103,9 @@ func Diff(req DiffRequest) *Plan {
 		c.Findings = findings(m, obs)
 		if d.refuse != nil {
 			c.Findings = append(c.Findings, *d.refuse)
+		}
+		if obs.Refreshed {
+			c.Findings = append(c.Findings, preflight(m, ms, obs, c.Steps, names)...)
 		}
 		if vm, ok := obs.VMs[a]; obs.Refreshed && ok && vm.Found && d.action != ActionNoOp {
 			p.Fingerprints[a] = vm.Fingerprint

@@ -37,13 +37,19 @@ type Observed struct {
 	// outputs before definition) that are gone or changed size: drift.
 	MissingExport  map[string][]string
 	MissingOutputs map[string][]string
+	// JobChecks are the converters' pre-flight findings about jobs not
+	// converted yet (plugins.JobChecker), by address; Consumers say who
+	// serves each converter's queue.
+	JobChecks map[string][]plugins.Finding
+	Consumers map[string]plugins.ConsumerStatus
 }
 
 func newObserved() *Observed {
 	return &Observed{
 		VMs: map[string]plugins.VMObservation{}, Jobs: map[string]plugins.JobObservation{},
 		Domains: map[string]plugins.DomainObservation{}, MissingExport: map[string][]string{},
-		MissingOutputs: map[string][]string{},
+		MissingOutputs: map[string][]string{}, JobChecks: map[string][]plugins.Finding{},
+		Consumers: map[string]plugins.ConsumerStatus{},
 	}
 }
 
@@ -164,8 +170,49 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Se
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	if err := checkJobs(ctx, o, st, set, selected); err != nil {
+		return nil, err
+	}
 	statArtifacts(o, st)
 	return o, nil
+}
+
+// checkJobs asks every converter that can (plugins.JobChecker), in one call
+// each, whether the jobs of migrations not converted yet could run.
+func checkJobs(ctx context.Context, o *Observed, st *State, set *plugins.Set, selected []*schema.Migration) error {
+	reqs := map[string][]plugins.JobCheck{}
+	for _, m := range selected {
+		a := m.Addr.String()
+		if ms := st.Migrations[a]; ms != nil && ms.Outputs != nil {
+			continue
+		}
+		cv := m.Converter.String()
+		reqs[cv] = append(reqs[cv], plugins.JobCheck{Address: a, Options: m.Convert,
+			ExportDir: ExportDir(m.Export.Dir, st.Lineage, a)})
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, cv := range sortedKeys(reqs) {
+		c, ok := set.Converters[cv].(plugins.JobChecker)
+		if !ok {
+			continue
+		}
+		req := plugins.CheckJobsRequest{Jobs: reqs[cv]}
+		g.Go(func() error {
+			resp, err := c.CheckJobs(gctx, req)
+			if err != nil {
+				return fmt.Errorf("check jobs of %s: %w", cv, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			o.Consumers[cv] = resp.Consumer
+			for a, fs := range resp.Findings {
+				o.JobChecks[a] = append(o.JobChecks[a], fs...)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // statArtifacts checks the files state recorded that later steps still

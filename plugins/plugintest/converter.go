@@ -12,8 +12,9 @@ import (
 )
 
 var (
-	_ plugins.Converter = (*Converter)(nil)
-	_ plugins.Limited   = (*Converter)(nil)
+	_ plugins.Converter  = (*Converter)(nil)
+	_ plugins.Limited    = (*Converter)(nil)
+	_ plugins.JobChecker = (*Converter)(nil)
 )
 
 // Converter is a fake converter. A job moves on with each ObserveJobs
@@ -40,6 +41,42 @@ type Converter struct {
 	submitted map[string]int
 	inFlight  gauge
 	log       *journal
+	checks    map[string][]plugins.Finding
+	consumer  *plugins.ConsumerStatus
+}
+
+// SetCheck makes CheckJobs report findings for addr (nil clears them).
+func (c *Converter) SetCheck(addr string, fs []plugins.Finding) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.checks == nil {
+		c.checks = map[string][]plugins.Finding{}
+	}
+	c.checks[addr] = fs
+}
+
+// SetConsumer makes CheckJobs report a consumer (default: a live one).
+func (c *Converter) SetConsumer(s plugins.ConsumerStatus) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.consumer = &s
+}
+
+// CheckJobs reports what SetCheck and SetConsumer said.
+func (c *Converter) CheckJobs(ctx context.Context, req plugins.CheckJobsRequest) (plugins.CheckJobsResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	resp := plugins.CheckJobsResponse{Consumer: plugins.ConsumerStatus{Live: true, Detail: "the fake converts"},
+		Findings: map[string][]plugins.Finding{}}
+	if c.consumer != nil {
+		resp.Consumer = *c.consumer
+	}
+	for _, j := range req.Jobs {
+		if fs := c.checks[j.Address]; fs != nil {
+			resp.Findings[j.Address] = fs
+		}
+	}
+	return resp, nil
 }
 
 type fakeJob struct {

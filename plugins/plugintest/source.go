@@ -29,6 +29,10 @@ type VM struct {
 	// FailExport makes every export of the VM fail with this message
 	// (retryable), so that file-backed tests can fail a step.
 	FailExport string `json:"fail_export,omitempty"`
+	// Bare makes the VM a bare disk image: no CPU or memory facts.
+	Bare bool `json:"bare,omitempty"`
+	// Name overrides the VM's name (the path's base by default).
+	Name string `json:"name,omitempty"`
 }
 
 // Source is a fake source. Export writes a real disk file into the
@@ -130,15 +134,22 @@ func (s *Source) ObserveVMs(ctx context.Context, req plugins.ObserveVMsRequest) 
 			out.VMs[q.Address] = plugins.VMObservation{Found: false}
 			continue
 		}
-		out.VMs[q.Address] = plugins.VMObservation{Found: true, Fingerprint: v.Fingerprint, Facts: facts(q.Path), Findings: v.Findings}
+		out.VMs[q.Address] = plugins.VMObservation{Found: true, Fingerprint: v.Fingerprint, Facts: v.facts(q.Path), Findings: v.Findings}
 	}
 	return out, nil
 }
 
-func facts(vmPath string) plugins.VMFacts {
-	return plugins.VMFacts{Name: path.Base(vmPath), OSFamily: "linux", Firmware: "bios", CPUs: 2, MemoryMiB: 2048,
+func (v VM) facts(vmPath string) plugins.VMFacts {
+	f := plugins.VMFacts{Name: path.Base(vmPath), OSFamily: "linux", Firmware: "bios", CPUs: 2, MemoryMiB: 2048,
 		PowerState: "poweredOff", Disks: []plugins.DiskFact{{ID: "disk-0", CapacityBytes: 1 << 30}},
 		NICs: []plugins.NIC{{ID: "nic-0", MAC: "00:50:56:00:00:01", Network: "VM Network"}}}
+	if v.Name != "" {
+		f.Name = v.Name
+	}
+	if v.Bare {
+		f.CPUs, f.MemoryMiB = 0, 0
+	}
+	return f
 }
 
 // Export writes <dir>/disk-0.vmdk and records the export.
@@ -169,7 +180,7 @@ func (s *Source) Export(ctx context.Context, req plugins.ExportRequest) (plugins
 	if err != nil {
 		return plugins.ExportResponse{}, fmt.Errorf("export %s: %w", req.Address, err)
 	}
-	res := plugins.ExportResult{Dir: req.Dir, Fingerprint: v.Fingerprint, Facts: facts(req.VM), ExportedAt: time.Now().UTC(),
+	res := plugins.ExportResult{Dir: req.Dir, Fingerprint: v.Fingerprint, Facts: v.facts(req.VM), ExportedAt: time.Now().UTC(),
 		Files: []plugins.File{{Path: disk, Size: size, SHA256: sum}},
 		Disks: []plugins.Disk{{ID: "disk-0", Path: disk, Format: "vmdk", Size: size, SHA256: sum, CapacityBytes: 1 << 30}}}
 	s.mu.Lock()

@@ -1,0 +1,81 @@
+package reconcile
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/plugintest"
+)
+
+// TestPreflightBlocksBeforeAnyStep: each case that today surfaced only in
+// apply (some after the VM was powered off) is an error finding in the
+// plan, the change is blocked, and apply touches nothing.
+func TestPreflightBlocksBeforeAnyStep(t *testing.T) {
+	tests := map[string]struct {
+		setup func(h *harness)
+		want  string // in the finding's summary
+	}{
+		"bare image without memory and vcpus": {func(h *harness) {
+			h.migration("a").Domain.MemoryMiB, h.migration("a").Domain.VCPUs = 0, 0
+			h.src.SetVM(h.migration("a").VM, plugintest.VM{Fingerprint: "v1", Bare: true})
+		}, "vcpus and memory of /DC1/vm/a unknown"},
+		"a VM name libvirt refuses": {func(h *harness) {
+			h.src.SetVM(h.migration("a").VM, plugintest.VM{Fingerprint: "v1", Name: "web 01's <db>"})
+		}, `domain name "web 01's <db>" cannot be used`},
+		"a name of 300 characters": {func(h *harness) {
+			h.migration("a").Domain.Name = strings.Repeat("x", 300)
+		}, "cannot be used"},
+		"two migrations, one domain": {func(h *harness) {
+			h.migration("a").Domain.Name = "shared"
+			h.migration("b").Domain.Name = "shared"
+		}, `domain name "shared" is also migration.b's`},
+		"the converter cannot run a stage": {func(h *harness) {
+			h.conv.SetCheck("migration.a", []plugins.Finding{{Severity: plugins.SeverityError,
+				Summary: "the built-in worker cannot run fix (no libguestfs)", Detail: "remove the fix block"}})
+		}, "cannot run fix"},
+		"no live consumer": {func(h *harness) {
+			h.conv.SetCheck("migration.a", []plugins.Finding{{Severity: plugins.SeverityError,
+				Summary: "no live consumer serves /wf: no worker heartbeat"}})
+		}, "no live consumer"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, "", "a", "b")
+			tc.setup(h)
+			h.rehash()
+			p := h.plan(PlanRequest{})
+			c := p.Change("migration.a")
+			if !c.Blocked {
+				t.Fatalf("not blocked: %+v", c)
+			}
+			found := false
+			for _, f := range c.Findings {
+				found = found || (f.Severity == "error" && strings.Contains(f.Summary, tc.want))
+			}
+			if !found {
+				t.Fatalf("findings %+v, want an error with %q", c.Findings, tc.want)
+			}
+			h.apply(p)
+			if n := h.src.Exports("migration.a"); n != 0 {
+				t.Errorf("migration.a exported %d times although its plan is blocked", n)
+			}
+		})
+	}
+}
+
+// TestQueuedJobWithoutConsumerWarns: a job already in the queue is not
+// blocked when its consumer is down (nothing new is sent), but the plan
+// says it waits.
+func TestQueuedJobWithoutConsumerWarns(t *testing.T) {
+	h := newHarness(t, "", "a")
+	h.conv.Rounds = 1000
+	p := h.plan(PlanRequest{})
+	p.Changes[0].Steps = p.Changes[0].Steps[:2] // export and submit only
+	h.apply(p)
+	h.conv.SetCheck("migration.a", []plugins.Finding{{Severity: plugins.SeverityError, Summary: "no live consumer serves /wf"}})
+	c := h.plan(PlanRequest{}).Change("migration.a")
+	if c.Blocked || len(c.Findings) != 1 || c.Findings[0].Severity != "warning" || c.Steps[0].Kind != StepAwait {
+		t.Fatalf("change %+v, want await with a warning", c)
+	}
+}
