@@ -24,7 +24,7 @@ func (s *Source) Export(ctx context.Context, req plugins.ExportRequest) (plugins
 			// Wrong, missing or hostile files: retrying does not fix them.
 			err = plugins.Terminal(err)
 		}
-		return plugins.ExportResponse{}, fmt.Errorf("export %s: %w", req.Address, err)
+		return plugins.ExportResponse{}, err
 	}
 	if err := s.cache.save(); err != nil {
 		s.log.Warn("hash cache not saved", "file", s.cfg.HashCache, "error", err)
