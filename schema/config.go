@@ -113,7 +113,17 @@ type PluginBlock struct {
 	// attributes that were not set hold their Default, or null.
 	Config         cty.Value
 	SensitivePaths []cty.Path
-	DeclRange      hcl.Range
+	// Fallback is the converter a converter block names as its fallback
+	// (`fallback = converter.TYPE.NAME`, a meta-argument: it is not part
+	// of Config). It is always another declared converter, without a
+	// fallback of its own; nil when not set, and for sources and targets.
+	Fallback *addrs.Plugin
+	// AttrRanges holds where the value of each top-level attribute set
+	// in the block was written, by attribute name (fallback included), so
+	// that a failure a value causes at run time (plugins.AttrError) can
+	// be shown at its file:line. Attributes left unset have no entry.
+	AttrRanges map[string]hcl.Range
+	DeclRange  hcl.Range
 }
 
 // Migration is one instance of a `migration` block.

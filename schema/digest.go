@@ -32,6 +32,9 @@ type digestVariable struct {
 type digestPlugin struct {
 	Addr   string          `json:"addr"`
 	Config json.RawMessage `json:"config"`
+	// Fallback is omitted when empty: a config that sets none hashes as
+	// it did when the field did not exist, so plans saved then stay valid.
+	Fallback string `json:"fallback,omitempty"`
 }
 
 type digestMigration struct {
@@ -83,7 +86,11 @@ func configDigest(c *Config) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			doc.Plugins = append(doc.Plugins, digestPlugin{Addr: group[key].Addr.String(), Config: b})
+			dp := digestPlugin{Addr: group[key].Addr.String(), Config: b}
+			if fb := group[key].Fallback; fb != nil {
+				dp.Fallback = fb.String()
+			}
+			doc.Plugins = append(doc.Plugins, dp)
 		}
 	}
 	for _, m := range c.Migrations {

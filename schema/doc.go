@@ -6,6 +6,15 @@
 // hcl.Diagnostic with a source range, and all of them are reported at once.
 // It also formats files (`hyperagent fmt`).
 //
+// Besides types, it checks what can be known before anything runs: a
+// domain name the config sets must pass DomainNameProblem (the one rule
+// for domain names), and no two migration instances may set the same
+// domain name on the same target. A converter block may name another as
+// its `fallback`, a meta-argument it resolves itself (PluginBlock.Fallback)
+// and never passes to the plugin. PluginBlock.AttrRanges keeps where each
+// attribute of a plugin block was written, so that errors a value causes
+// at run time can be shown at its file:line.
+//
 // It imports no other package of this module (except its own addrs
 // subpackage): it knows nothing of the engine, the plugins or the CLI.
 package schema

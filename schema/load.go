@@ -57,6 +57,11 @@ type loader struct {
 	// references to it do not report a second error.
 	plugins  map[addrs.Kind]map[string]map[string]cty.Value
 	declared map[addrs.Plugin]hcl.Range
+	// fallbacks are the converter blocks' fallback arguments, in the
+	// order declared, resolved once every block is declared.
+	fallbacks []fallbackRef
+	// domainNames holds the domain names migrations set, per target.
+	domainNames map[domainKey]domainClaim
 
 	cfg *Config
 }
@@ -66,7 +71,7 @@ type loader struct {
 // errors, so the diagnostics can be printed with source snippets. Config is
 // nil when diags has errors.
 func Load(opts LoadOptions) (*Config, Files, hcl.Diagnostics) {
-	l := &loader{opts: opts, parser: hclparse.NewParser()}
+	l := &loader{opts: opts, parser: hclparse.NewParser(), domainNames: map[domainKey]domainClaim{}}
 	cfg, diags := l.load()
 	diags = dedupe(diags)
 	files := Files(l.parser.Files())

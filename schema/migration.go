@@ -115,13 +115,16 @@ func (l *loader) loadMigration(mb *migrationBlock, hadErrors bool) hcl.Diagnosti
 			mb.keys[inst.key] = true
 			ictx = withEach(ctx, inst)
 		}
-		m, ds := l.decodeSettings(rest, ictx)
+		m, ranges, ds := l.decodeSettings(rest, ictx)
 		diags = append(diags, ds...)
 		if m == nil || !refsOK {
 			continue
 		}
 		m.Addr, m.DeclRange = addr, b.DefRange
 		m.Source, m.Converter, m.Target = refs[0], refs[1], refs[2]
+		if m.Domain.Name != "" {
+			diags = append(diags, l.claimDomainName(m, ranges["domain.name"])...)
+		}
 		for _, d := range mb.deps {
 			m.DependsOn = append(m.DependsOn, d.addr)
 		}
@@ -253,4 +256,36 @@ func (l *loader) declaredList(kind addrs.Kind) string {
 		s += n
 	}
 	return s + "."
+}
+
+// domainKey is a domain name on one target.
+type domainKey struct {
+	target addrs.Plugin
+	name   string
+}
+
+// domainClaim is the instance that set a domain name first, and where.
+type domainClaim struct {
+	addr addrs.Migration
+	rng  hcl.Range
+}
+
+// claimDomainName records that m sets its domain's name, and reports it at
+// rng when an instance loaded before it sets the same name on the same
+// target: both would define, and then overwrite, one domain and its disks.
+// Names taken from the VMs are known only at plan time, which checks them.
+func (l *loader) claimDomainName(m *Migration, rng hcl.Range) hcl.Diagnostics {
+	k := domainKey{target: m.Target, name: m.Domain.Name}
+	prev, taken := l.domainNames[k]
+	if !taken {
+		l.domainNames[k] = domainClaim{addr: m.Addr, rng: rng}
+		return nil
+	}
+	return hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Duplicate domain name",
+		Detail: fmt.Sprintf("%s sets the domain name %q on %s, as %s does at %s. Each migration defines its own domain, and the name also names its disk files: give each a different name.",
+			m.Addr, m.Domain.Name, m.Target, prev.addr, prev.rng),
+		Subject: rng.Ptr(),
+	}}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -97,4 +99,15 @@ func asInt(v cty.Value) (int64, bool) {
 	}
 	i, acc := bf.Int64()
 	return i, acc == big.Exact
+}
+
+// sentence turns a message fragment ("a domain name cannot be empty") into
+// a diagnostic's detail: capitalised, ending with a period.
+func sentence(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	s = string(unicode.ToUpper(r)) + s[n:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
 }

@@ -26,6 +26,61 @@ func (l *loader) loadPlugins(blocks hcl.Blocks) hcl.Diagnostics {
 			diags = append(diags, l.loadPlugin(ctx, kind, b)...)
 		}
 	}
+	return append(diags, l.resolveFallbacks()...)
+}
+
+// converterMetaSchema holds the meta-arguments of a converter block: the
+// schema layer handles them and never passes them to the plugin, so a
+// plugin cannot declare an attribute of the same name.
+var converterMetaSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "fallback"}},
+}
+
+// fallbackRef is a converter's fallback argument, before it is resolved.
+type fallbackRef struct {
+	from addrs.Plugin
+	attr *hcl.Attribute
+}
+
+// resolveFallbacks checks each fallback argument once every block is
+// declared: it names another declared converter, which has no fallback of
+// its own (one level: a chain would hide which converter did the work).
+func (l *loader) resolveFallbacks() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	byFrom := map[addrs.Plugin]fallbackRef{}
+	for _, f := range l.fallbacks {
+		byFrom[f.from] = f
+	}
+	for _, f := range l.fallbacks {
+		to, ds := l.pluginRef(f.attr, addrs.KindConverter)
+		if ds.HasErrors() {
+			diags = append(diags, ds...)
+			continue
+		}
+		rng := f.attr.Expr.Range()
+		if to == f.from {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid fallback",
+				Detail:   fmt.Sprintf("%s names itself as its fallback; a fallback must be another converter.", f.from),
+				Subject:  rng.Ptr(),
+			})
+			continue
+		}
+		if next, chained := byFrom[to]; chained {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid fallback",
+				Detail: fmt.Sprintf("%s, the fallback of %s, has a fallback of its own (at %s). A fallback is one level deep: it must be a converter without a fallback.",
+					to, f.from, next.attr.Expr.Range()),
+				Subject: rng.Ptr(),
+			})
+			continue
+		}
+		if pb := l.cfg.Converters[f.from.Type+"."+f.from.Name]; pb != nil {
+			pb.Fallback = &to
+		}
+	}
 	return diags
 }
 
@@ -41,6 +96,16 @@ func (l *loader) loadPlugin(ctx *hcl.EvalContext, kind addrs.Kind, b *hcl.Block)
 		return hcl.Diagnostics{duplicate(string(kind), typ+"."+name, b.DefRange, prev)}
 	}
 	l.declared[addr] = b.DefRange
+	body := b.Body
+	var fallback *hcl.Attribute
+	if kind == addrs.KindConverter {
+		meta, rest, ds := body.PartialContent(converterMetaSchema)
+		diags = append(diags, ds...)
+		body = rest
+		if fallback = meta.Attributes["fallback"]; fallback != nil {
+			l.fallbacks = append(l.fallbacks, fallbackRef{from: addr, attr: fallback})
+		}
+	}
 	set := func(v cty.Value) {
 		if l.plugins[kind] == nil {
 			l.plugins[kind] = map[string]map[string]cty.Value{}
@@ -59,22 +124,38 @@ func (l *loader) loadPlugin(ctx *hcl.EvalContext, kind addrs.Kind, b *hcl.Block)
 			known = append(known, t)
 		}
 		sort.Strings(known)
-		return hcl.Diagnostics{{
+		return append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  fmt.Sprintf("Unknown %s type", kind),
 			Detail:   fmt.Sprintf("There is no %s type %q. Known %s types: %s.", kind, typ, kind, strings.Join(known, ", ")),
 			Subject:  b.LabelRanges[0].Ptr(),
-		}}
+		})
 	}
-	v, ds := l.newDecoder(ctx).decode(b.Body, bs, "")
+	dec := l.newDecoder(ctx)
+	v, ds := dec.decode(body, bs, "")
+	diags = append(diags, ds...)
 	if ds.HasErrors() || !v.IsWhollyKnown() {
 		set(cty.DynamicVal)
-		return ds
+		return diags
 	}
 	v = resolvePaths(l.dir, v, bs)
 	set(v)
 	unmarked, paths := sensitivePaths(v)
-	pb := &PluginBlock{Addr: addr, Config: unmarked, SensitivePaths: sortPaths(paths), DeclRange: b.DefRange}
+	pb := &PluginBlock{
+		Addr:           addr,
+		Config:         unmarked,
+		SensitivePaths: sortPaths(paths),
+		AttrRanges:     map[string]hcl.Range{},
+		DeclRange:      b.DefRange,
+	}
+	for _, a := range bs.Attributes {
+		if r, ok := dec.ranges[a.Name]; ok {
+			pb.AttrRanges[a.Name] = r
+		}
+	}
+	if fallback != nil {
+		pb.AttrRanges["fallback"] = fallback.Expr.Range()
+	}
 	key := typ + "." + name
 	switch kind {
 	case addrs.KindSource:
@@ -84,7 +165,7 @@ func (l *loader) loadPlugin(ctx *hcl.EvalContext, kind addrs.Kind, b *hcl.Block)
 	case addrs.KindTarget:
 		l.cfg.Targets[key] = pb
 	}
-	return ds
+	return diags
 }
 
 // sortPaths orders paths by their rendering, so SensitivePaths is

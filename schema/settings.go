@@ -65,16 +65,19 @@ type settings struct {
 	diags hcl.Diagnostics
 }
 
-func (l *loader) decodeSettings(body hcl.Body, ctx *hcl.EvalContext) (*Migration, hcl.Diagnostics) {
+// decodeSettings decodes one instance's settings. It also returns where
+// each setting was written, keyed by path ("domain.name"), for checks that
+// compare instances.
+func (l *loader) decodeSettings(body hcl.Body, ctx *hcl.EvalContext) (*Migration, map[string]hcl.Range, hcl.Diagnostics) {
 	d := l.newDecoder(ctx)
 	v, diags := d.decode(body, settingsSchema, "")
 	if diags.HasErrors() || !v.IsWhollyKnown() {
-		return nil, diags
+		return nil, nil, diags
 	}
 	v, ds := d.plain(v, "migration")
 	diags = append(diags, ds...)
 	if ds.HasErrors() {
-		return nil, diags
+		return nil, nil, diags
 	}
 	s := &settings{d: d, v: v, diags: diags}
 	m := &Migration{VM: s.str("vm")}
@@ -109,9 +112,9 @@ func (l *loader) decodeSettings(body hcl.Body, ctx *hcl.EvalContext) (*Migration
 		m.PreventDestroy = s.bool("lifecycle.prevent_destroy")
 	}
 	if s.diags.HasErrors() {
-		return nil, s.diags
+		return nil, nil, s.diags
 	}
-	return m, s.diags
+	return m, d.ranges, s.diags
 }
 
 func (s *settings) convert() ConvertSettings {
@@ -148,6 +151,13 @@ func (s *settings) domain() DomainSettings {
 		Name:    s.str("domain.name"),
 		Network: s.str("domain.network"),
 		Start:   s.bool("domain.start"),
+	}
+	// A name the config sets must be one libvirt accepts (an unset name
+	// is the VM's, checked at plan time by the same rule).
+	if !s.get("domain.name").IsNull() {
+		if p := DomainNameProblem(dom.Name); p != "" {
+			s.fail("domain.name", "Invalid domain name", sentence(p))
+		}
 	}
 	if !s.get("domain.vcpus").IsNull() {
 		dom.VCPUs = int(s.intIn("domain.vcpus", 1, 4096))
