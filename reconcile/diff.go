@@ -99,13 +99,21 @@ func Diff(req DiffRequest) *Plan {
 			DependsOn: dependencies(m, byName), VM: m.VM,
 			Source: m.Source.String(), Converter: m.Converter.String(), Target: m.Target.String(),
 		}
-		c.Steps = planSteps(lineage, m, ms, obs, d)
+		conv, note := converterFor(cfg, m, obs)
+		c.Converter = conv
+		c.Steps = planSteps(lineage, m, ms, obs, d, conv)
 		c.Findings = findings(m, obs)
 		if d.refuse != nil {
 			c.Findings = append(c.Findings, *d.refuse)
 		}
+		if note != nil && hasStep(c.Steps, StepSubmit) {
+			c.Findings = append(c.Findings, *note)
+		} else {
+			c.Converter, conv = m.Converter.String(), m.Converter.String()
+			c.Steps = planSteps(lineage, m, ms, obs, d, conv)
+		}
 		if obs.Refreshed {
-			c.Findings = append(c.Findings, preflight(m, ms, obs, c.Steps, names)...)
+			c.Findings = append(c.Findings, preflight(m, ms, obs, c.Steps, names, conv)...)
 		}
 		if vm, ok := obs.VMs[a]; obs.Refreshed && ok && vm.Found && d.action != ActionNoOp {
 			p.Fingerprints[a] = vm.Fingerprint
@@ -194,7 +202,7 @@ func removal(ms *MigrationState, obs *Observed, canPrune func(string) bool) Chan
 }
 
 // planSteps lists the steps from d.from to a defined domain.
-func planSteps(lineage string, m *schema.Migration, ms *MigrationState, obs *Observed, d decision) []Step {
+func planSteps(lineage string, m *schema.Migration, ms *MigrationState, obs *Observed, d decision, converter string) []Step {
 	if d.from == fromNothing {
 		return nil
 	}
@@ -221,14 +229,27 @@ func planSteps(lineage string, m *schema.Migration, ms *MigrationState, obs *Obs
 		}
 		jobID = JobID(lineage, a, attempt)
 		steps = append(steps, Step{Kind: StepSubmit, JobID: jobID, Attempt: attempt,
-			Detail: fmt.Sprintf("job %s to %s", jobID, m.Converter)})
+			Detail: fmt.Sprintf("job %s to %s", jobID, converter)})
 	}
 	if d.from <= fromAwait {
-		steps = append(steps, Step{Kind: StepAwait, JobID: jobID, Detail: fmt.Sprintf("job %s on %s", jobID, m.Converter)})
+		on := converter
+		if d.from == fromAwait && ms != nil && ms.Job != nil {
+			on = ms.Job.Converter
+		}
+		steps = append(steps, Step{Kind: StepAwait, JobID: jobID, Detail: fmt.Sprintf("job %s on %s", jobID, on)})
 	}
 	name := DomainName(m, ms, obs.VMs[a])
 	steps = append(steps, Step{Kind: StepDefine, Domain: name, Detail: fmt.Sprintf("domain %q on %s", name, m.Target)})
 	return steps
+}
+
+func hasStep(steps []Step, k StepKind) bool {
+	for _, s := range steps {
+		if s.Kind == k {
+			return true
+		}
+	}
+	return false
 }
 
 func joinPaths(p []string) string {

@@ -38,9 +38,10 @@ type Observed struct {
 	MissingExport  map[string][]string
 	MissingOutputs map[string][]string
 	// JobChecks are the converters' pre-flight findings about jobs not
-	// converted yet (plugins.JobChecker), by address; Consumers say who
-	// serves each converter's queue.
-	JobChecks map[string][]plugins.Finding
+	// converted yet (plugins.JobChecker), by converter and address;
+	// Consumers say who serves each converter's queue. A migration whose
+	// converter names a fallback is checked against both.
+	JobChecks map[string]map[string][]plugins.Finding
 	Consumers map[string]plugins.ConsumerStatus
 }
 
@@ -48,7 +49,7 @@ func newObserved() *Observed {
 	return &Observed{
 		VMs: map[string]plugins.VMObservation{}, Jobs: map[string]plugins.JobObservation{},
 		Domains: map[string]plugins.DomainObservation{}, MissingExport: map[string][]string{},
-		MissingOutputs: map[string][]string{}, JobChecks: map[string][]plugins.Finding{},
+		MissingOutputs: map[string][]string{}, JobChecks: map[string]map[string][]plugins.Finding{},
 		Consumers: map[string]plugins.ConsumerStatus{},
 	}
 }
@@ -170,7 +171,7 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Se
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := checkJobs(ctx, o, st, set, selected); err != nil {
+	if err := checkJobs(ctx, o, cfg, st, set, selected); err != nil {
 		return nil, err
 	}
 	statArtifacts(o, st)
@@ -179,16 +180,19 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Se
 
 // checkJobs asks every converter that can (plugins.JobChecker), in one call
 // each, whether the jobs of migrations not converted yet could run.
-func checkJobs(ctx context.Context, o *Observed, st *State, set *plugins.Set, selected []*schema.Migration) error {
+func checkJobs(ctx context.Context, o *Observed, cfg *schema.Config, st *State, set *plugins.Set, selected []*schema.Migration) error {
 	reqs := map[string][]plugins.JobCheck{}
 	for _, m := range selected {
 		a := m.Addr.String()
 		if ms := st.Migrations[a]; ms != nil && ms.Outputs != nil {
 			continue
 		}
+		jc := plugins.JobCheck{Address: a, Options: m.Convert, ExportDir: ExportDir(m.Export.Dir, st.Lineage, a)}
 		cv := m.Converter.String()
-		reqs[cv] = append(reqs[cv], plugins.JobCheck{Address: a, Options: m.Convert,
-			ExportDir: ExportDir(m.Export.Dir, st.Lineage, a)})
+		reqs[cv] = append(reqs[cv], jc)
+		if fb := fallbackOf(cfg, m.Converter.String()); fb != "" {
+			reqs[fb] = append(reqs[fb], jc)
+		}
 	}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
@@ -206,9 +210,7 @@ func checkJobs(ctx context.Context, o *Observed, st *State, set *plugins.Set, se
 			mu.Lock()
 			defer mu.Unlock()
 			o.Consumers[cv] = resp.Consumer
-			for a, fs := range resp.Findings {
-				o.JobChecks[a] = append(o.JobChecks[a], fs...)
-			}
+			o.JobChecks[cv] = resp.Findings
 			return nil
 		})
 	}
@@ -253,6 +255,16 @@ func missingFiles(files []plugins.File) []string {
 		}
 	}
 	return out
+}
+
+// fallbackOf is the fallback converter a converter block names, or "".
+func fallbackOf(cfg *schema.Config, converter string) string {
+	for _, b := range cfg.Converters {
+		if b.Addr.String() == converter && b.Fallback != nil {
+			return b.Fallback.String()
+		}
+	}
+	return ""
 }
 
 func addrSet(ms []*schema.Migration) map[string]bool {

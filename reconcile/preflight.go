@@ -15,7 +15,9 @@ import (
 // is powered off for an export whose domain could never be defined.
 
 // preflight returns the engine's own findings for one planned change.
-func preflight(m *schema.Migration, ms *MigrationState, obs *Observed, steps []Step, names map[string][]string) []Finding {
+// converter is the one its jobs go to (the configured one, or its
+// fallback).
+func preflight(m *schema.Migration, ms *MigrationState, obs *Observed, steps []Step, names map[string][]string, converter string) []Finding {
 	a := m.Addr.String()
 	var out []Finding
 	defines, submits := false, false
@@ -46,16 +48,36 @@ func preflight(m *schema.Migration, ms *MigrationState, obs *Observed, steps []S
 				Detail:  "Two migrations would define one domain. Give each its own name: domain { name = \"...\" }."})
 		}
 	}
-	for _, f := range obs.JobChecks[a] {
+	for _, f := range obs.JobChecks[converter][a] {
 		sev := string(f.Severity)
 		if !submits && sev == string(plugins.SeverityError) {
 			// The job is in the queue already: nothing new is sent, but
 			// it waits until someone takes it.
 			sev = string(plugins.SeverityWarning)
 		}
-		out = append(out, Finding{Plugin: m.Converter.String(), Severity: sev, Summary: f.Summary, Detail: f.Detail})
+		out = append(out, Finding{Plugin: converter, Severity: sev, Summary: f.Summary, Detail: f.Detail})
 	}
 	return out
+}
+
+// converterFor picks where a migration's new jobs go: its converter, or,
+// when no live consumer serves that one and a live one serves the
+// fallback its block names, the fallback — said in a warning, never
+// silently. A job already submitted stays with the converter state
+// recorded.
+func converterFor(cfg *schema.Config, m *schema.Migration, obs *Observed) (string, *Finding) {
+	cv := m.Converter.String()
+	fb := fallbackOf(cfg, cv)
+	primary, checked := obs.Consumers[cv]
+	if fb == "" || !checked || primary.Live {
+		return cv, nil
+	}
+	if alt, ok := obs.Consumers[fb]; !ok || !alt.Live {
+		return cv, nil
+	}
+	return fb, &Finding{Plugin: cv, Severity: string(plugins.SeverityWarning),
+		Summary: fmt.Sprintf("%s has no live consumer; jobs go to its fallback %s", cv, fb),
+		Detail:  primary.Detail + "; fallback: " + obs.Consumers[fb].Detail}
 }
 
 // hardwareFindings: a bare disk image carries no CPU or memory facts, and

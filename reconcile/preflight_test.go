@@ -6,6 +6,8 @@ import (
 
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/plugins/plugintest"
+	"github.com/hypersdk/hyperagent/schema"
+	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
 // TestPreflightBlocksBeforeAnyStep: each case that today surfaced only in
@@ -77,5 +79,45 @@ func TestQueuedJobWithoutConsumerWarns(t *testing.T) {
 	c := h.plan(PlanRequest{}).Change("migration.a")
 	if c.Blocked || len(c.Findings) != 1 || c.Findings[0].Severity != "warning" || c.Steps[0].Kind != StepAwait {
 		t.Fatalf("change %+v, want await with a warning", c)
+	}
+}
+
+// TestFallbackConverter: when no live consumer serves a converter whose
+// block names a fallback, new jobs go to the fallback, and the plan says
+// so; when the fallback is down too, the change is blocked.
+func TestFallbackConverter(t *testing.T) {
+	h := newHarness(t, "", "a")
+	alt, err := plugintest.NewConverter("alt", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	altAddr := addrs.Plugin{Kind: addrs.KindConverter, Type: "fake", Name: "alt"}
+	h.set.Converters[altAddr.String()] = alt
+	h.cfg.Converters = map[string]*schema.PluginBlock{
+		"fake.conv": {Addr: convAddr, Fallback: &altAddr},
+		"fake.alt":  {Addr: altAddr},
+	}
+	down := plugins.ConsumerStatus{Live: false, Detail: "hyper2kvm@x.service is inactive (dead)"}
+	h.conv.SetConsumer(down)
+	h.conv.SetCheck("migration.a", []plugins.Finding{{Severity: plugins.SeverityError, Summary: "no live consumer serves /wf"}})
+	p := h.plan(PlanRequest{})
+	c := p.Change("migration.a")
+	if c.Blocked || c.Converter != altAddr.String() || len(c.Findings) != 1 || c.Findings[0].Severity != "warning" ||
+		!strings.Contains(c.Findings[0].Summary, "fallback converter.fake.alt") {
+		t.Fatalf("change %+v, want the fallback with a warning", c)
+	}
+	h.converge()
+	if alt.Submits("migration.a") != 1 || h.conv.Submits("migration.a") != 0 {
+		t.Errorf("submits: fallback %d, primary %d; want the job on the fallback", alt.Submits("migration.a"), h.conv.Submits("migration.a"))
+	}
+
+	h2 := newHarness(t, "", "b")
+	h2.set.Converters[altAddr.String()] = alt
+	h2.cfg.Converters = h.cfg.Converters
+	h2.conv.SetConsumer(down)
+	h2.conv.SetCheck("migration.b", []plugins.Finding{{Severity: plugins.SeverityError, Summary: "no live consumer serves /wf"}})
+	alt.SetConsumer(down)
+	if c := h2.plan(PlanRequest{}).Change("migration.b"); !c.Blocked || c.Converter != convAddr.String() {
+		t.Fatalf("both down: change %+v, want blocked on the primary", c)
 	}
 }
