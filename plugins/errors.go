@@ -3,6 +3,8 @@ package plugins
 import (
 	"errors"
 	"fmt"
+
+	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
 // ErrNotImplemented is wrapped by every error that reports a feature this
@@ -54,3 +56,16 @@ func AttrError(attr string, err error) error {
 	}
 	return &ConfigError{Attr: attr, Err: err}
 }
+
+// PluginError is a failure of one plugin instance: it could not be made
+// from its block, or a call to it failed. Addr names the block, Err
+// (possibly a *ConfigError) says why.
+type PluginError struct {
+	Addr addrs.Plugin
+	Err  error
+	// Starting says the instance could not be made at all.
+	Starting bool
+}
+
+func (e *PluginError) Error() string { return e.Addr.String() + ": " + e.Err.Error() }
+func (e *PluginError) Unwrap() error { return e.Err }

@@ -55,7 +55,7 @@ func (s *Set) add(ctx context.Context, reg *Registry, b *schema.PluginBlock, log
 	}
 	inst, err := f.New(ctx, NewRequest{Addr: b.Addr, Config: b.Config, Logger: log.Named(b.Addr.String())})
 	if err != nil {
-		return fmt.Errorf("%s: %w", b.Addr, err)
+		return &PluginError{Addr: b.Addr, Err: err, Starting: true}
 	}
 	key := b.Addr.String()
 	var okKind bool

@@ -32,7 +32,7 @@ func (r *run) runChange(ctx context.Context, c *Change) nodeOutcome {
 			}
 		}
 		if err != nil {
-			r.fail(ctx, c.Address, "", err)
+			r.fail(ctx, c.Address, "", "", err)
 			return outcomeFailed
 		}
 	}
@@ -60,7 +60,7 @@ func (r *run) runChange(ctx context.Context, c *Change) nodeOutcome {
 			err = fmt.Errorf("%s %s: %w", s.Kind, c.Address, err)
 			r.emit(Event{Address: c.Address, Step: s.Kind, Status: "failed", Err: err})
 			r.recordError(c.Address, s.Kind, err, ctx.Err() != nil)
-			r.fail(ctx, c.Address, s.Kind, err)
+			r.fail(ctx, c.Address, s.Kind, ch.pluginOf(s), err)
 			return outcomeFailed
 		}
 		if note != "" {
@@ -82,8 +82,9 @@ func (r *run) runChange(ctx context.Context, c *Change) nodeOutcome {
 
 // fail records a failed change in the result: interrupted when the run
 // was cancelled, fatal (the run stops) when state could not be written.
-func (r *run) fail(ctx context.Context, addr string, step StepKind, err error) {
-	f := Failure{Address: addr, Step: step, Error: r.e.Redact.String(err.Error()), Terminal: plugins.IsTerminal(err)}
+func (r *run) fail(ctx context.Context, addr string, step StepKind, plugin string, err error) {
+	f := Failure{Address: addr, Step: step, Error: r.e.Redact.String(err.Error()), Terminal: plugins.IsTerminal(err),
+		Config: PlaceOf(r.e.Config, plugin, err)}
 	r.resMu.Lock()
 	defer r.resMu.Unlock()
 	var we *stateWriteError
@@ -98,6 +99,21 @@ func (r *run) fail(ctx context.Context, addr string, step StepKind, err error) {
 	default:
 		r.res.Failed = append(r.res.Failed, f)
 	}
+}
+
+// pluginOf is the plugin instance a step calls.
+func (ch *change) pluginOf(s Step) string {
+	switch s.Kind {
+	case StepExport, StepPrune:
+		return ch.c.Source
+	case StepDefine:
+		return ch.c.Target
+	case StepAwait, StepWithdraw:
+		if ms := ch.r.record(ch.c.Address); ms.Job != nil {
+			return ms.Job.Converter
+		}
+	}
+	return ch.c.Converter
 }
 
 func (ch *change) releaseConverter() {

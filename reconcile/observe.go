@@ -11,6 +11,7 @@ import (
 
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/schema"
+	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
 // Phase is where a migration stands, as observation and state together say.
@@ -81,7 +82,7 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Se
 		g.Go(func() error {
 			resp, err := s.ObserveVMs(gctx, req)
 			if err != nil {
-				return fmt.Errorf("observe VMs of %s: %w", src, err)
+				return pluginError(src, fmt.Errorf("observe VMs: %w", err))
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -135,7 +136,7 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Se
 		g.Go(func() error {
 			resp, err := c.ObserveJobs(gctx, req)
 			if err != nil {
-				return fmt.Errorf("observe jobs of %s: %w", cv, err)
+				return pluginError(cv, fmt.Errorf("observe jobs: %w", err))
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -158,7 +159,7 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Se
 		g.Go(func() error {
 			resp, err := t.ObserveDomains(gctx, req)
 			if err != nil {
-				return fmt.Errorf("observe domains of %s: %w", tg, err)
+				return pluginError(tg, fmt.Errorf("observe domains: %w", err))
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -205,7 +206,7 @@ func checkJobs(ctx context.Context, o *Observed, cfg *schema.Config, st *State, 
 		g.Go(func() error {
 			resp, err := c.CheckJobs(gctx, req)
 			if err != nil {
-				return fmt.Errorf("check jobs of %s: %w", cv, err)
+				return pluginError(cv, fmt.Errorf("check jobs: %w", err))
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -255,6 +256,15 @@ func missingFiles(files []plugins.File) []string {
 		}
 	}
 	return out
+}
+
+// pluginError names the instance an error came from.
+func pluginError(instance string, err error) error {
+	a, perr := addrs.ParsePlugin(instance)
+	if perr != nil {
+		return fmt.Errorf("%s: %w", instance, err)
+	}
+	return &plugins.PluginError{Addr: a, Err: err}
 }
 
 // fallbackOf is the fallback converter a converter block names, or "".

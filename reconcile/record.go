@@ -29,11 +29,15 @@ func (r *run) update(addr string, fn func(ms *MigrationState)) error {
 	return r.write()
 }
 
-// record returns a copy of the migration's record, read under the lock.
+// record returns a copy of the migration's record, read under the lock
+// (zero once it is forgotten).
 func (r *run) record(addr string) MigrationState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return *r.st.Migrations[addr]
+	if ms := r.st.Migrations[addr]; ms != nil {
+		return *ms
+	}
+	return MigrationState{Address: addr}
 }
 
 // syncRecords creates records for planned migrations and refreshes the

@@ -22,6 +22,9 @@ type Failure struct {
 	// Terminal says retrying cannot fix it (a refused definition, a VM
 	// that is gone): it waits for a change to the config or the source.
 	Terminal bool `json:"terminal,omitempty"`
+	// Config is where the value behind the failure was written, when the
+	// plugin said (a URI no daemon serves): fix it there.
+	Config *ConfigPlace `json:"config,omitempty"`
 }
 
 // Wait is a migration whose job is in the converter's hands (ApplyOptions

@@ -110,7 +110,7 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	}
 	switch {
 	case err != nil:
-		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		w.fail(e, err)
 		return interruptedOr(interrupted, exitError)
 	case res.Declined:
 		return interruptedOr(interrupted, exitError)

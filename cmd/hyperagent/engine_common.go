@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/reconcile"
 	"github.com/hypersdk/hyperagent/reconcile/pass"
 	"github.com/hypersdk/hyperagent/schema"
@@ -82,9 +84,16 @@ func (lf *lockFlags) waiting(e *env) func(reconcile.LockInfo, time.Duration) {
 	}
 }
 
+// workspace is an opened configuration with its source files, for
+// diagnostics with snippets.
+type workspace struct {
+	*pass.Workspace
+	files schema.Files
+}
+
 // openWorkspace loads the config in dir and opens it for passes. It
 // prints diagnostics and returns nil on failure.
-func openWorkspace(ctx context.Context, e *env, dir string, cf configFlags) *pass.Workspace {
+func openWorkspace(ctx context.Context, e *env, dir string, cf configFlags) *workspace {
 	cfg, files, diags := loadConfig(e, dir, cf)
 	writeDiagnostics(e, files, diags)
 	if diags.HasErrors() {
@@ -92,13 +101,66 @@ func openWorkspace(ctx context.Context, e *env, dir string, cf configFlags) *pas
 	}
 	w, err := pass.Open(ctx, pass.OpenRequest{Config: cfg, Registry: e.registry, Log: e.log, Redact: e.redact})
 	if err != nil {
-		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		writeDiagnostics(e, files, pluginDiagnostics(cfg, err))
 		return nil
 	}
-	return w
+	return &workspace{Workspace: w, files: files}
 }
 
-func closeWorkspace(e *env, w *pass.Workspace) {
+// fail prints a pass's error: at the configuration's value at fault when
+// a plugin said which, else as an error line.
+func (w *workspace) fail(e *env, err error) {
+	var pe *plugins.PluginError
+	if errors.As(err, &pe) {
+		writeDiagnostics(e, w.files, pluginDiagnostics(w.Config, err))
+		return
+	}
+	fmt.Fprintf(e.stderr, "Error: %v\n", err)
+}
+
+// pluginDiagnostics shows plugins that could not start: at the attribute
+// whose value was wrong when the plugin said which, else at the block.
+func pluginDiagnostics(cfg *schema.Config, err error) hcl.Diagnostics {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var diags hcl.Diagnostics
+	for _, err := range errs {
+		d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "A plugin failed", Detail: err.Error()}
+		var ie *plugins.PluginError
+		if errors.As(err, &ie) {
+			d.Summary = ie.Addr.String() + " failed"
+			if ie.Starting {
+				d.Summary = ie.Addr.String() + " cannot start"
+			}
+			d.Detail = ie.Err.Error()
+			if p := reconcile.PlaceOf(cfg, ie.Addr.String(), err); p != nil && p.File != "" {
+				d.Subject = &hcl.Range{Filename: p.File, Start: hcl.Pos{Line: p.Line, Column: p.Column, Byte: -1}}
+				if r, ok := blockOf(cfg, ie.Addr.String()).AttrRanges[p.Attr]; ok {
+					d.Subject = r.Ptr()
+				}
+			} else if b := blockOf(cfg, ie.Addr.String()); b != nil {
+				d.Subject = b.DeclRange.Ptr()
+			}
+		}
+		diags = append(diags, d)
+	}
+	return diags
+}
+
+func blockOf(cfg *schema.Config, addr string) *schema.PluginBlock {
+	for _, group := range []map[string]*schema.PluginBlock{cfg.Sources, cfg.Converters, cfg.Targets} {
+		for _, b := range group {
+			if b.Addr.String() == addr {
+				return b
+			}
+		}
+	}
+	return &schema.PluginBlock{}
+}
+
+func closeWorkspace(e *env, w *workspace) {
 	if err := w.Close(); err != nil {
 		e.log.Warn("closing plugins", "error", err)
 	}

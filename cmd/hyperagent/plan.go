@@ -51,7 +51,7 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 	res, err := w.Run(ctx, pass.Request{Mode: pass.ModePlan, Operation: "plan", Plan: pf.request(),
 		LockTimeout: lf.timeout, NoLock: !lf.lock, LockWaiting: lf.waiting(e)})
 	if err != nil {
-		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		w.fail(e, err)
 		return exitError
 	}
 	p := res.Plan

@@ -50,7 +50,11 @@ func viewResult(out io.Writer, r *reconcile.Result) {
 	section("Removed", r.Removed)
 	var lines []string
 	for _, f := range r.Failed {
-		lines = append(lines, fmt.Sprintf("%s (step %s): %s", f.Address, f.Step, f.Error))
+		line := fmt.Sprintf("%s (step %s): %s", f.Address, f.Step, f.Error)
+		if f.Config != nil {
+			line += "\n    the value at fault: " + f.Config.String()
+		}
+		lines = append(lines, line)
 	}
 	section("Failed", lines)
 	lines = nil
