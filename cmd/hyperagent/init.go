@@ -32,21 +32,28 @@ variable "vcenter_password" {
   default     = null
 }
 
+# The paths below are the ones hyperagent's systemd units and their
+# tmpfiles.d entries set up (systemd/install.sh): the agent's state, the
+# exports the worker reads, the worker's workflow and output directories,
+# and the domains' disks. Change them together with the units.
 variable "export_dir" {
   description = "Where exported OVF files land; needs room for the largest VM"
   type        = string
-  default     = "/srv/exports"
+  default     = "/var/lib/hyperagent/exports"
 }
 
 locals {
   vm_folder = "/DC1/vm/prod"
 }
 
-# Optional: how the agent and apply run. These are the defaults.
+# How the agent (hyperagent.service) and apply run. The state is shared:
+# run plan and apply as the hyperagent user, and they take turns with the
+# agent's passes on its lock.
 agent {
-  state_dir   = ".hyperagent" # relative to this directory
+  state_dir   = "/var/lib/hyperagent/state"
   parallelism = 10
-  interval    = "1m"
+  interval    = "30s"
+  auto_apply  = false # true: the agent applies without a person
 }
 
 # Where VMs come from. Unset connection settings fall back to govc's
@@ -62,17 +69,19 @@ source "vsphere" "dc1" {
   max_parallel_exports = 2
 }
 
-# What converts the exported disks: the hyper2kvm daemon's watch directory.
+# What converts the exported disks: a watch directory served by
+# hyperagent-worker@main.service (hyperagent's own converter), or by the
+# hyper2kvm daemon pointed at the same directories.
 converter "hyper2kvm" "main" {
-  workflow_dir = "/var/lib/hyper2kvm/manifest-workflow"
-  output_dir   = "/var/lib/hyper2kvm/output"
+  workflow_dir = "/var/lib/hyperagent/workflow/main"
+  output_dir   = "/var/lib/hyperagent/output/main"
   timeout      = "2h"
 }
 
 # Where converted VMs are defined.
 target "libvirt" "kvm1" {
   uri         = "qemu:///system"
-  storage_dir = "/var/lib/libvirt/images"
+  storage_dir = "/var/lib/hyperagent/images"
 }
 
 # One migration per VM, or one block for many with for_each:
@@ -91,10 +100,12 @@ migration "example" {
 
   convert {
     format = "qcow2"
-    fix {
-      fstab = "stabilize-all" # mount by UUID, not by VMware device names
-      grub  = true
-    }
+    # Guest fixes need the hyper2kvm daemon (libguestfs); the built-in
+    # worker cannot run them, and plan says so:
+    # fix {
+    #   fstab = "stabilize-all" # mount by UUID, not by VMware device names
+    #   grub  = true
+    # }
   }
 
   domain {
@@ -106,7 +117,7 @@ migration "example" {
 
 // scaffoldGitignore keeps state and saved plans out of Git: state records
 // job ids and paths of this machine, and plans go stale.
-const scaffoldGitignore = `# hyperagent state and lock (agent { state_dir }).
+const scaffoldGitignore = `# hyperagent state and lock, when agent { state_dir } is in the repo.
 .hyperagent/
 # Saved plans: hyperagent plan -out=NAME.plan
 *.plan
