@@ -15,6 +15,9 @@ type markKey string
 
 const sensitiveMark = markKey("sensitive")
 
+// sensitiveSources says, in messages, where sensitive values come from.
+const sensitiveSources = "Sensitive values are those of sensitive variables and plugin attributes, what file() and templatefile() read from outside the configuration directory, and anything derived from them."
+
 // blockDecoder decodes bodies against a BlockSchema, strictly: a value of
 // the wrong primitive type is an error, never converted silently.
 type blockDecoder struct {
@@ -105,13 +108,14 @@ func (d *blockDecoder) attribute(attr *hcl.Attribute, as AttributeSchema, prefix
 	}
 	v, err := convertStrict(raw, as.Type)
 	if err != nil {
+		expr, vctx := valueContext(attr.Expr, d.ctx)
 		return cty.UnknownVal(as.Type), append(diags, &hcl.Diagnostic{
 			Severity:    hcl.DiagError,
 			Summary:     "Incorrect attribute value type",
 			Detail:      fmt.Sprintf("Inappropriate value for attribute %q: %s.", as.Name, err),
 			Subject:     attr.Expr.Range().Ptr(),
-			Expression:  attr.Expr,
-			EvalContext: d.ctx,
+			Expression:  expr,
+			EvalContext: vctx,
 		})
 	}
 	if v.IsNull() && as.Required {
@@ -170,7 +174,7 @@ func (d *blockDecoder) plain(v cty.Value, what string) (cty.Value, hcl.Diagnosti
 	var diags hcl.Diagnostics
 	for _, p := range sortPaths(paths) {
 		diags = append(diags, d.invalid(pathString(p), "Sensitive value not allowed here",
-			fmt.Sprintf("%s is set from a sensitive value, but %s settings are shown in plans, state and output. Use a non-sensitive value here; secrets belong in source, converter or target blocks.", pathString(p), what)))
+			fmt.Sprintf("%s is set from a sensitive value, but %s settings are shown in plans, state and output. Use a non-sensitive value here; secrets belong in source, converter or target blocks. %s", pathString(p), what, sensitiveSources)))
 	}
 	return unmarked, diags
 }

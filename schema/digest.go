@@ -80,12 +80,16 @@ func configDigest(c *Config) (string, error) {
 		}
 		doc.Variables = append(doc.Variables, dv)
 	}
+	// Each plugin block is encoded once, here, and reused by every
+	// instance's digest.
+	pluginJSON := map[addrs.Plugin]json.RawMessage{}
 	for _, group := range []map[string]*PluginBlock{c.Sources, c.Converters, c.Targets} {
 		for _, key := range sortedKeys(group) {
 			b, err := redactedJSON(group[key])
 			if err != nil {
 				return "", err
 			}
+			pluginJSON[group[key].Addr] = b
 			dp := digestPlugin{Addr: group[key].Addr.String(), Config: b}
 			if fb := group[key].Fallback; fb != nil {
 				dp.Fallback = fb.String()
@@ -94,7 +98,7 @@ func configDigest(c *Config) (string, error) {
 		}
 	}
 	for _, m := range c.Migrations {
-		d, err := migrationDigest(c, m)
+		d, err := migrationDigest(m, pluginJSON)
 		if err != nil {
 			return "", err
 		}
@@ -125,36 +129,25 @@ type digestInstance struct {
 // migrationDigest hashes what the instance will do: its plugins and their
 // non-sensitive settings, the VM, and the export, convert and domain
 // settings. Ordering (depends_on) and lifecycle are not part of it.
-func migrationDigest(c *Config, m *Migration) (string, error) {
+// pluginJSON holds each plugin block's redacted JSON; a block missing from
+// it is null.
+func migrationDigest(m *Migration, pluginJSON map[addrs.Plugin]json.RawMessage) (string, error) {
 	doc := digestInstance{
 		Source: m.Source.String(), Converter: m.Converter.String(), Target: m.Target.String(),
 		VM: m.VM, Export: m.Export, Convert: m.Convert, Domain: m.Domain,
 	}
-	var err error
-	if doc.SourceConfig, err = redactedJSON(c.plugin(m.Source)); err != nil {
-		return "", err
+	null := json.RawMessage("null")
+	doc.SourceConfig, doc.ConverterConfig, doc.TargetConfig = null, null, null
+	if b, ok := pluginJSON[m.Source]; ok {
+		doc.SourceConfig = b
 	}
-	if doc.ConverterConfig, err = redactedJSON(c.plugin(m.Converter)); err != nil {
-		return "", err
+	if b, ok := pluginJSON[m.Converter]; ok {
+		doc.ConverterConfig = b
 	}
-	if doc.TargetConfig, err = redactedJSON(c.plugin(m.Target)); err != nil {
-		return "", err
+	if b, ok := pluginJSON[m.Target]; ok {
+		doc.TargetConfig = b
 	}
 	return hashJSON(doc)
-}
-
-// plugin finds a plugin block by address, or nil.
-func (c *Config) plugin(a addrs.Plugin) *PluginBlock {
-	key := a.Type + "." + a.Name
-	switch a.Kind {
-	case addrs.KindSource:
-		return c.Sources[key]
-	case addrs.KindConverter:
-		return c.Converters[key]
-	case addrs.KindTarget:
-		return c.Targets[key]
-	}
-	return nil
 }
 
 // redactedJSON encodes a plugin block's config with its sensitive paths

@@ -15,6 +15,15 @@
 // attribute of a plugin block was written, so that errors a value causes
 // at run time can be shown at its file:line.
 //
+// The input may be hostile (a repo from a pull request, run through
+// validate), so loading is bounded: only regular files are read, each of at
+// most 16 MiB (maxFileSize), a FIFO or a device is refused without
+// blocking; source nesting deeper than maxNesting is refused before HCL's
+// recursive parser sees it; evaluation is linear in the number of locals
+// and for_each elements; values quoted in messages are clipped; and what
+// file() and templatefile() read from outside the configuration directory
+// is sensitive, so no message, plan or state shows it.
+//
 // It imports no other package of this module (except its own addrs
 // subpackage): it knows nothing of the engine, the plugins or the CLI.
 package schema

@@ -2,10 +2,11 @@ package schema
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -82,7 +83,7 @@ func functions(dir string) map[string]function.Function {
 		"base64decode": base64DecodeFunc,
 		"base64encode": base64EncodeFunc,
 		"csvdecode":    stdlib.CSVDecodeFunc,
-		"jsondecode":   stdlib.JSONDecodeFunc,
+		"jsondecode":   jsonDecodeFunc,
 		"jsonencode":   stdlib.JSONEncodeFunc,
 		"formatdate":   stdlib.FormatDateFunc,
 		"timeadd":      stdlib.TimeAddFunc,
@@ -100,14 +101,65 @@ func functions(dir string) map[string]function.Function {
 		"file":       fileFunc(dir),
 		"fileexists": fileExistsFunc(dir),
 	}
+	for name, f := range fns {
+		if name != "try" && name != "can" { // they report their expression's own diagnostics
+			fns[name] = hideSensitiveErrors(f)
+		}
+	}
 	// templatefile sees every function except itself: a template that
 	// calls templatefile could recurse without end.
-	fns["templatefile"] = templateFileFunc(dir, fns)
+	fns["templatefile"] = hideSensitiveErrors(templateFileFunc(dir, fns))
 	return fns
 }
 
-func makeToFunc(ty cty.Type) function.Function {
-	return stdlib.MakeToFunc(ty)
+// hideSensitiveErrors wraps f so that its errors do not show sensitive
+// values: many functions quote the argument they refuse (tonumber's
+// `cannot convert "…" to number`), which would print a secret, or a file
+// read from outside the configuration directory, in the diagnostic.
+func hideSensitiveErrors(f function.Function) function.Function {
+	params := f.Params()
+	for i := range params {
+		params[i].AllowMarked = true // f.Call handles the marks as f declares
+	}
+	varParam := f.VarParam()
+	if varParam != nil {
+		varParam.AllowMarked = true
+	}
+	return function.New(&function.Spec{
+		Description: f.Description(),
+		Params:      params,
+		VarParam:    varParam,
+		Type: func(args []cty.Value) (cty.Type, error) {
+			ty, err := f.ReturnTypeForValues(args)
+			return ty, redactError(err, args)
+		},
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			v, err := f.Call(args)
+			return v, redactError(err, args)
+		},
+	})
+}
+
+// redactError replaces err when the argument it is about, or for an error
+// about no argument in particular any argument, is or holds a sensitive
+// value.
+func redactError(err error, args []cty.Value) error {
+	if err == nil {
+		return nil
+	}
+	var ae function.ArgError
+	if errors.As(err, &ae) {
+		if ae.Index < len(args) && args[ae.Index].ContainsMarked() {
+			return function.NewArgErrorf(ae.Index, "the value is sensitive, so what is wrong with it is not shown")
+		}
+		return err
+	}
+	for _, a := range args {
+		if a.ContainsMarked() {
+			return fmt.Errorf("an argument is sensitive, so the error is not shown")
+		}
+	}
+	return err
 }
 
 var base64EncodeFunc = function.New(&function.Spec{
@@ -138,6 +190,24 @@ var base64DecodeFunc = function.New(&function.Spec{
 	},
 })
 
+// jsonDecodeFunc is stdlib's jsondecode, refusing JSON that nests deeper
+// than maxNesting: cty decodes it recursively.
+var jsonDecodeFunc = function.New(&function.Spec{
+	Description: stdlib.JSONDecodeFunc.Description(),
+	Params:      stdlib.JSONDecodeFunc.Params(),
+	Type: func(args []cty.Value) (cty.Type, error) {
+		if v := args[0]; v.IsKnown() && !v.IsNull() {
+			if d := checkJSONNesting([]byte(v.AsString()), "<jsondecode>", 0, false); d != nil {
+				return cty.NilType, function.NewArgErrorf(0, "the JSON nests more than %d levels deep (line %d); hyperagent reads no deeper", maxNesting, d.Subject.Start.Line)
+			}
+		}
+		return stdlib.JSONDecodeFunc.ReturnTypeForValues(args)
+	},
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return stdlib.JSONDecodeFunc.Call(args)
+	},
+})
+
 // resolve makes p absolute against the config directory.
 func resolve(dir, p string) string {
 	if filepath.IsAbs(p) {
@@ -146,34 +216,39 @@ func resolve(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
-// maxFileSize bounds what file() and templatefile() read: config inputs
-// are small, and a device such as /dev/zero must not hang the loader.
-const maxFileSize = 16 << 20
-
-func readTextFile(dir, p string) (string, error) {
-	f, err := os.Open(resolve(dir, p))
+// readTextFile reads the file at p, relative to the config directory dir,
+// for file() and templatefile(). It also says whether the file, symbolic
+// links resolved, lies outside dir: what is read from elsewhere on the
+// machine (/etc/shadow) is sensitive, so that no message or plan shows it.
+func readTextFile(dir, p string) (text string, outside bool, err error) {
+	path := resolve(dir, p)
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real // open what was checked
+	}
+	b, err := readRegular(path)
 	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file", p)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return "", err
-	}
-	if len(b) > maxFileSize {
-		return "", fmt.Errorf("%s is larger than %d MiB", p, maxFileSize>>20)
+		return "", false, err
 	}
 	if !utf8.Valid(b) {
-		return "", fmt.Errorf("%s is not valid UTF-8", p)
+		return "", false, fmt.Errorf("%s is not valid UTF-8", p)
 	}
-	return string(b), nil
+	return string(b), !within(dir, path), nil
+}
+
+// within reports whether path, absolute with symbolic links resolved, lies
+// in dir.
+func within(dir, path string) bool {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// sensitiveIf marks v sensitive when it was read from outside the config
+// directory.
+func sensitiveIf(v cty.Value, outside bool) cty.Value {
+	return markIf(v, outside)
 }
 
 func fileFunc(dir string) function.Function {
@@ -182,11 +257,11 @@ func fileFunc(dir string) function.Function {
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:        function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			s, err := readTextFile(dir, args[0].AsString())
+			s, outside, err := readTextFile(dir, args[0].AsString())
 			if err != nil {
 				return cty.UnknownVal(cty.String), function.NewArgError(0, err)
 			}
-			return cty.StringVal(s), nil
+			return sensitiveIf(cty.StringVal(s), outside), nil
 		},
 	})
 }
@@ -221,7 +296,7 @@ func templateFileFunc(dir string, fns map[string]function.Function) function.Fun
 		Type: function.StaticReturnType(cty.DynamicPseudoType),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			name := args[0].AsString()
-			src, err := readTextFile(dir, name)
+			src, outside, err := readTextFile(dir, name)
 			if err != nil {
 				return cty.DynamicVal, function.NewArgError(0, err)
 			}
@@ -232,16 +307,25 @@ func templateFileFunc(dir string, fns map[string]function.Function) function.Fun
 			if !vars.IsWhollyKnown() {
 				return cty.DynamicVal, nil
 			}
+			if err := checkTemplateNesting([]byte(src), name); err != nil {
+				return cty.DynamicVal, function.NewArgError(0, err)
+			}
 			expr, diags := hclsyntax.ParseTemplate([]byte(src), name, hcl.InitialPos)
 			if diags.HasErrors() {
+				if outside {
+					return cty.DynamicVal, function.NewArgErrorf(0, "the template %s, outside the configuration directory, is sensitive: its errors are not shown", name)
+				}
 				return cty.DynamicVal, function.NewArgErrorf(0, "%s", diags.Error())
 			}
 			ctx := &hcl.EvalContext{Variables: vars.AsValueMap(), Functions: fns}
 			v, diags := expr.Value(ctx)
 			if diags.HasErrors() {
+				if outside {
+					return cty.DynamicVal, fmt.Errorf("the template %s, outside the configuration directory, is sensitive: its errors are not shown", name)
+				}
 				return cty.DynamicVal, fmt.Errorf("%s", diags.Error())
 			}
-			return v, nil
+			return sensitiveIf(v, outside), nil
 		},
 	})
 }

@@ -74,6 +74,7 @@ func Load(opts LoadOptions) (*Config, Files, hcl.Diagnostics) {
 	l := &loader{opts: opts, parser: hclparse.NewParser(), domainNames: map[domainKey]domainClaim{}}
 	cfg, diags := l.load()
 	diags = dedupe(diags)
+	clipDetails(diags)
 	files := Files(l.parser.Files())
 	if diags.HasErrors() {
 		return nil, files, diags
@@ -153,20 +154,38 @@ func (l *loader) parseDir() ([]*hcl.File, hcl.Diagnostics) {
 	var files []*hcl.File
 	var diags hcl.Diagnostics
 	for _, n := range names {
-		path := filepath.Join(l.opts.Dir, n)
-		var f *hcl.File
-		var ds hcl.Diagnostics
-		if strings.HasSuffix(n, ".hcl.json") {
-			f, ds = l.parser.ParseJSONFile(path)
-		} else {
-			f, ds = l.parser.ParseHCLFile(path)
-		}
+		f, ds := l.parseFile(filepath.Join(l.opts.Dir, n), "configuration file")
 		diags = append(diags, ds...)
 		if f != nil && !ds.HasErrors() {
 			files = append(files, f)
 		}
 	}
 	return files, diags
+}
+
+// parseFile reads and parses one file, as JSON when its name ends in
+// .json. what names the file's role in messages. Only a regular file of
+// at most maxFileSize is read, and it is parsed only when its nesting is
+// within maxNesting: HCL's parser would overflow the stack, a crash.
+func (l *loader) parseFile(path, what string) (*hcl.File, hcl.Diagnostics) {
+	src, err := readRegular(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read " + what,
+			Detail:   err.Error() + ".",
+		}}
+	}
+	isJSON := strings.HasSuffix(path, ".json")
+	if d := checkFileNesting(src, path, isJSON); d != nil {
+		// Registered so that the diagnostic shows the line.
+		l.parser.AddFile(path, &hcl.File{Body: hcl.EmptyBody(), Bytes: src})
+		return nil, hcl.Diagnostics{d}
+	}
+	if isJSON {
+		return l.parser.ParseJSON(src, path)
+	}
+	return l.parser.ParseHCL(src, path)
 }
 
 // dedupe drops repeated diagnostics: an expression shared by every instance

@@ -32,19 +32,33 @@ func (l *loader) loadLocals(blocks hcl.Blocks) hcl.Diagnostics {
 		}
 	}
 
+	// A local is evaluated with the locals it names (local.x, local["x"])
+	// and no others, so one that uses the object of all locals, or picks
+	// from it with a computed key, is refused: it would see some of them.
 	deps := map[string][]string{}
-	for name, a := range decls {
-		for _, tr := range a.Expr.Variables() {
-			if tr.RootName() != "local" || len(tr) < 2 {
+	l.locals = map[string]cty.Value{}
+	for _, name := range sortedKeys(decls) {
+		for _, tr := range decls[name].Expr.Variables() {
+			if tr.RootName() != "local" {
 				continue
 			}
-			if step, ok := tr[1].(hcl.TraverseAttr); ok && decls[step.Name] != nil {
-				deps[name] = append(deps[name], step.Name)
+			dep, ok := attrStep(tr, 1)
+			if !ok {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid reference to local values",
+					Detail:   "A local value can refer to other local values by name only, like local.NAME or local[\"NAME\"].",
+					Subject:  tr.SourceRange().Ptr(),
+				})
+				l.locals[name] = cty.DynamicVal
+				continue
+			}
+			if decls[dep] != nil {
+				deps[name] = append(deps[name], dep)
 			}
 		}
 	}
 	order, cycles := topoSort(sortedKeys(decls), deps)
-	l.locals = map[string]cty.Value{}
 	for _, cyc := range cycles {
 		names := make([]string, len(cyc))
 		for i, n := range cyc {
@@ -58,11 +72,23 @@ func (l *loader) loadLocals(blocks hcl.Blocks) hcl.Diagnostics {
 			Subject:  decls[cyc[0]].NameRange.Ptr(),
 		})
 	}
+	// Each local is evaluated with an object of just the locals it refers
+	// to: building the object of all locals for each one made loading
+	// quadratic in their number.
+	varObj := cty.ObjectVal(l.vars)
 	for _, name := range order {
 		if _, done := l.locals[name]; done {
 			continue
 		}
-		v, ds := l.eval(decls[name].Expr, l.evalContext())
+		refs := make(map[string]cty.Value, len(deps[name]))
+		for _, d := range deps[name] {
+			refs[d] = l.locals[d]
+		}
+		ctx := &hcl.EvalContext{
+			Variables: map[string]cty.Value{"var": varObj, "local": cty.ObjectVal(refs)},
+			Functions: l.funcs,
+		}
+		v, ds := l.eval(decls[name].Expr, ctx)
 		diags = append(diags, ds...)
 		if ds.HasErrors() {
 			v = cty.DynamicVal

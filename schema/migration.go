@@ -154,13 +154,14 @@ func (l *loader) forEach(a *hcl.Attribute, ctx *hcl.EvalContext, hadErrors bool)
 		return nil, diags
 	}
 	bad := func(detail string) ([]instance, hcl.Diagnostics) {
+		expr, vctx := valueContext(a.Expr, ctx)
 		return nil, append(diags, &hcl.Diagnostic{
 			Severity:    hcl.DiagError,
 			Summary:     "Invalid for_each argument",
 			Detail:      detail,
 			Subject:     a.Expr.Range().Ptr(),
-			Expression:  a.Expr,
-			EvalContext: ctx,
+			Expression:  expr,
+			EvalContext: vctx,
 		})
 	}
 	switch {
@@ -170,7 +171,7 @@ func (l *loader) forEach(a *hcl.Attribute, ctx *hcl.EvalContext, hadErrors bool)
 		}
 		return bad("The for_each value is not known. It must be known when the configuration is loaded.")
 	case v.ContainsMarked():
-		return bad("Sensitive values, or values derived from sensitive values, cannot be used as for_each arguments: the keys would appear in addresses and output.")
+		return bad("Sensitive values, or values derived from sensitive values, cannot be used as for_each arguments: the keys would appear in addresses and output. " + sensitiveSources)
 	case v.IsNull():
 		return bad("The for_each value is null. A map, or set of strings, is allowed.")
 	}

@@ -25,7 +25,7 @@ func checkName(what, name string, rng hcl.Range) hcl.Diagnostics {
 	return hcl.Diagnostics{{
 		Severity: hcl.DiagError,
 		Summary:  fmt.Sprintf("Invalid %s name", what),
-		Detail:   fmt.Sprintf("%q is not a valid name. A name must start with a letter or underscore and may contain only letters, digits, underscores, and dashes.", name),
+		Detail:   fmt.Sprintf("%s is not a valid name. A name must start with a letter or underscore and may contain only letters, digits, underscores, and dashes.", quote(name)),
 		Subject:  rng.Ptr(),
 	}}
 }
@@ -34,7 +34,7 @@ func duplicate(what, name string, rng, prev hcl.Range) *hcl.Diagnostic {
 	return &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  fmt.Sprintf("Duplicate %s declaration", what),
-		Detail:   fmt.Sprintf("A %s named %q was already declared at %s. Names must be unique.", what, name, prev),
+		Detail:   fmt.Sprintf("A %s named %s was already declared at %s. Names must be unique.", what, quote(name), prev),
 		Subject:  rng.Ptr(),
 	}
 }
@@ -46,7 +46,11 @@ func isNil(v cty.Value) bool { return v.Type() == cty.NilType }
 // parseExpressionValue parses text given outside any file (-var) as an
 // expression that may not refer to anything.
 func parseExpressionValue(raw, from string) (cty.Value, hcl.Diagnostics) {
-	expr, diags := hclsyntax.ParseExpression([]byte(raw), "<value for "+from+">", hcl.InitialPos)
+	name := "<value for " + from + ">"
+	if d := checkExpressionNesting([]byte(raw), name); d != nil {
+		return cty.DynamicVal, hcl.Diagnostics{d}
+	}
+	expr, diags := hclsyntax.ParseExpression([]byte(raw), name, hcl.InitialPos)
 	if diags.HasErrors() {
 		return cty.DynamicVal, diags
 	}

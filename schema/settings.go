@@ -124,7 +124,7 @@ func (s *settings) convert() ConvertSettings {
 	}
 	c.Format = s.str("convert.format")
 	if c.Format != "qcow2" && c.Format != "raw" {
-		s.fail("convert.format", "Invalid disk format", fmt.Sprintf("format must be \"qcow2\" or \"raw\", not %q.", c.Format))
+		s.fail("convert.format", "Invalid disk format", fmt.Sprintf("format must be \"qcow2\" or \"raw\", not %s.", quote(c.Format)))
 	}
 	c.Compress = s.bool("convert.compress")
 	c.CompressLevel = s.intIn("convert.compress_level", 0, 9)
@@ -217,7 +217,7 @@ func (s *settings) duration(path string) time.Duration {
 	str := s.str(path)
 	d, err := time.ParseDuration(str)
 	if err != nil || d < 0 {
-		s.fail(path, "Invalid duration", fmt.Sprintf("%s must be a duration such as \"90s\" or \"5m\", not %q.", path, str))
+		s.fail(path, "Invalid duration", fmt.Sprintf("%s must be a duration such as \"90s\" or \"5m\", not %s.", path, quote(str)))
 		return 0
 	}
 	return d

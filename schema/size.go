@@ -23,16 +23,16 @@ func ParseMemory(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
 	if i <= 0 {
-		return 0, fmt.Errorf("%q is not a memory size: write a number and a unit, like \"4GiB\" or \"512MiB\"", s)
+		return 0, fmt.Errorf("%s is not a memory size: write a number and a unit, like \"4GiB\" or \"512MiB\"", quote(s))
 	}
 	num, unit := t[:i], strings.TrimSpace(t[i:])
 	mult, ok := memoryUnits[unit]
 	if !ok {
-		return 0, fmt.Errorf("%q has an unknown unit %q: use KiB, MiB, GiB or TiB (or K, M, G, T)", s, unit)
+		return 0, fmt.Errorf("%s has an unknown unit %s: use KiB, MiB, GiB or TiB (or K, M, G, T)", quote(s), quote(unit))
 	}
 	n, err := strconv.ParseFloat(num, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a memory size: %q is not a number", s, num)
+		return 0, fmt.Errorf("%s is not a memory size: %s is not a number", quote(s), quote(num))
 	}
 	mib := n * mult / (1 << 20)
 	if mib < 1 || mib > 1<<40 || mib != math.Trunc(mib) {
@@ -40,7 +40,7 @@ func ParseMemory(s string) (int64, error) {
 		if strings.HasSuffix(unit, "B") && !strings.HasSuffix(unit, "iB") {
 			hint = fmt.Sprintf(" (%s is a decimal unit; did you mean %siB?)", unit, unit[:1])
 		}
-		return 0, fmt.Errorf("%q is not a positive whole number of MiB%s", s, hint)
+		return 0, fmt.Errorf("%s is not a positive whole number of MiB%s", quote(s), hint)
 	}
 	return int64(mib), nil
 }

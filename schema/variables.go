@@ -166,7 +166,11 @@ func typed(d *varDecl, v cty.Value) (cty.Value, error) {
 	if d.defaults != nil {
 		v = d.defaults.Apply(v)
 	}
-	cv, err := convert.Convert(v, d.v.Type)
+	ty, ok := narrow(d.v.Type, v.Type())
+	if !ok {
+		return cty.NilVal, fmt.Errorf("all %s elements must have the same type", collectionKind(ty))
+	}
+	cv, err := convert.Convert(v, ty)
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("%s", convertMessage(err))
 	}
@@ -198,7 +202,7 @@ func (l *loader) assignments() (map[string]assignment, hcl.Diagnostics) {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Invalid -var option",
-				Detail:   fmt.Sprintf("The given -var option %q is not correctly specified. It must be a variable name and value separated by an equals sign, like -var=\"key=value\".", arg),
+				Detail:   fmt.Sprintf("The given -var option %s is not correctly specified. It must be a variable name and value separated by an equals sign, like -var=\"key=value\".", quote(arg)),
 			})
 			continue
 		}
@@ -207,7 +211,7 @@ func (l *loader) assignments() (map[string]assignment, hcl.Diagnostics) {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Value for undeclared variable",
-				Detail:   fmt.Sprintf("A variable named %q was assigned on the command line, but the configuration does not declare a variable of that name. To use this value, add a \"variable\" block to the configuration.", name),
+				Detail:   fmt.Sprintf("A variable named %s was assigned on the command line, but the configuration does not declare a variable of that name. To use this value, add a \"variable\" block to the configuration.", quote(name)),
 			})
 			continue
 		}
@@ -219,13 +223,7 @@ func (l *loader) assignments() (map[string]assignment, hcl.Diagnostics) {
 }
 
 func (l *loader) varFile(path string, given map[string]assignment) hcl.Diagnostics {
-	var f *hcl.File
-	var diags hcl.Diagnostics
-	if strings.HasSuffix(path, ".json") {
-		f, diags = l.parser.ParseJSONFile(path)
-	} else {
-		f, diags = l.parser.ParseHCLFile(path)
-	}
+	f, diags := l.parseFile(path, "variables file")
 	if diags.HasErrors() {
 		return diags
 	}
@@ -335,7 +333,7 @@ func (l *loader) validate(d *varDecl, a assignment) hcl.Diagnostics {
 				if m.IsMarked() {
 					text = "The value is not valid. (The error message is derived from a sensitive value, so it is not shown.)"
 				} else {
-					text = m.AsString()
+					text = clip(m.AsString())
 				}
 			}
 		}
