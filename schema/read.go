@@ -14,6 +14,11 @@ import (
 // are small; the bound keeps a huge or endless file from filling memory.
 const maxFileSize = 16 << 20
 
+// ReadFile reads a configuration file as the loader does (regular files
+// only, at most 16 MiB, a clear reason otherwise), for commands that read
+// configuration files themselves (fmt).
+func ReadFile(path string) ([]byte, error) { return readRegular(path) }
+
 // readRegular reads the regular file at path, which is named in errors as
 // given. Anything else is refused with the reason: a device such as
 // /dev/zero never ends, a FIFO blocks until some other process writes. The

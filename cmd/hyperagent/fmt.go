@@ -133,7 +133,7 @@ func fmtTargets(paths []string, recursive bool) ([]string, error) {
 
 // fmtFile formats one file and reports whether it changed.
 func fmtFile(e *env, name string, o fmtOptions, parsed schema.Files) (bool, hcl.Diagnostics, error) {
-	src, err := os.ReadFile(name)
+	src, err := schema.ReadFile(name)
 	if err != nil {
 		return false, nil, err
 	}
