@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"runtime/debug"
 	"errors"
 	"fmt"
 	"sync"
@@ -38,6 +39,9 @@ type Agent struct {
 	passes   int
 	ready    bool
 	lastDiag string // the config errors last logged, so each is logged once
+	// What the configuration was last read from, and when.
+	inputs   uint64
+	loadedAt time.Time
 }
 
 // New returns an agent; Run starts it.
@@ -133,6 +137,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		err := a.runPass(ctx, watchdog, reloading)
 		reloading = false
+		// A pass over a large campaign allocates far more than it keeps
+		// (the configuration is read, every VM observed): give the memory
+		// back between passes rather than hold it until the next.
+		debug.FreeOSMemory()
 		if ctx.Err() != nil {
 			return a.stop()
 		}
@@ -195,7 +203,10 @@ func (a *Agent) runPass(ctx context.Context, watchdog <-chan time.Time, reloadin
 	a.progressed()
 	a.passing.Store(true)
 	defer a.passing.Store(false)
-	a.loadConfig(ctx, log)
+	if d := inputsDigest(a.o.ConfigDir, a.o.VarFiles); reloading || a.ws == nil || d != a.inputs || time.Since(a.loadedAt) > configReread {
+		a.loadConfig(ctx, log)
+		a.inputs, a.loadedAt = d, time.Now()
+	}
 	if a.ws == nil {
 		if reloading { // nothing to run, but the reload is over
 			a.o.Notifier.Ready("no configuration has loaded yet")

@@ -18,8 +18,10 @@ type Options struct {
 	// ConfigDir is the migration repo; it is watched for edits.
 	ConfigDir string
 	// Load reads the configuration (with the process's -var, -var-file
-	// and environment). It is called for every pass.
-	Load func() (*schema.Config, schema.Files, hcl.Diagnostics)
+	// and environment). A pass calls it when the repository's files or
+	// VarFiles moved, on SIGHUP, and at least every few minutes.
+	Load     func() (*schema.Config, schema.Files, hcl.Diagnostics)
+	VarFiles []string
 	// Registry builds the plugins.
 	Registry *plugins.Registry
 	Log      hclog.Logger
