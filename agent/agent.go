@@ -2,9 +2,9 @@ package agent
 
 import (
 	"context"
-	"runtime/debug"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"

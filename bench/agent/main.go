@@ -66,8 +66,8 @@ func or(v, d int) int {
 // campaign is a work directory with n bare VMDKs and a repo migrating them.
 type campaign struct {
 	dir, bin, repo string
-	n            int
-	procs        []*exec.Cmd
+	n              int
+	procs          []*exec.Cmd
 }
 
 func newCampaign(n int, agentBlock string) (*campaign, error) {
