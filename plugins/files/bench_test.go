@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/hypersdk/hyperagent/plugins"
 )
 
@@ -114,15 +112,14 @@ func BenchmarkTreeScan(b *testing.B) {
 			}
 		}
 	}
-	t := &tree{root: root, watched: map[string]bool{}}
+	t := &tree{root: root}
 	ctx := context.Background()
-	log := hclog.NewNullLogger()
-	if _, err := t.scan(ctx, log); err != nil {
+	if _, err := t.scan(ctx); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		moved, err := t.scan(ctx, log)
+		moved, err := t.scan(ctx)
 		if err != nil || moved {
 			b.Fatalf("scan of an unchanged tree: moved %v, %v", moved, err)
 		}

@@ -2,20 +2,15 @@ package files
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-	"github.com/hashicorp/go-hclog"
-	"golang.org/x/sys/unix"
-
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fswatch"
 )
 
 var _ plugins.Watcher = (*Source)(nil)
@@ -38,99 +33,55 @@ type watchOptions struct {
 
 // Watch implements plugins.Watcher: it calls changed when something under
 // dir may have changed, and runs until ctx ends. Events are hints and
-// rescans are the truth: every directory of the tree is watched (new ones
-// as they appear), and the tree is walked every watchResync, reporting a
-// change when a name, size or mtime differs from the previous walk. On a
-// network filesystem, or when no inotify instance is left, the walks run
+// rescans are the truth: the shared watch loop (plugins/fswatch) watches
+// every directory of the tree, new ones as they appear, and the tree is
+// walked every watchResync, reporting a change when a name, size or mtime
+// differs from the previous walk. On a network filesystem the walks run
 // alone. Hidden entries are ignored: they are temporary files and caches.
 func (s *Source) Watch(ctx context.Context, changed func()) error {
 	o := watchOptions{debounce: watchDebounce, resync: watchResync, events: true}
-	if fsType, remote := networkFS(s.dir); remote {
-		s.log.Info("no file events on this filesystem; rescanning only", "dir", s.dir, "fs_type", fmt.Sprintf("%#x", fsType), "every", o.resync)
+	if fsType, ok := fswatch.EventsDelivered(s.dir); !ok {
+		s.log.Info("no file events on this filesystem; rescanning only", "dir", s.dir, "fs_type", fsType, "every", o.resync)
 		o.events = false
 	}
 	return s.watch(ctx, changed, o)
 }
 
 func (s *Source) watch(ctx context.Context, changed func(), o watchOptions) error {
-	t := &tree{root: s.dir, watched: map[string]bool{}}
-	var events <-chan fsnotify.Event
-	var errs <-chan error
-	if o.events {
-		fw, err := fsnotify.NewWatcher()
-		if err != nil {
-			s.log.Warn("cannot watch; rescanning only", "dir", s.dir, "error", err)
-		} else {
-			defer fw.Close()
-			t.fw, events, errs = fw, fw.Events, fw.Errors
-		}
-	}
-	// The first walk adds the watches and sets the baseline; a missing or
-	// unreadable dir is the caller's error, not a state to wait out.
-	if _, err := t.scan(ctx, s.log); err != nil {
+	t := &tree{root: s.dir}
+	// The first walk sets the baseline; a missing or unreadable dir is the
+	// caller's error, not a state to wait out.
+	if _, err := t.scan(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return fmt.Errorf("watch %s: %w", s.dir, err)
 	}
-	tick := time.NewTicker(o.resync)
-	defer tick.Stop()
-	var settle <-chan time.Time
-	rescan := func(force bool) {
-		moved, err := t.scan(ctx, s.log)
+	return fswatch.Watch(ctx, fswatch.Options{Dirs: []string{s.dir}, Recursive: true, Ignore: hidden,
+		Debounce: o.debounce, Resync: o.resync, NoEvents: !o.events, Log: s.log}, func(tr fswatch.Trigger) {
+		moved, err := t.scan(ctx)
 		if err != nil && moved && ctx.Err() == nil { // logged once per outage
 			s.log.Warn("rescan failed", "dir", s.dir, "error", err)
 		}
-		if (force || moved) && ctx.Err() == nil {
+		// Events say something moved; a resync says so only when the
+		// walk differs.
+		if (tr != fswatch.TriggerResync || moved) && ctx.Err() == nil {
 			changed()
 		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-events:
-			if !ok {
-				return nil
-			}
-			if ev.Op == fsnotify.Chmod || hidden(filepath.Base(ev.Name)) {
-				continue
-			}
-			settle = time.After(o.debounce)
-		case err, ok := <-errs:
-			if !ok {
-				return nil
-			}
-			if !errors.Is(err, fsnotify.ErrEventOverflow) {
-				s.log.Warn("fsnotify error", "dir", s.dir, "error", err)
-			}
-			rescan(true)
-		case <-settle:
-			// The walk adds watches for directories created since the last
-			// one, before reading them, so nothing written into them later
-			// is missed; what was written before is in this walk.
-			settle = nil
-			rescan(true)
-		case <-tick.C:
-			rescan(false)
-		}
-	}
+	})
 }
 
 // tree is what the last walk saw: a digest of every entry's name, size and
-// mtime, and the directories that have a watch.
+// mtime.
 type tree struct {
-	root    string
-	fw      *fsnotify.Watcher // nil: rescans only
-	digest  uint64
-	watched map[string]bool
+	root   string
+	digest uint64
 }
 
-// scan walks the tree, adds watches for new directories, and reports
-// whether the digest moved since the previous scan.
-func (t *tree) scan(ctx context.Context, log hclog.Logger) (bool, error) {
+// scan walks the tree and reports whether the digest moved since the
+// previous scan.
+func (t *tree) scan(ctx context.Context) (bool, error) {
 	h := fnv.New64a()
-	seen := map[string]bool{}
 	err := filepath.WalkDir(t.root, func(p string, d fs.DirEntry, err error) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
@@ -149,16 +100,6 @@ func (t *tree) scan(ctx context.Context, log hclog.Logger) (bool, error) {
 			}
 			return nil
 		}
-		if d.IsDir() {
-			seen[p] = true
-			if t.fw != nil && !t.watched[p] {
-				if err := t.fw.Add(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-					log.Warn("cannot watch", "dir", p, "error", err)
-				} else if err == nil {
-					t.watched[p] = true
-				}
-			}
-		}
 		// Walks visit entries in lexical order, so equal trees hash equal.
 		// A directory counts by name only: its mtime moves with hidden
 		// entries too, and its visible entries are hashed themselves.
@@ -171,13 +112,6 @@ func (t *tree) scan(ctx context.Context, log hclog.Logger) (bool, error) {
 		}
 		return nil
 	})
-	// A directory that went away lost its watch with it; forget it so a
-	// new one of the same name is watched again.
-	for p := range t.watched {
-		if !seen[p] {
-			delete(t.watched, p)
-		}
-	}
 	if err != nil {
 		// An unreadable tree counts as an empty one: reported once when
 		// it goes, and again when it comes back.
@@ -192,18 +126,3 @@ func (t *tree) scan(ctx context.Context, log hclog.Logger) (bool, error) {
 }
 
 func hidden(name string) bool { return strings.HasPrefix(name, ".") }
-
-// networkFS reports whether dir is on a filesystem that delivers no
-// inotify events for changes made by other hosts.
-func networkFS(dir string) (int64, bool) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return 0, false
-	}
-	switch int64(st.Type) {
-	case unix.NFS_SUPER_MAGIC, unix.SMB_SUPER_MAGIC, unix.SMB2_SUPER_MAGIC, unix.CIFS_SUPER_MAGIC,
-		unix.FUSE_SUPER_MAGIC, unix.V9FS_MAGIC, unix.CEPH_SUPER_MAGIC:
-		return int64(st.Type), true
-	}
-	return int64(st.Type), false
-}

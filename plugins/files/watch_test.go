@@ -5,13 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
-	"github.com/google/go-cmp/cmp"
-	"github.com/hashicorp/go-hclog"
 )
 
 // watcher runs s.watch until the test ends and hands out its reports.
@@ -126,21 +121,15 @@ func TestWatchMissingDir(t *testing.T) {
 	}
 }
 
-// TestTreeScan checks what a walk counts as a change, and which
-// directories it watches.
+// TestTreeScan checks what a walk counts as a change.
 func TestTreeScan(t *testing.T) {
 	root := t.TempDir()
 	ova := filepath.Join(root, "a.ova")
 	writeFile(t, ova, "a")
 	mkdir(t, filepath.Join(root, "vm", "nested"))
 	writeFile(t, filepath.Join(root, "vm", "nested", "d.vmdk"), "d")
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fw.Close()
-	tr := &tree{root: root, fw: fw, watched: map[string]bool{}}
-	if _, err := tr.scan(context.Background(), hclog.NewNullLogger()); err != nil {
+	tr := &tree{root: root}
+	if _, err := tr.scan(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	later := time.Now().Add(time.Hour)
@@ -165,49 +154,16 @@ func TestTreeScan(t *testing.T) {
 	for _, st := range steps {
 		scanStep(t, tr, st.name, st.do, st.moved)
 	}
-	// Every visible directory is watched, the hidden ones are not.
-	want := []string{root, filepath.Join(root, "vm"), filepath.Join(root, "vm", "nested"), filepath.Join(root, "vm2")}
-	if diff := cmp.Diff(want, watchedDirs(tr)); diff != "" {
-		t.Errorf("watched dirs (-want +got):\n%s", diff)
-	}
-	wl := fw.WatchList()
-	sort.Strings(wl)
-	if diff := cmp.Diff(want, wl); diff != "" {
-		t.Errorf("fsnotify watch list (-want +got):\n%s", diff)
-	}
-	// A removed directory is forgotten, so one made again under its name
-	// is watched again.
 	scanStep(t, tr, "remove a tree", func() { os.RemoveAll(filepath.Join(root, "vm")) }, true)
-	if diff := cmp.Diff([]string{root, filepath.Join(root, "vm2")}, watchedDirs(tr)); diff != "" {
-		t.Errorf("watched dirs after removal (-want +got):\n%s", diff)
-	}
 	scanStep(t, tr, "the tree again", func() { mkdir(t, filepath.Join(root, "vm", "nested")) }, true)
-	if diff := cmp.Diff(want, watchedDirs(tr)); diff != "" {
-		t.Errorf("watched dirs after re-creation (-want +got):\n%s", diff)
-	}
 }
 
 func scanStep(t *testing.T, tr *tree, name string, do func(), wantMoved bool) {
 	t.Helper()
 	do()
-	moved, err := tr.scan(context.Background(), hclog.NewNullLogger())
+	moved, err := tr.scan(context.Background())
 	if err != nil || moved != wantMoved {
 		t.Errorf("%s: moved = %v, %v; want %v", name, moved, err, wantMoved)
-	}
-}
-
-func watchedDirs(tr *tree) []string {
-	var got []string
-	for p := range tr.watched {
-		got = append(got, p)
-	}
-	sort.Strings(got)
-	return got
-}
-
-func TestNetworkFSLocal(t *testing.T) {
-	if typ, remote := networkFS(t.TempDir()); remote {
-		t.Errorf("the test's temp dir (fs type %#x) was taken for a network filesystem", typ)
 	}
 }
 
