@@ -153,6 +153,7 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 func runSuspend(ctx context.Context, e *env, verb string, args []string) int {
 	fs := flag.NewFlagSet("agent "+verb, flag.ContinueOnError)
 	all := fs.Bool("all", false, "the whole campaign")
+	configDir := fs.String("config", ".", "the migration repo")
 	stateDir := fs.String("state-dir", "", "the state directory (default: the config's agent.state_dir)")
 	var lf lockFlags
 	lf.register(fs, false)
@@ -174,13 +175,13 @@ func runSuspend(ctx context.Context, e *env, verb string, args []string) int {
 		fmt.Fprintf(e.stderr, "Error: agent %s takes addresses or -all\n", verb)
 		return exitError
 	}
-	dir, ok := stateDirFor(e, *stateDir, cf)
+	dir, ok := stateDirIn(e, *configDir, *stateDir, cf)
 	if !ok {
 		return exitError
 	}
-	// An address is known when the configuration in . or the state has it.
+	// An address is known when the configuration or the state has it.
 	inConfig := map[string]bool{}
-	if cfg, _, diags := loadConfig(e, ".", cf); !diags.HasErrors() && cfg != nil {
+	if cfg, _, diags := loadConfig(e, *configDir, cf); !diags.HasErrors() && cfg != nil {
 		for _, m := range cfg.Migrations {
 			inConfig[m.Addr.String()] = true
 		}

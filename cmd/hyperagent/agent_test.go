@@ -436,3 +436,40 @@ agent {
 	r.stderrHas(t, "Waiting up to 1m0s for the state lock", "agent pass 1 by pid")
 	a.stopAndWait(t)
 }
+
+// TestAgentSuspendResume: a suspended migration is held by the agent (and
+// by apply) until resumed; the hold is in the state, so it outlives a
+// restart.
+func TestAgentSuspendResume(t *testing.T) {
+	dir := fakeRepo(t, 0, agentBlock+twoMigrations)
+	sd := filepath.Join(dir, ".hyperagent")
+	ctx := context.Background()
+	runCLI(t, ctx, "", false, "agent", "suspend", "-config", dir, `migration.web["b"]`).want(t, exitOK, `Suspended [migration.web["b"]]`)
+	a := startAgent(t, dir, nil)
+	eventually(t, "a defined", func() bool { return defined(loadState(t, dir), `migration.web["a"]`) })
+	passes := a.status(t).Passes
+	eventually(t, "more passes", func() bool { return a.status(t).Passes > passes+2 })
+	if defined(loadState(t, dir), `migration.web["b"]`) || a.status(t).Suspended != 1 {
+		t.Fatalf("the suspended migration went on (status %+v)", a.status(t))
+	}
+	runCLI(t, ctx, "", false, "apply", "-auto-approve", "-lock-timeout=30s", dir).want(t, exitOK)
+	if defined(loadState(t, dir), `migration.web["b"]`) {
+		t.Fatal("apply ran a suspended migration")
+	}
+	a.stopAndWait(t)
+	b := startAgent(t, dir, nil)
+	eventually(t, "the restarted agent's passes", func() bool { return b.status(t).Passes > 2 })
+	if defined(loadState(t, dir), `migration.web["b"]`) {
+		t.Fatal("the suspension did not outlive the restart")
+	}
+	runCLI(t, ctx, "", false, "agent", "resume", "-state-dir", sd, "-lock-timeout=30s", `migration.web["b"]`).want(t, exitOK, "Resumed")
+	eventually(t, "b defined once resumed", func() bool { return defined(loadState(t, dir), `migration.web["b"]`) })
+	runCLI(t, ctx, "", false, "agent", "suspend", "-state-dir", sd, "-lock-timeout=30s", "-all").want(t, exitOK, "the whole campaign")
+	if st := loadState(t, dir); st.SuspendedAll == nil {
+		t.Error("suspend -all not recorded")
+	}
+	r := runCLI(t, ctx, "", false, "agent", "resume", "-state-dir", sd, "-lock-timeout=30s", `migration.web["a"]`)
+	r.want(t, exitError)
+	r.stderrHas(t, "resume it with -all")
+	b.stopAndWait(t)
+}

@@ -172,10 +172,15 @@ func closeWorkspace(e *env, w *workspace) {
 // an error (its state_dir is unknown, and guessing could show or edit the
 // wrong state), reported with its diagnostics.
 func stateDirFor(e *env, flagDir string, cf configFlags) (string, bool) {
+	return stateDirIn(e, ".", flagDir, cf)
+}
+
+// stateDirIn is stateDirFor for the configuration in dir.
+func stateDirIn(e *env, dir, flagDir string, cf configFlags) (string, bool) {
 	if flagDir != "" {
 		return flagDir, true
 	}
-	cfg, files, diags := loadConfig(e, ".", cf)
+	cfg, files, diags := loadConfig(e, dir, cf)
 	if !diags.HasErrors() && cfg != nil {
 		return cfg.Agent.StateDir, true
 	}
@@ -183,7 +188,7 @@ func stateDirFor(e *env, flagDir string, cf configFlags) (string, bool) {
 		return schema.DefaultStateDir, true
 	}
 	writeDiagnostics(e, files, diags)
-	fmt.Fprintln(e.stderr, "Error: the configuration in . does not load, so its state directory is unknown; fix it, pass its -var/-var-file, or name the directory with -state-dir")
+	fmt.Fprintf(e.stderr, "Error: the configuration in %s does not load, so its state directory is unknown; fix it, pass its -var/-var-file, or name the directory with -state-dir\n", dir)
 	return "", false
 }
 
