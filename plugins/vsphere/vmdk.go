@@ -56,10 +56,10 @@ type vmdkCheck struct {
 type vmdkKind int
 
 const (
-	kindUnknown  vmdkKind = iota // no sector seen yet
-	kindFlat                     // not a sparse VMDK
-	kindSparse                   // grain directory in the header area
-	kindStream                   // grain directory at the end (GD_AT_END)
+	kindUnknown vmdkKind = iota // no sector seen yet
+	kindFlat                    // not a sparse VMDK
+	kindSparse                  // grain directory in the header area
+	kindStream                  // grain directory at the end (GD_AT_END)
 )
 
 const (
