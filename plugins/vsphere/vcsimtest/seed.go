@@ -43,6 +43,11 @@ func (s *Server) DiskFile(ref types.ManagedObjectReference, n int) (string, erro
 	if !p.FromString(b.GetVirtualDeviceFileBackingInfo().FileName) {
 		return "", fmt.Errorf("vcsim: bad backing path %q", b.GetVirtualDeviceFileBackingInfo().FileName)
 	}
+	return s.datastoreFile(p)
+}
+
+// datastoreFile is the local file behind a datastore path.
+func (s *Server) datastoreFile(p object.DatastorePath) (string, error) {
 	for _, e := range s.Model.Map().All("Datastore") {
 		if ds, ok := e.(*simulator.Datastore); ok && ds.Name == p.Datastore {
 			return filepath.Join(ds.Summary.Url, filepath.FromSlash(p.Path)), nil
