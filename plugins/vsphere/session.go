@@ -64,12 +64,21 @@ func (s *Source) connect(ctx context.Context) (*conn, error) {
 	if s.wrapTransport != nil {
 		sc.Client.Transport = s.wrapTransport(sc.Client.Transport)
 	}
-	c, err := vim25.NewClient(ctx, sc)
+	nctx, cancel := context.WithTimeout(ctx, s.timing.call)
+	c, err := vim25.NewClient(nctx, sc)
+	cancel()
 	if err != nil {
 		return nil, s.connectError(err)
 	}
+	// Every call, logins and keep-alives included, has a deadline.
+	ping := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), s.timing.call)
+		defer cancel()
+		_, err := methods.GetCurrentTime(ctx, sc)
+		return err
+	}
 	rl := &relogin{
-		rt:   keepalive.NewHandlerSOAP(sc, s.keepAlive, nil),
+		rt:   bounded{rt: keepalive.NewHandlerSOAP(sc, s.keepAlive, ping), d: s.timing.call},
 		sm:   *c.ServiceContent.SessionManager,
 		user: set.username, pass: set.password,
 		log: s.log,
