@@ -258,10 +258,14 @@ type meteredResponse struct {
 	status int
 }
 
+// WriteHeader passes the first status on. vcsim's handler sets its status
+// after the body, which net/http ignores with a complaint; it is dropped
+// here instead.
 func (r *meteredResponse) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
+	if r.status != 0 {
+		return
 	}
+	r.status = code
 	r.ResponseWriter.WriteHeader(code)
 }
 
