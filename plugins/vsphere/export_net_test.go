@@ -83,7 +83,7 @@ func TestExportRefusesIncompleteDisks(t *testing.T) {
 			fault: &vcsimtest.NFCFault{Kind: vcsimtest.NFCCut, After: 1 << 20}},
 		"cut, no framing": {mode: vcsimtest.NFCCloseDelimited, data: flatData, want: "cannot tell whether",
 			fault: &vcsimtest.NFCFault{Kind: vcsimtest.NFCCut, After: 3 << 20}},
-		"whole, no framing, flat bytes": {mode: vcsimtest.NFCCloseDelimited, data: flatData, want: "cannot tell whether"},
+		"whole, no framing, flat bytes":  {mode: vcsimtest.NFCCloseDelimited, data: flatData, want: "cannot tell whether"},
 		"whole, no framing, VMDK stream": {mode: vcsimtest.NFCCloseDelimited, data: stream},
 		"cut, no framing, VMDK stream": {mode: vcsimtest.NFCCloseDelimited, data: stream, want: "VMDK stream ends after",
 			fault: &vcsimtest.NFCFault{Kind: vcsimtest.NFCCut, After: 2 << 20}},
