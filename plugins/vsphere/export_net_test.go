@@ -274,7 +274,7 @@ func TestExportFrozenVCenter(t *testing.T) {
 			child := startChildSim(t, 32<<20)
 			s := newTestSource(t, blockConfig(child.srv, nil))
 			tune(s)
-			s.timing.call = time.Second
+			callDeadline(s, time.Second)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var once sync.Once
@@ -336,7 +336,7 @@ func TestExportRetriesRefusedConnection(t *testing.T) {
 	// thumbprint is pinned.
 	s := newTestSource(t, blockConfig(front, map[string]cty.Value{"thumbprint": cty.NullVal(cty.String), "insecure": cty.True}))
 	tune(s)
-	s.timing.retry.first, s.timing.retry.max = 300*time.Millisecond, 300*time.Millisecond
+	retryPause(s, 300*time.Millisecond)
 	refused := make(chan error, 1)
 	onRetry(s, func(what string, err error) {
 		select {

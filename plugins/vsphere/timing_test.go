@@ -16,3 +16,9 @@ func tune(s *Source) {
 
 // onRetry makes f hear of every retry.
 func onRetry(s *Source, f func(what string, err error)) { s.retried = f }
+
+// callDeadline sets the deadline of each vSphere call.
+func callDeadline(s *Source, d time.Duration) { s.timing.call = d }
+
+// retryPause makes every pause between two attempts d.
+func retryPause(s *Source, d time.Duration) { s.timing.retry.first, s.timing.retry.max = d, d }
