@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/go-hclog"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/plugins/vsphere/vcsimtest"
+	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
 // seedVM makes the VM exportable and its first disk hold data.
@@ -432,5 +434,50 @@ func TestExportKeepsOwnerFile(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, plugins.OwnerFile)); err != nil || !bytes.Equal(b, owner) {
 		t.Errorf("owner file changed: %q, %v", b, err)
+	}
+}
+
+// TestExportErrorsHideThePassword: a URL that carries user:password, at an
+// address that refuses connections, fails the export after its retries;
+// neither the error nor the retry warnings show the password.
+func TestExportErrorsHideThePassword(t *testing.T) {
+	const secret = "pa55-Wq7-secret"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	clearGovcEnv(t)
+	var logs strings.Builder
+	var mu sync.Mutex
+	v, err := Factory().New(context.Background(), plugins.NewRequest{
+		Addr: addrs.Plugin{Kind: addrs.KindSource, Type: Type, Name: "test"},
+		Config: cty.ObjectVal(map[string]cty.Value{
+			"url": cty.StringVal("https://bob:" + secret + "@" + addr + "/sdk"), "username": cty.NullVal(cty.String),
+			"password": cty.NullVal(cty.String), "datacenter": cty.NullVal(cty.String), "thumbprint": cty.NullVal(cty.String),
+			"ca_file": cty.NullVal(cty.String), "insecure": cty.True,
+			"max_parallel_exports": cty.NumberIntVal(1), "max_parallel_disks": cty.NumberIntVal(1)}),
+		Logger: hclog.New(&hclog.LoggerOptions{Output: lockedWriter{&mu, &logs}, Level: hclog.Trace}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := v.(*Source)
+	tune(s)
+	var p progressLog
+	_, err = s.Export(context.Background(), exportRequest(claimedDir(t), &p, true))
+	if err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("error = %v, want unreachable", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "retrying") {
+		t.Fatalf("no retry was logged:\n%s", logs.String())
+	}
+	for _, text := range []string{err.Error(), logs.String()} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the password appears in: %s", text)
+		}
 	}
 }

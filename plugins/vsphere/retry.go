@@ -157,6 +157,14 @@ func (b bounded) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
 	return err
 }
 
+// withBound is context.WithTimeout, except that d <= 0 sets no deadline.
+func withBound(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
 // methodName is the SOAP method of a methods.*Body request.
 func methodName(req soap.HasFault) string {
 	t := reflect.TypeOf(req)

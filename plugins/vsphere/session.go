@@ -64,7 +64,7 @@ func (s *Source) connect(ctx context.Context) (*conn, error) {
 	if s.wrapTransport != nil {
 		sc.Client.Transport = s.wrapTransport(sc.Client.Transport)
 	}
-	nctx, cancel := context.WithTimeout(ctx, s.timing.call)
+	nctx, cancel := withBound(ctx, s.timing.call)
 	c, err := vim25.NewClient(nctx, sc)
 	cancel()
 	if err != nil {
@@ -72,7 +72,7 @@ func (s *Source) connect(ctx context.Context) (*conn, error) {
 	}
 	// Every call, logins and keep-alives included, has a deadline.
 	ping := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), s.timing.call)
+		ctx, cancel := withBound(context.Background(), s.timing.call)
 		defer cancel()
 		_, err := methods.GetCurrentTime(ctx, sc)
 		return err
@@ -88,7 +88,7 @@ func (s *Source) connect(ctx context.Context) (*conn, error) {
 		sc.CloseIdleConnections()
 		return nil, s.connectError(err)
 	}
-	s.log.Debug("logged in", "url", set.u.String(), "user", set.username)
+	s.log.Debug("logged in", "url", set.where(), "user", set.username)
 	return &conn{c: c, sc: sc}, nil
 }
 
@@ -96,7 +96,7 @@ func (s *Source) connect(ctx context.Context) (*conn, error) {
 // on. Certificate and credential failures are terminal: retrying the same
 // settings cannot fix them.
 func (s *Source) connectError(err error) error {
-	where := s.set.u.String()
+	where := s.set.where()
 	var ce *certError
 	var op *net.OpError
 	switch {
@@ -215,7 +215,7 @@ func (s *Source) Close() error {
 	_, err := methods.Logout(ctx, c.c, &req)
 	c.sc.CloseIdleConnections()
 	if err != nil {
-		return fmt.Errorf("logout from vSphere at %s: %w", s.set.u, err)
+		return fmt.Errorf("logout from vSphere at %s: %w", s.set.where(), err)
 	}
 	return nil
 }

@@ -154,7 +154,7 @@ func (t *transfer) accept(res *http.Response, from int64) error {
 		}
 		return nil
 	}
-	err := fmt.Errorf("GET %s from %s: %s", t.name, t.u.Host, res.Status)
+	err := fmt.Errorf("%s answered %s", t.u.Host, res.Status)
 	if res.StatusCode >= 500 || res.StatusCode == http.StatusRequestTimeout || res.StatusCode == http.StatusTooManyRequests {
 		return retryable(err)
 	}
@@ -192,7 +192,7 @@ func (t *transfer) failed(ctx, rctx context.Context, err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return fmt.Errorf("GET %s from %s: connection ended after %d bytes: %w", t.name, t.u.Host, t.n, err)
+	return fmt.Errorf("connection to %s ended after %d bytes: %w", t.u.Host, t.n, err)
 }
 
 // whole says whether the file is the whole file: its own structure says
