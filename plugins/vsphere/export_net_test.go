@@ -481,3 +481,33 @@ func TestExportErrorsHideThePassword(t *testing.T) {
 		}
 	}
 }
+
+// TestExportQemuImage exports a disk seeded with a qemu-img
+// streamOptimized image (grain directory in its header, no footer): its
+// grain tables show where it ends, and the seed gives the simulated disk
+// the image's capacity, which the check compares.
+func TestExportQemuImage(t *testing.T) {
+	srv := startSim(t, vcsimtest.Options{})
+	ctx := context.Background()
+	_, f := admin(t, srv)
+	vm := findVM(t, f, "/DC0/vm/DC0_H0_VM0")
+	if err := srv.MakeExportable(vm.Reference()); err != nil {
+		t.Fatal(err)
+	}
+	const capacity = 16 << 20
+	img := qemuImage(t, content(13, 5<<20+3), capacity, "streamOptimized")
+	if _, err := srv.Seed(vm.Reference(), 0, bytes.NewReader(img)); err != nil {
+		t.Fatal(err)
+	}
+	s := newTestSource(t, blockConfig(srv, nil))
+	var p progressLog
+	res, err := s.Export(ctx, exportRequest(claimedDir(t), &p, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := res.Export.Disks[0]
+	if d.SHA256 != sha(img) || d.Size != int64(len(img)) || d.CapacityBytes != capacity {
+		t.Errorf("disk %d bytes %s of capacity %d, want %d bytes %s of capacity %d",
+			d.Size, d.SHA256, d.CapacityBytes, len(img), sha(img), capacity)
+	}
+}
