@@ -296,11 +296,9 @@ func (s *Server) recordLeaseFiles(vm *simulator.VirtualMachine, l *simulator.Htt
 		if !p.FromString(b.GetVirtualDeviceFileBackingInfo().FileName) {
 			continue
 		}
-		name, err := s.datastoreFile(p)
-		if err != nil {
-			return err
+		if name, err := s.datastoreFile(p); err == nil { // else served by vcsim alone
+			local[path.Base(p.Path)] = name
 		}
-		local[path.Base(p.Path)] = name
 	}
 	files := map[string]nfcFile{}
 	for _, du := range l.Info.DeviceUrl {
@@ -308,7 +306,9 @@ func (s *Server) recordLeaseFiles(vm *simulator.VirtualMachine, l *simulator.Htt
 		if name == "" {
 			name = path.Base(du.Url)
 		}
-		files[name] = nfcFile{path: local[name], key: du.Key, disk: du.Disk != nil && *du.Disk}
+		if local[name] != "" {
+			files[name] = nfcFile{path: local[name], key: du.Key, disk: du.Disk != nil && *du.Disk}
+		}
 	}
 	s.nfc.mu.Lock()
 	defer s.nfc.mu.Unlock()
