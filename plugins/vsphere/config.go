@@ -126,6 +126,18 @@ func normalizeThumbprint(tp string) (string, error) {
 	return colonHex(b), nil
 }
 
+// where is the SDK URL for messages and logs. set.u never carries user
+// information (resolve strips it); this strips it again, so that no
+// message can be the one that shows a password.
+func (s settings) where() string {
+	if s.u == nil {
+		return ""
+	}
+	u := *s.u
+	u.User = nil
+	return u.String()
+}
+
 // redactURL strips user information from a URL string for messages. A
 // string that does not parse is replaced whole: it may hold a password.
 func redactURL(raw string) string {

@@ -2,10 +2,8 @@ package vsphere
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path"
@@ -89,10 +87,16 @@ func matchDisk(deviceID string, ds []vmDisk) *vmDisk {
 	return nil
 }
 
+// fetched is one file downloaded.
+type fetched struct {
+	plugins.File
+	requests int // GETs it took: more than one when a download was retried
+}
+
 // fetchAll downloads the items, at most limit at once. The first failure
 // cancels the rest.
-func (s *Source) fetchAll(ctx context.Context, sc *soap.Client, items []leaseItem, dir string, req plugins.ExportRequest, w *written, k *leaseKeeper) ([]plugins.File, error) {
-	files := make([]plugins.File, len(items))
+func (s *Source) fetchAll(ctx context.Context, sc *soap.Client, items []leaseItem, dir string, req plugins.ExportRequest, w *written, k *leaseKeeper) ([]fetched, error) {
+	files := make([]fetched, len(items))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.set.disks)
 	for i, it := range items {
@@ -108,40 +112,26 @@ func (s *Source) fetchAll(ctx context.Context, sc *soap.Client, items []leaseIte
 	return files, g.Wait()
 }
 
-// fetch streams one device URL to name.part, hashing as it writes, then
-// fsyncs and renames it into place. There is no resume: a partial file is
-// deleted by the caller's cleanup and the next export starts over, because
-// an NFC device URL belongs to one lease and a new lease may serve
-// different bytes (a streamOptimized VMDK is generated on the fly).
-func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir string, req plugins.ExportRequest, w *written, k *leaseKeeper) (plugins.File, error) {
+// fetch streams one device URL to name.part, hashing and checking as it
+// writes, retrying a cut, stalled or refused download (resuming it where
+// the server honours Range), then refuses a file that is not whole, and
+// fsyncs and renames it into place. Whatever it leaves behind on failure
+// is recorded in w for the caller's cleanup.
+func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir string, req plugins.ExportRequest, w *written, k *leaseKeeper) (fetched, error) {
 	final := filepath.Join(dir, it.name)
 	part := final + ".part"
 	if err := os.Remove(part); err != nil && !os.IsNotExist(err) {
-		return plugins.File{}, err
+		return fetched{}, err
 	}
-	// Cancelling dctx unblocks a read from a stalled server when writing
-	// fails first (disk full).
-	dctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	body, length, err := sc.Download(dctx, it.fi.URL, &soap.Download{Method: "GET"})
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return plugins.File{}, err
-	}
-	defer body.Close()
-	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return plugins.File{}, err
+		return fetched{}, err
 	}
 	w.add(part)
-	total := length
-	if total <= 0 {
-		total = -1
-	}
-	rep := &reporter{item: it.name, addr: req.Address, total: total, progress: req.Progress, lease: k}
-	h := sha256.New()
-	n, err := pipe(ctx, &writeback{f: f}, h, body, rep.add, cancel)
-	if err == nil && length > 0 && n != length {
-		err = fmt.Errorf("got %d of %d bytes", n, length)
+	t := newTransfer(s, sc, it, f, &reporter{item: it.name, addr: req.Address, total: -1, progress: req.Progress, lease: k})
+	err = s.retry(ctx, "download "+it.name, func() error { return t.get(ctx) })
+	if err == nil {
+		err = t.whole()
 	}
 	if err == nil {
 		err = f.Sync()
@@ -150,20 +140,23 @@ func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir s
 		err = cerr
 	}
 	if err != nil {
-		return plugins.File{}, err
+		return fetched{}, err
 	}
 	w.add(final)
 	if err := os.Rename(part, final); err != nil {
-		return plugins.File{}, err
+		return fetched{}, err
 	}
-	rep.finish(n)
-	return plugins.File{Path: final, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	t.rep.finish(t.n)
+	return fetched{File: plugins.File{Path: final, Size: t.n, SHA256: hex.EncodeToString(t.h.Sum(nil))}, requests: t.requests}, nil
 }
 
-// pipe copies src to f and h with reading and hashing+writing on two
-// goroutines, so TLS decryption overlaps sha256 and the write on a second
-// core. Buffers circulate between them; none is reused while in flight.
-func pipe(ctx context.Context, f io.Writer, h hash.Hash, src io.Reader, onWrite func(int64), abort func()) (int64, error) {
+// pipe copies src to f, after sum (the hash and the structure check), with
+// reading on one goroutine and summing+writing on another, so TLS
+// decryption overlaps sha256 and the write on a second core. Buffers
+// circulate between them; none is reused while in flight. Only io.EOF
+// ends the copy cleanly: io.ErrUnexpectedEOF is a body cut before the end
+// its framing announced, and is returned as the error it is.
+func pipe(ctx context.Context, f io.Writer, sum io.Writer, src io.Reader, onWrite func(int64), abort func()) (int64, error) {
 	const bufSize, nBuf = 1 << 20, 4
 	free := make(chan []byte, nBuf)
 	full := make(chan []byte, nBuf)
@@ -182,11 +175,11 @@ func pipe(ctx context.Context, f io.Writer, h hash.Hash, src io.Reader, onWrite 
 				readErr <- nil
 				return
 			}
-			n, err := io.ReadFull(src, buf)
+			n, err := fill(src, buf)
 			if n > 0 {
 				full <- buf[:n]
 			}
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if err == io.EOF {
 				readErr <- nil
 				return
 			}
@@ -201,10 +194,13 @@ func pipe(ctx context.Context, f io.Writer, h hash.Hash, src io.Reader, onWrite 
 	for buf := range full {
 		if werr == nil {
 			if werr = ctx.Err(); werr == nil {
-				h.Write(buf)
-				_, werr = f.Write(buf)
-				total += int64(len(buf))
-				onWrite(total)
+				if _, werr = sum.Write(buf); werr == nil {
+					_, werr = f.Write(buf)
+				}
+				if werr == nil {
+					total += int64(len(buf))
+					onWrite(total)
+				}
 			}
 			if werr != nil {
 				close(stop)
@@ -217,6 +213,21 @@ func pipe(ctx context.Context, f io.Writer, h hash.Hash, src io.Reader, onWrite 
 		werr = err
 	}
 	return total, werr
+}
+
+// fill reads into buf until it is full or src fails; unlike io.ReadFull it
+// returns src's own error, so that a clean end (io.EOF) and a cut one
+// (io.ErrUnexpectedEOF) stay apart.
+func fill(src io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := src.Read(buf[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // writeback starts writing each 32 MiB back to disk as soon as it is
@@ -242,23 +253,23 @@ func (w *writeback) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// reporter counts every buffer written toward the lease's renewals and
-// sends progress to the engine at most every 8 MiB or second.
+// reporter counts every byte received toward the lease's renewals and
+// sends progress to the engine at most every 8 MiB or second, and at once
+// when a download starts over.
 type reporter struct {
 	item     string
 	addr     string
-	total    int64
+	total    int64 // the file's length when known, else -1
 	progress plugins.Progress
 	lease    *leaseKeeper
-	prev     int64 // bytes already counted toward the lease
 	last     int64
 	lastT    time.Time
 }
 
-func (r *reporter) add(done int64) {
-	r.lease.add(done - r.prev)
-	r.prev = done
-	if done-r.last < 8<<20 && time.Since(r.lastT) < time.Second {
+// add counts n more bytes received, done being the file's bytes so far.
+func (r *reporter) add(n, done int64) {
+	r.lease.add(n)
+	if done >= r.last && done-r.last < 8<<20 && time.Since(r.lastT) < time.Second {
 		return
 	}
 	r.last, r.lastT = done, time.Now()

@@ -16,9 +16,9 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// leaseInfo builds what nfc.Lease.Wait returns for device URLs given as
+// testLeaseInfo builds what nfc.Lease.Wait returns for device URLs given as
 // (device key, path, is a disk).
-func leaseInfo(devs ...struct {
+func testLeaseInfo(devs ...struct {
 	key, path string
 	disk      bool
 }) *nfc.LeaseInfo {
@@ -62,25 +62,25 @@ func TestPlanItems(t *testing.T) {
 		wantErr string
 	}{
 		"vCenter device keys, listed out of order": {
-			info: leaseInfo(dev{"/vm-7/VirtualLsiLogicController0:1", "disk-1.vmdk", true},
+			info: testLeaseInfo(dev{"/vm-7/VirtualLsiLogicController0:1", "disk-1.vmdk", true},
 				dev{"/vm-7/VirtualLsiLogicController0:0", "disk-0.vmdk", true}, dev{"/vm-7/nvram", "vm.nvram", false}),
 			want: []item{{"lsilogic0-1.vmdk", "lsilogic0-1"}, {"lsilogic0-0.vmdk", "lsilogic0-0"}, {"vm.nvram", ""}},
 		},
 		"vcsim device keys match by position": {
-			info: leaseInfo(dev{"/vm-7/disk:0", "vm.vmdk", true}, dev{"/vm-7/disk:1", "vm_1.vmdk", true}),
+			info: testLeaseInfo(dev{"/vm-7/disk:0", "vm.vmdk", true}, dev{"/vm-7/disk:1", "vm_1.vmdk", true}),
 			want: []item{{"lsilogic0-0.vmdk", "lsilogic0-0"}, {"lsilogic0-1.vmdk", "lsilogic0-1"}},
 		},
 		"mounted media are skipped": {
-			info: leaseInfo(dev{"/vm-7/cdrom:0", "ubuntu.iso", false}, dev{"/vm-7/floppy:0", "a.flp", false},
+			info: testLeaseInfo(dev{"/vm-7/cdrom:0", "ubuntu.iso", false}, dev{"/vm-7/floppy:0", "a.flp", false},
 				dev{"/vm-7/disk:0", "vm.vmdk", true}, dev{"/vm-7/disk:1", "vm_1.vmdk", true}),
 			want: []item{{"lsilogic0-0.vmdk", "lsilogic0-0"}, {"lsilogic0-1.vmdk", "lsilogic0-1"}},
 		},
 		"unsafe and clashing names": {
-			info: leaseInfo(dev{"/vm-7/disk:0", "vm.vmdk", true}, dev{"/a/x", "../we ird.nvram", false}, dev{"/b/x", "we_ird.nvram", false}),
+			info: testLeaseInfo(dev{"/vm-7/disk:0", "vm.vmdk", true}, dev{"/a/x", "../we ird.nvram", false}, dev{"/b/x", "we_ird.nvram", false}),
 			want: []item{{"lsilogic0-0.vmdk", "lsilogic0-0"}, {"we_ird.nvram", ""}, {"2-we_ird.nvram", ""}},
 		},
 		"a disk the configuration lacks": {
-			info:    leaseInfo(dev{"/vm-7/disk:0", "a.vmdk", true}, dev{"/vm-7/disk:1", "b.vmdk", true}, dev{"/vm-7/disk:2", "c.vmdk", true}),
+			info:    testLeaseInfo(dev{"/vm-7/disk:0", "a.vmdk", true}, dev{"/vm-7/disk:1", "b.vmdk", true}, dev{"/vm-7/disk:2", "c.vmdk", true}),
 			wantErr: "does not list",
 		},
 	}

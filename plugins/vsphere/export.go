@@ -19,15 +19,18 @@ import (
 )
 
 // Export powers the VM off if asked, exports it over an NFC lease into
-// req.Dir and writes its OVF descriptor and a sha256 manifest. On any
-// failure or cancellation the lease is aborted, every file this export
-// wrote is deleted (there is no HTTP Range resume: a retry starts over),
-// and a VM that hyperagent powered off is powered on again when
-// Settings.RestorePower is set.
+// req.Dir and writes its OVF descriptor and a sha256 manifest. A transient
+// failure (a refused or reset connection, a call vSphere did not answer, a
+// cut or stalled download that its own retries could not finish) starts
+// the export over on a new lease, with capped exponential backoff. On a
+// failure that remains, or a cancellation, the lease is aborted, every file
+// this export wrote is deleted (the directory and what others put there,
+// such as the engine's owner file, stay), and a VM that hyperagent powered
+// off is powered on again when Settings.RestorePower is set.
 func (s *Source) Export(ctx context.Context, req plugins.ExportRequest) (plugins.ExportResponse, error) {
 	res, err := s.export(ctx, req)
 	if err != nil {
-		return plugins.ExportResponse{}, fmt.Errorf("export %s: %w", req.Address, err)
+		return plugins.ExportResponse{}, err
 	}
 	return plugins.ExportResponse{Export: res}, nil
 }
@@ -40,31 +43,43 @@ func (s *Source) export(ctx context.Context, req plugins.ExportRequest) (plugins
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return plugins.ExportResult{}, err
 	}
-	o, err := s.observeForExport(ctx, req, dir)
-	if err != nil {
-		return plugins.ExportResult{}, err
-	}
-	c, err := s.client(ctx)
-	if err != nil {
-		return plugins.ExportResult{}, err
-	}
-	ref, name := o.ref, o.Facts.Name
-	poweredOff := false
-	if o.vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
-		if err := s.powerOff(ctx, c.c, ref, name, req.Settings.ShutdownTimeout); err != nil {
-			return plugins.ExportResult{}, err
+	var (
+		c          *conn
+		ref        moref
+		name       string
+		asked      bool // hyperagent asked vSphere to power the VM off
+		poweredOff bool // and it is off
+		res        plugins.ExportResult
+	)
+	err = s.retry(ctx, "export", func() error {
+		var err error
+		if c, err = s.client(ctx); err != nil {
+			return err
 		}
-		poweredOff = true
-		// The fingerprint and facts recorded are those of what was exported.
-		o, err = s.observeForExport(ctx, req, dir)
-		if err == nil && o.ref != ref {
-			err = fmt.Errorf("%s names another VM after power-off", req.VM)
+		o, err := s.observeForExport(ctx, req, dir)
+		if err != nil {
+			return err
 		}
-	}
-	var res plugins.ExportResult
-	if err == nil {
+		ref, name = o.ref, o.Facts.Name
+		if o.vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
+			asked = true
+			if err := s.powerOff(ctx, c.c, ref, name, req.Settings.ShutdownTimeout); err != nil {
+				return err
+			}
+			poweredOff = true
+			// The fingerprint and facts recorded are those of what was exported.
+			if o, err = s.observeForExport(ctx, req, dir); err != nil {
+				return err
+			}
+			if o.ref != ref {
+				return plugins.Terminal(fmt.Errorf("%s names another VM after power-off", req.VM))
+			}
+		} else if asked { // an earlier attempt's power-off
+			poweredOff = true
+		}
 		res, err = s.download(ctx, c, o, req, dir)
-	}
+		return err
+	})
 	if err != nil {
 		if poweredOff && req.Settings.RestorePower {
 			err = errors.Join(err, s.restorePower(ctx, c.c, ref, name))
@@ -96,8 +111,11 @@ func (s *Source) observeForExport(ctx context.Context, req plugins.ExportRequest
 	return o, nil
 }
 
-// download runs the lease: wait for it, keep it alive with the updater
-// while the files stream, write the descriptor and manifest, complete it.
+// download runs the lease: wait for it, keep it alive while the files
+// stream, check them against the lease's manifest, write the descriptor and
+// manifest, complete it. Any failure aborts the lease and deletes what was
+// written. Downloads may resume within this lease, never across leases
+// (see the package documentation).
 func (s *Source) download(ctx context.Context, c *conn, o observed, req plugins.ExportRequest, dir string) (plugins.ExportResult, error) {
 	vm := object.NewVirtualMachine(c.c, o.ref)
 	lease, err := vm.Export(ctx)
@@ -112,15 +130,11 @@ func (s *Source) download(ctx context.Context, c *conn, o observed, req plugins.
 		}
 		return plugins.ExportResult{}, err
 	}
-	info, err := lease.Wait(ctx, nil)
+	info, err := s.waitLease(ctx, c.c, lease)
 	if err != nil {
-		if ctx.Err() != nil { // lease.Wait hides a cancellation as "unexpected nfc lease state"
-			err = ctx.Err()
-		}
 		return fail(fmt.Errorf("wait for export lease: %w", err))
 	}
-	vmDisks := disks(o.vm)
-	items, err := planItems(info, vmDisks)
+	items, err := planItems(info, disks(o.vm))
 	if err != nil {
 		return fail(err)
 	}
@@ -129,15 +143,21 @@ func (s *Source) download(ctx context.Context, c *conn, o observed, req plugins.
 	k := keepLease(ctx, lease, info, leaseRenewEvery, s.log)
 	files, err := s.fetchAll(ctx, c.sc, items, dir, req, w, k)
 	k.close()
+	if err == nil {
+		err = s.checkManifest(ctx, lease, items, files)
+	}
 	if err != nil {
+		// A download whose retries are spent is not retried on a new
+		// lease (transient says no): that would only repeat them.
 		return fail(err)
 	}
 	res := plugins.ExportResult{Dir: dir, Facts: o.Facts, Fingerprint: o.Fingerprint, ExportedAt: time.Now().UTC()}
 	cdp := types.OvfCreateDescriptorParams{Name: o.Facts.Name}
+	var all []plugins.File
 	for i, it := range items {
-		f := files[i]
+		f := files[i].File
 		cdp.OvfFiles = append(cdp.OvfFiles, types.OvfFile{DeviceId: it.fi.DeviceId, Path: it.name, Size: f.Size})
-		res.Files = append(res.Files, f)
+		all = append(all, f)
 		if it.disk != nil {
 			d := it.disk.fact
 			res.Disks = append(res.Disks, plugins.Disk{ID: d.ID, Path: f.Path, Format: "vmdk", Size: f.Size, SHA256: f.SHA256,
@@ -145,21 +165,55 @@ func (s *Source) download(ctx context.Context, c *conn, o observed, req plugins.
 		}
 	}
 	sortDisks(res.Disks)
-	meta, err := s.writeDescriptor(ctx, c, vm, cdp, dir, res.Files, w)
+	meta, err := s.writeDescriptor(ctx, c, vm, cdp, dir, all, w)
 	if err != nil {
 		return fail(err)
 	}
-	res.Files = append(res.Files, meta...)
+	res.Files = append(all, meta...)
 	if err := lease.Complete(ctx); err != nil {
 		return fail(fmt.Errorf("complete export lease: %w", err))
 	}
 	return res, nil
 }
 
+// checkManifest compares each file's size with the one vSphere's manifest
+// gives for what it sent (vCenter lists downloads; vcsim does not). A file
+// that took more than one GET is not compared: what the server counts
+// across requests is not documented. A manifest that cannot be read is
+// logged, not fatal: the files were checked as they arrived.
+func (s *Source) checkManifest(ctx context.Context, lease *nfc.Lease, items []leaseItem, files []fetched) error {
+	entries, err := lease.GetManifest(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.log.Warn("read the export lease's manifest", "error", err)
+		return nil
+	}
+	sent := map[string]int64{}
+	for _, e := range entries {
+		sent[e.Key] = e.Size
+	}
+	for i, it := range items {
+		n, ok := sent[it.fi.DeviceId]
+		if !ok || n <= 0 || files[i].requests > 1 {
+			continue
+		}
+		if n != files[i].Size {
+			return retryable(fmt.Errorf("%s: vSphere sent %d bytes, %d arrived", it.name, n, files[i].Size))
+		}
+	}
+	return nil
+}
+
 // abort tells vSphere the export failed, on its own deadline since ctx may
-// be the reason.
+// be the reason: a short one once the export was cancelled.
 func (s *Source) abort(ctx context.Context, lease *nfc.Lease, cause error) {
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	d := s.timing.call
+	if ctx.Err() != nil {
+		d = s.timing.cleanup
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 	defer cancel()
 	fault := &types.LocalizedMethodFault{Fault: &types.SystemError{Reason: cause.Error()}, LocalizedMessage: cause.Error()}
 	if err := lease.Abort(actx, fault); err != nil {

@@ -80,6 +80,7 @@ func buildSource(t *testing.T, cfg cty.Value) *Source {
 		t.Fatal(err)
 	}
 	s := v.(*Source)
+	testDefaults(s)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
@@ -156,6 +157,9 @@ func sharedBigSim(t *testing.T) *vcsimtest.Server {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(serveChild())
+	}
 	code := m.Run()
 	if bigSim.srv != nil {
 		bigSim.srv.Close()

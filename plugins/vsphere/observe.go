@@ -44,7 +44,7 @@ func (s *Source) observe(ctx context.Context, qs []plugins.VMQuery) (map[string]
 	}
 	inv, err := readInventory(ctx, c.c)
 	if err != nil {
-		return nil, fmt.Errorf("observe VMs at %s: %w", s.set.u, err)
+		return nil, fmt.Errorf("observe VMs at %s: %w", s.set.where(), err)
 	}
 	out := make(map[string]observed, len(qs))
 	found := map[string]moref{}
@@ -63,7 +63,7 @@ func (s *Source) observe(ctx context.Context, qs []plugins.VMQuery) (map[string]
 			out[q.Address] = observed{VMObservation: plugins.VMObservation{Findings: []plugins.Finding{
 				errorf("ambiguous VM name", "%q names %d VMs: %s; use the inventory path", q.Path, len(cands), inv.paths(cands))}}}
 		default:
-			detail := fmt.Sprintf("no VM at %q in %s", q.Path, s.set.u)
+			detail := fmt.Sprintf("no VM at %q in %s", q.Path, s.set.where())
 			if why != "" {
 				detail = why
 			}
@@ -73,7 +73,7 @@ func (s *Source) observe(ctx context.Context, qs []plugins.VMQuery) (map[string]
 	}
 	vms, err := readVMs(ctx, c.c, refs)
 	if err != nil {
-		return nil, fmt.Errorf("observe VMs at %s: %w", s.set.u, err)
+		return nil, fmt.Errorf("observe VMs at %s: %w", s.set.where(), err)
 	}
 	for _, q := range qs {
 		ref, ok := found[q.Address]

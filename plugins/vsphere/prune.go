@@ -13,13 +13,14 @@ import (
 )
 
 // PruneExport deletes exactly the files the export recorded, then its
-// directory if that leaves it empty. A recorded path outside the export's
-// directory is refused rather than deleted: state is not trusted to name
-// arbitrary files.
+// directory if that leaves it empty: a directory the engine claimed still
+// holds its owner file, which the engine releases. A recorded path outside
+// the export's directory is refused rather than deleted: state is not
+// trusted to name arbitrary files.
 func (s *Source) PruneExport(ctx context.Context, req plugins.PruneExportRequest) error {
 	dir := filepath.Clean(req.Export.Dir)
 	if dir == "" || dir == "." || !filepath.IsAbs(dir) {
-		return plugins.Terminal(fmt.Errorf("prune %s: export directory %q is not absolute", req.Address, req.Export.Dir))
+		return plugins.Terminal(fmt.Errorf("export directory %q is not absolute", req.Export.Dir))
 	}
 	var errs []error
 	for _, f := range req.Export.Files {
@@ -42,8 +43,5 @@ func (s *Source) PruneExport(ctx context.Context, req plugins.PruneExportRequest
 			s.log.Debug("export directory kept", "dir", dir, "reason", err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("prune %s: %w", req.Address, err)
-	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -52,5 +52,5 @@ func newSource(ctx context.Context, req plugins.NewRequest) (any, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Source{set: set, log: log, keepAlive: 5 * time.Minute, statfs: freeBytes}, nil
+	return &Source{set: set, log: log, keepAlive: 5 * time.Minute, timing: defaultTiming(), statfs: freeBytes}, nil
 }

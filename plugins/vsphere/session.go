@@ -64,12 +64,21 @@ func (s *Source) connect(ctx context.Context) (*conn, error) {
 	if s.wrapTransport != nil {
 		sc.Client.Transport = s.wrapTransport(sc.Client.Transport)
 	}
-	c, err := vim25.NewClient(ctx, sc)
+	nctx, cancel := withBound(ctx, s.timing.call)
+	c, err := vim25.NewClient(nctx, sc)
+	cancel()
 	if err != nil {
 		return nil, s.connectError(err)
 	}
+	// Every call, logins and keep-alives included, has a deadline.
+	ping := func() error {
+		ctx, cancel := withBound(context.Background(), s.timing.call)
+		defer cancel()
+		_, err := methods.GetCurrentTime(ctx, sc)
+		return err
+	}
 	rl := &relogin{
-		rt:   keepalive.NewHandlerSOAP(sc, s.keepAlive, nil),
+		rt:   bounded{rt: keepalive.NewHandlerSOAP(sc, s.keepAlive, ping), d: s.timing.call},
 		sm:   *c.ServiceContent.SessionManager,
 		user: set.username, pass: set.password,
 		log: s.log,
@@ -79,7 +88,7 @@ func (s *Source) connect(ctx context.Context) (*conn, error) {
 		sc.CloseIdleConnections()
 		return nil, s.connectError(err)
 	}
-	s.log.Debug("logged in", "url", set.u.String(), "user", set.username)
+	s.log.Debug("logged in", "url", set.where(), "user", set.username)
 	return &conn{c: c, sc: sc}, nil
 }
 
@@ -87,7 +96,7 @@ func (s *Source) connect(ctx context.Context) (*conn, error) {
 // on. Certificate and credential failures are terminal: retrying the same
 // settings cannot fix them.
 func (s *Source) connectError(err error) error {
-	where := s.set.u.String()
+	where := s.set.where()
 	var ce *certError
 	var op *net.OpError
 	switch {
@@ -206,7 +215,7 @@ func (s *Source) Close() error {
 	_, err := methods.Logout(ctx, c.c, &req)
 	c.sc.CloseIdleConnections()
 	if err != nil {
-		return fmt.Errorf("logout from vSphere at %s: %w", s.set.u, err)
+		return fmt.Errorf("logout from vSphere at %s: %w", s.set.where(), err)
 	}
 	return nil
 }

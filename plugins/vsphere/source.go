@@ -28,6 +28,10 @@ type Source struct {
 
 	// keepAlive is the idle time between session keep-alive calls.
 	keepAlive time.Duration
+	// timing bounds calls, downloads and waits, and paces retries.
+	timing timing
+	// retried, when set, hears of every retry (tests wait for one).
+	retried func(what string, err error)
 	// statfs reports the bytes free to an unprivileged user on the
 	// filesystem holding a directory.
 	statfs func(dir string) (uint64, error)

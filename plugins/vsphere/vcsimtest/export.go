@@ -37,7 +37,10 @@ func (vm *ExportableVM) ExportVm(ctx *simulator.Context, req *types.ExportVm) so
 	r := snap.ExportSnapshot(ctx, &types.ExportSnapshot{This: vm.Self}).(*methods.ExportSnapshotBody)
 	ref := r.Res.Returnval
 	if l, ok := ctx.Session.Get(ref).(*simulator.HttpNfcLease); ok {
-		ctx.Session.Put(&recordingLease{HttpNfcLease: l, log: vm.server.Leases})
+		if err := vm.server.recordLeaseFiles(vm.VirtualMachine, l); err != nil {
+			return &methods.ExportVmBody{Fault_: simulator.Fault(err.Error(), &types.SystemError{Reason: err.Error()})}
+		}
+		ctx.Session.Put(&recordingLease{HttpNfcLease: l, server: vm.server})
 		vm.server.Leases.record(ref.Value, LeaseOpened)
 	}
 	return &methods.ExportVmBody{Res: &types.ExportVmResponse{Returnval: ref}}
@@ -147,25 +150,32 @@ func (l *LeaseLog) Count(id string, e LeaseEvent) int {
 	return n
 }
 
-// recordingLease records Complete, Abort and Progress before delegating.
+// recordingLease records Complete, Abort and Progress before delegating,
+// and answers GetManifest for downloads as vCenter does (vcsim lists only
+// uploads).
 type recordingLease struct {
 	*simulator.HttpNfcLease
-	log *LeaseLog
+	server *Server
 }
 
 func (l *recordingLease) HttpNfcLeaseComplete(ctx *simulator.Context, req *types.HttpNfcLeaseComplete) soap.HasFault {
-	l.log.record(req.This.Value, LeaseCompleted)
+	l.server.Leases.record(req.This.Value, LeaseCompleted)
 	return l.HttpNfcLease.HttpNfcLeaseComplete(ctx, req)
 }
 
 func (l *recordingLease) HttpNfcLeaseAbort(ctx *simulator.Context, req *types.HttpNfcLeaseAbort) soap.HasFault {
-	l.log.record(req.This.Value, LeaseAborted)
+	l.server.Leases.record(req.This.Value, LeaseAborted)
 	return l.HttpNfcLease.HttpNfcLeaseAbort(ctx, req)
 }
 
 func (l *recordingLease) HttpNfcLeaseProgress(ctx *simulator.Context, req *types.HttpNfcLeaseProgress) soap.HasFault {
-	l.log.record(req.This.Value, LeaseProgress)
+	l.server.Leases.record(req.This.Value, LeaseProgress)
 	return l.HttpNfcLease.HttpNfcLeaseProgress(ctx, req)
+}
+
+func (l *recordingLease) HttpNfcLeaseGetManifest(ctx *simulator.Context, req *types.HttpNfcLeaseGetManifest) soap.HasFault {
+	return &methods.HttpNfcLeaseGetManifestBody{Res: &types.HttpNfcLeaseGetManifestResponse{
+		Returnval: l.server.manifest(req.This.Value)}}
 }
 
 // OvfManager adds CreateDescriptor, which vcsim lacks. The descriptor names

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,8 @@ type Server struct {
 	Leases     *LeaseLog
 
 	logins atomic.Int64
+	nfc    nfcState
+	stop   chan struct{} // closed by Close: releases stalled NFC responses
 	mu     sync.Mutex
 	ignore map[types.ManagedObjectReference]bool
 	calls  map[types.ManagedObjectReference][]string
@@ -66,7 +69,8 @@ func Start(opts Options) (*Server, error) {
 	if err := m.Create(); err != nil {
 		return nil, fmt.Errorf("vcsim: create model: %w", err)
 	}
-	s := &Server{Model: m, Username: opts.Username, Password: opts.Password, Leases: newLeaseLog()}
+	s := &Server{Model: m, Username: opts.Username, Password: opts.Password, Leases: newLeaseLog(), stop: make(chan struct{})}
+	s.nfc.files, s.nfc.served = map[string]map[string]nfcFile{}, map[string]map[string]bool{}
 	m.Service.TLS = new(tls.Config)
 	m.Service.Listen = &url.URL{Host: opts.Listen, User: url.UserPassword(opts.Username, opts.Password)}
 	m.Map().SessionManager().ValidLogin = func(req *types.Login) bool {
@@ -74,6 +78,11 @@ func Start(opts Options) (*Server, error) {
 		return req.UserName == s.Username && req.Password == s.Password
 	}
 	m.Map().Put(&OvfManager{OvfManager: m.Map().Get(*m.ServiceContent.OvfManager).(*simulator.OvfManager)})
+	// More specific than vcsim's "/nfc/", so NFC requests come here first.
+	if m.Service.ServeMux == nil {
+		m.Service.ServeMux = http.NewServeMux()
+	}
+	m.Service.ServeMux.HandleFunc("/nfc/{lease}/{name}", s.serveNFC)
 	s.Server = m.Service.NewServer()
 	u := *s.Server.URL
 	u.User = nil
@@ -84,6 +93,7 @@ func Start(opts Options) (*Server, error) {
 
 // Close stops serving and removes the model's temporary files.
 func (s *Server) Close() {
+	close(s.stop)
 	s.Server.Close()
 	s.Model.Remove()
 }
