@@ -6,7 +6,9 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -329,3 +331,55 @@ func stepKinds(c *Change) []StepKind {
 }
 
 var vmMissing = plugintest.VM{Missing: true}
+
+// TestWaitingHoldsNoParallelism: a migration whose job sits in the queue
+// gives its parallelism slot to one that can export meanwhile: with
+// parallelism 1, an export runs while another's job waits, and the
+// converter's limit of one job still holds (no deadlock between them).
+func TestWaitingHoldsNoParallelism(t *testing.T) {
+	h := newHarness(t, "", "a", "b", "c")
+	h.conv.Rounds = 20
+	h.conv.MaxParallel = 1
+	var mu sync.Mutex
+	awaiting := map[string]bool{}
+	overlaps := 0
+	events := func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case ev.Step == StepAwait && ev.Status == "start":
+			awaiting[ev.Address] = true
+		case ev.Step == StepAwait:
+			delete(awaiting, ev.Address)
+		case ev.Step == StepExport && ev.Status == "start" && len(awaiting) > 0:
+			overlaps++
+		}
+	}
+	p := h.plan(PlanRequest{})
+	if _, err := h.store.Lock("apply"); err != nil {
+		t.Fatal(err)
+	}
+	defer h.store.Unlock()
+	done := make(chan *Result, 1)
+	go func() {
+		res, err := h.engine().Apply(context.Background(), h.state(), p, ApplyOptions{Parallelism: 1, Events: events})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	select {
+	case res := <-done:
+		if res == nil || !res.OK() || len(res.Migrated) != 3 {
+			t.Fatalf("result %+v", res)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("apply did not finish: a deadlock between the parallelism and the converter's limit")
+	}
+	if hw := h.conv.HighWater(); hw != 1 {
+		t.Errorf("jobs in flight at most %d, want 1", hw)
+	}
+	if overlaps == 0 {
+		t.Errorf("no export started while a job waited: the waiting migration held the only slot")
+	}
+}

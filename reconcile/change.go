@@ -12,9 +12,10 @@ import (
 
 // change is one change of the plan in progress.
 type change struct {
-	r *run
-	m *schema.Migration // nil for a removal
-	c *Change
+	r    *run
+	m    *schema.Migration // nil for a removal
+	c    *Change
+	slot *slot // the change's share of the parallelism
 	// convRelease holds the converter's limit from submit until await
 	// ends: a job is "in flight" for the converter's max_parallel.
 	convRelease func()
@@ -22,7 +23,7 @@ type change struct {
 
 // runChange runs one change's steps in order, writing state after each,
 // and records how it ended in the run's result.
-func (r *run) runChange(ctx context.Context, c *Change) nodeOutcome {
+func (r *run) runChange(ctx context.Context, c *Change, sl *slot) nodeOutcome {
 	var m *schema.Migration
 	if c.Action != ActionDelete {
 		a, err := addrs.ParseMigration(c.Address)
@@ -36,7 +37,7 @@ func (r *run) runChange(ctx context.Context, c *Change) nodeOutcome {
 			return outcomeFailed
 		}
 	}
-	ch := &change{r: r, m: m, c: c}
+	ch := &change{r: r, m: m, c: c, slot: sl}
 	defer ch.releaseConverter()
 	for i, s := range c.Steps {
 		// A job that had finished when the plan was made is collected

@@ -155,8 +155,18 @@ func (ch *change) await(ctx context.Context, s Step) error {
 			q.SubmittedAt = *rec.Job.SubmittedAt
 		}
 	}
+	// Waiting is not work: the parallelism slot goes to a migration that
+	// can export meanwhile, and is taken back before the define.
+	ch.slot.give()
 	obs, err := r.poller(ctx, name, conv).wait(ctx, q)
+	// The job ended: its converter slot goes back before the parallelism
+	// slot is taken again (holding one while waiting for the other could
+	// deadlock with a migration that holds the other and wants the one).
+	ch.releaseConverter()
 	if err != nil {
+		return err
+	}
+	if err := ch.slot.take(ctx); err != nil {
 		return err
 	}
 	werr := r.update(a, func(ms *MigrationState) {

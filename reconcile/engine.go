@@ -32,8 +32,10 @@ type Engine struct {
 
 // ApplyOptions shape one run.
 type ApplyOptions struct {
-	// Parallelism bounds migrations in flight; 0 means Config.Agent's,
-	// and 10 when that is unset too.
+	// Parallelism bounds migrations at work (one waiting for its
+	// converter holds none); 0 means Config.Agent's, and
+	// schema.DefaultParallelism when that is unset too. Sources,
+	// converters and targets keep their own limits besides.
 	Parallelism int
 	// SkipAwait leaves a submitted job to later passes instead of
 	// waiting for it: the change ends as Waiting once its job is in the

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/schema"
 )
 
 // run is one Apply: the plan, the state it writes, and what the walk
@@ -79,12 +80,12 @@ func (r *run) apply(ctx context.Context) (*Result, error) {
 	if err := checkAcyclic(nodes, deps); err != nil {
 		return nil, err
 	}
-	results := walk(ctx, nodes, deps, r.parallelism(), func(ctx context.Context, n string) nodeOutcome {
+	results := walk(ctx, nodes, deps, r.parallelism(), func(ctx context.Context, n string, sl *slot) nodeOutcome {
 		if why, ok := pre[n]; ok {
 			r.addSkip(n, why)
 			return outcomeSkipped
 		}
-		out := r.runChange(ctx, changes[n])
+		out := r.runChange(ctx, changes[n], sl)
 		var we *stateWriteError
 		if errors.As(r.fatal, &we) {
 			cancel()
@@ -136,7 +137,7 @@ func (r *run) parallelism() int {
 	case r.e.Config.Agent.Parallelism > 0:
 		return r.e.Config.Agent.Parallelism
 	}
-	return 10
+	return schema.DefaultParallelism
 }
 
 // setupLimits makes one semaphore per plugin instance that declares a

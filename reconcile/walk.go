@@ -31,7 +31,7 @@ type nodeResult struct {
 // context error, which the caller tells apart). deps must be acyclic
 // (checkAcyclic) and name only nodes.
 func walk(ctx context.Context, nodes []string, deps map[string][]string, par int,
-	fn func(ctx context.Context, node string) nodeOutcome) map[string]nodeResult {
+	fn func(ctx context.Context, node string, s *slot) nodeOutcome) map[string]nodeResult {
 	if par < 1 {
 		par = 1
 	}
@@ -71,22 +71,50 @@ func walk(ctx context.Context, nodes []string, deps map[string][]string, par int
 					return
 				}
 			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
+			sl := &slot{sem: sem}
+			if sl.take(ctx) != nil {
 				set(n, nodeResult{outcome: outcomeNotStarted})
 				return
 			}
-			defer func() { <-sem }()
+			defer sl.give()
 			if ctx.Err() != nil {
 				set(n, nodeResult{outcome: outcomeNotStarted})
 				return
 			}
-			set(n, nodeResult{outcome: fn(ctx, n)})
+			set(n, nodeResult{outcome: fn(ctx, n, sl)})
 		}()
 	}
 	wg.Wait()
 	return res
+}
+
+// slot is a node's share of the walk's parallelism. A node that only
+// waits (for a converter to finish its job) gives it back meanwhile and
+// takes it again before it works again, so that waiting migrations do not
+// keep others from exporting. Its methods are for the node's goroutine.
+type slot struct {
+	sem  chan struct{}
+	held bool
+}
+
+func (s *slot) take(ctx context.Context) error {
+	if s.held {
+		return nil
+	}
+	select {
+	case s.sem <- struct{}{}:
+		s.held = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *slot) give() {
+	if s.held {
+		<-s.sem
+		s.held = false
+	}
 }
 
 // checkAcyclic rejects a dependency cycle (Kahn's algorithm); the walk

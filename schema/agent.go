@@ -11,7 +11,7 @@ import (
 // Agent defaults.
 const (
 	DefaultStateDir    = ".hyperagent"
-	DefaultParallelism = 10
+	DefaultParallelism = 64
 	DefaultInterval    = 30 * time.Second
 	DefaultRetryMin    = 30 * time.Second
 	DefaultRetryMax    = 30 * time.Minute

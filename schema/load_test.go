@@ -270,7 +270,7 @@ func pathStrings(ps []cty.Path) []string {
 func TestAgentDefaults(t *testing.T) {
 	dir := writeRepo(t, map[string]string{"main.hcl": basePlugins})
 	cfg := mustLoad(t, LoadOptions{Dir: dir})
-	want := AgentConfig{StateDir: filepath.Join(dir, ".hyperagent"), Parallelism: 10, Interval: 30 * time.Second,
+	want := AgentConfig{StateDir: filepath.Join(dir, ".hyperagent"), Parallelism: DefaultParallelism, Interval: 30 * time.Second,
 		RetryMin: 30 * time.Second, RetryMax: 30 * time.Minute}
 	if diff := cmp.Diff(want, cfg.Agent); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

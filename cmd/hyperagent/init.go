@@ -51,7 +51,7 @@ locals {
 # agent's passes on its lock.
 agent {
   state_dir   = "/var/lib/hyperagent/state"
-  parallelism = 10
+  parallelism = 64 # migrations at work at once; the sources, converters and targets keep their own limits
   interval    = "30s"
   auto_apply  = false # true: the agent applies without a person
 }
