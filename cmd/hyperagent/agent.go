@@ -53,7 +53,7 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	configDir := fs.String("config", ".", "the migration repo")
 	stateDir := fs.String("state-dir", "", "the state directory (default: the config's agent.state_dir)")
-	listen := fs.String("listen", "", "serve the status API on unix:PATH or tcp:HOST:PORT (loopback) (default: agent.status_socket)")
+	listen := fs.String("listen", "", "serve the status API on unix:PATH or tcp:HOST:PORT (loopback) (default: agent.status_socket and agent.status_addr)")
 	interval := fs.Duration("interval", 0, "periodic resync (default: agent.interval)")
 	parallelism := fs.Int("parallelism", 0, "migrations in flight at once (default: agent.parallelism)")
 	var autoApply optBool
@@ -104,13 +104,19 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	spec := *listen
-	if spec == "" {
-		if cfg, _, diags := load(); !diags.HasErrors() && cfg.Agent.StatusSocket != "" {
-			spec = "unix:" + cfg.Agent.StatusSocket
+	specs := []string{*listen}
+	if *listen == "" {
+		specs = nil
+		if cfg, _, diags := load(); !diags.HasErrors() {
+			if cfg.Agent.StatusSocket != "" {
+				specs = append(specs, "unix:"+cfg.Agent.StatusSocket)
+			}
+			if cfg.Agent.StatusAddr != "" {
+				specs = append(specs, "tcp:"+cfg.Agent.StatusAddr)
+			}
 		}
 	}
-	if spec != "" {
+	for _, spec := range specs {
 		l, err := agent.Listen(spec)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "Error: %v\n", err)

@@ -473,3 +473,31 @@ func TestAgentSuspendResume(t *testing.T) {
 	r.stderrHas(t, "resume it with -all")
 	b.stopAndWait(t)
 }
+
+// TestAgentEmptyCampaign: a repo with no migrations yet is a valid, idle
+// campaign; the status API is served where the agent block says.
+func TestAgentEmptyCampaign(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(t.TempDir(), "status.sock")
+	hcl := fmt.Sprintf("agent {\n  interval      = \"100ms\"\n  status_socket = %q\n}\n", sock)
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := newNotifySocket(t)
+	cmd := exec.Command(os.Args[0], "agent", "-config="+dir)
+	cmd.Env = append(os.Environ(), fakesEnv+"=1", "NOTIFY_SOCKET="+n.path)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a := &agentChild{cliChild: &cliChild{cmd: cmd}, notify: n, sock: sock}
+	a.notify.waitFor(t, 0, "READY=1")
+	eventually(t, "idle passes", func() bool { s := a.status(t); return s.Passes >= 3 && s.LastError == "" })
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Errorf("status socket: %v, mode %v; want 0660", err, fi.Mode().Perm())
+	}
+	a.notify.waitFor(t, 0, "STATUS=no migrations")
+	a.signal(t, syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+}
