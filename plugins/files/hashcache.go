@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
@@ -28,10 +29,29 @@ type hashCache struct {
 	hashed  atomic.Int64 // files actually read and hashed, for tests and logs
 }
 
+// cacheEntry is a file's digest with the identity it had when hashed:
+// size and mtime, and the change time and inode, which nobody can set
+// back, so that a file rewritten in place with its mtime restored is
+// hashed again.
 type cacheEntry struct {
 	Size    int64  `json:"size"`
 	MtimeNS int64  `json:"mtime_ns"`
+	CtimeNS int64  `json:"ctime_ns"`
+	Ino     uint64 `json:"ino"`
 	SHA256  string `json:"sha256"`
+}
+
+// identity is what a cache entry is keyed on.
+func identity(fi os.FileInfo) cacheEntry {
+	e := cacheEntry{Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.CtimeNS, e.Ino = st.Ctim.Nano(), st.Ino
+	}
+	return e
+}
+
+func (e cacheEntry) same(o cacheEntry) bool {
+	return e.Size == o.Size && e.MtimeNS == o.MtimeNS && e.CtimeNS == o.CtimeNS && e.Ino == o.Ino
 }
 
 type cacheFile struct {
@@ -39,22 +59,24 @@ type cacheFile struct {
 	Entries map[string]cacheEntry `json:"entries"`
 }
 
-const cacheVersion = 1
+// cacheVersion 2 added the change time and inode; a version 1 cache is
+// not trusted (its entries are hashed again).
+const cacheVersion = 2
 
 // sum returns the sha256 (hex) of path, hashing only when the cache holds
-// nothing for its current size and mtime. progress, when set, gets the
+// nothing for its current identity (size, mtime, ctime, inode). progress, when set, gets the
 // bytes hashed so far.
 func (c *hashCache) sum(ctx context.Context, path string, progress func(done int64)) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return "", err
 	}
-	key := cacheEntry{Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano()}
+	key := identity(fi)
 	c.mu.Lock()
 	c.load()
 	e, ok := c.entries[path]
 	c.mu.Unlock()
-	if ok && e.Size == key.Size && e.MtimeNS == key.MtimeNS {
+	if ok && e.same(key) {
 		return e.SHA256, nil
 	}
 	sum, err := hashFile(ctx, path, progress)
@@ -64,7 +86,7 @@ func (c *hashCache) sum(ctx context.Context, path string, progress func(done int
 	c.hashed.Add(1)
 	// A file changed while it was hashed gets no entry: its next stat
 	// differs and it is hashed again.
-	if after, err := os.Stat(path); err != nil || after.Size() != key.Size || !after.ModTime().Equal(fi.ModTime()) {
+	if after, err := os.Stat(path); err != nil || !identity(after).same(key) {
 		return "", fmt.Errorf("%s changed while it was hashed", path)
 	}
 	key.SHA256 = sum
@@ -84,7 +106,9 @@ func (c *hashCache) put(path, sum string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.load()
-	c.entries[path] = cacheEntry{Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano(), SHA256: sum}
+	e := identity(fi)
+	e.SHA256 = sum
+	c.entries[path] = e
 	c.dirty = true
 }
 

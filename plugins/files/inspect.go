@@ -181,8 +181,10 @@ func inspectImage(v *vmView) error {
 	return nil
 }
 
-// fingerprint is the sha256 of every file's name, size and mtime: it moves
-// whenever a file is replaced or rewritten, without reading any content.
+// fingerprint is the sha256 of every file's name, size, mtime, change time
+// and inode: it moves whenever a file is replaced or rewritten, without
+// reading any content — also when the writer sets the mtime back, which
+// the change time does not allow.
 func fingerprint(dir string, files []string) (string, error) {
 	h := sha256.New()
 	for _, f := range files {
@@ -194,7 +196,8 @@ func fingerprint(dir string, files []string) (string, error) {
 		if err != nil {
 			rel = f
 		}
-		fmt.Fprintf(h, "%s\x00%d\x00%d\n", rel, fi.Size(), fi.ModTime().UnixNano())
+		id := identity(fi)
+		fmt.Fprintf(h, "%s\x00%d\x00%d\x00%d\x00%d\n", rel, id.Size, id.MtimeNS, id.CtimeNS, id.Ino)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
