@@ -13,6 +13,7 @@ import (
 
 const (
 	stateFile    = "state.json"
+	backupFile   = "state.json.backup"
 	lockFile     = "state.lock"
 	lockInfoFile = "state.lock.info"
 )
@@ -38,7 +39,11 @@ func (s *Store) Dir() string { return s.dir }
 // Path is the state file.
 func (s *Store) Path() string { return filepath.Join(s.dir, stateFile) }
 
-// Load reads the state; a missing file is an empty state.
+// BackupPath is the state as it was before the last write.
+func (s *Store) BackupPath() string { return filepath.Join(s.dir, backupFile) }
+
+// Load reads the state; a missing file is an empty state. A state that
+// does not decode names its backup.
 func (s *Store) Load() (*State, error) {
 	b, err := os.ReadFile(s.Path())
 	if errors.Is(err, os.ErrNotExist) {
@@ -49,7 +54,23 @@ func (s *Store) Load() (*State, error) {
 	}
 	st, err := DecodeState(b)
 	if err != nil {
+		if _, berr := os.Stat(s.BackupPath()); berr == nil {
+			return nil, fmt.Errorf("%s: %w; the state before the last write is in %s (hyperagent state restore puts it back)", s.Path(), err, s.BackupPath())
+		}
 		return nil, fmt.Errorf("%s: %w", s.Path(), err)
+	}
+	return st, nil
+}
+
+// LoadBackup reads the state as it was before the last write.
+func (s *Store) LoadBackup() (*State, error) {
+	b, err := os.ReadFile(s.BackupPath())
+	if err != nil {
+		return nil, fmt.Errorf("reading the state's backup: %w", err)
+	}
+	st, err := DecodeState(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.BackupPath(), err)
 	}
 	return st, nil
 }
@@ -58,7 +79,9 @@ func (s *Store) Load() (*State, error) {
 // replaces the state file atomically: temp file in the same directory,
 // fsync, rename, fsync of the directory. The file is 0600. A process killed
 // at any instant leaves either the old or the new state, never a mix.
-// The caller must hold the lock.
+// The state it replaces is kept as the backup first: a hard link to the
+// old file (which the rename leaves untouched), so keeping it costs no
+// copy. The caller must hold the lock.
 func (s *Store) Write(st *State) error {
 	if s.lock == nil {
 		return errors.New("writing state: the state lock is not held")
@@ -73,6 +96,10 @@ func (s *Store) Write(st *State) error {
 		st.Serial--
 		return err
 	}
+	if err := s.keepBackup(); err != nil {
+		st.Serial--
+		return fmt.Errorf("writing state: keeping the backup: %w", err)
+	}
 	if err := WriteFileAtomic(s.Path(), b); err != nil {
 		st.Serial--
 		return fmt.Errorf("writing state: %w", err)
@@ -86,4 +113,19 @@ func (s *Store) Write(st *State) error {
 // only their owner should read.
 func WriteFileAtomic(path string, data []byte) error {
 	return fsutil.WriteFileAtomic(path, data, 0o600)
+}
+
+// keepBackup makes the current state file the backup: a link under a
+// temporary name renamed over the old backup, so the backup too is
+// replaced atomically. No state file yet means no backup to keep.
+func (s *Store) keepBackup() error {
+	tmp := s.BackupPath() + ".tmp"
+	_ = os.Remove(tmp) // left by a process killed here
+	if err := os.Link(s.Path(), tmp); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return os.Rename(tmp, s.BackupPath())
 }
