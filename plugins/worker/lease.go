@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -131,9 +132,20 @@ func (l *lease) held() error {
 // renew sets l's mtime to now through its descriptor: a lease taken away
 // meanwhile is not recreated, and another claim's lease is never touched.
 func (l *lease) renew() error {
-	tv := unix.NsecToTimeval(time.Now().UnixNano())
-	if err := unix.Futimes(int(l.f.Fd()), []unix.Timeval{tv, tv}); err != nil {
+	if err := futimens(l.f, time.Now()); err != nil {
 		return fmt.Errorf("renew lease %s: %w", l.path, err)
+	}
+	return nil
+}
+
+// futimens sets f's access and modification times: utimensat(2) with a
+// NULL path, which acts on the descriptor itself and needs no /proc (x/sys
+// offers only Futimes, which goes through /proc/self/fd).
+func futimens(f *os.File, t time.Time) error {
+	ts := [2]unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, f.Fd(), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if errno != 0 {
+		return errno
 	}
 	return nil
 }

@@ -161,7 +161,8 @@ func TestPausedHolderLosesJob(t *testing.T) {
 // TestTakeBackActsOnItsOwnLook: worker R judges a dead owner's lease stale
 // and is held right there; meanwhile worker B takes the job back, claims
 // it and converts it. When R goes on, it must not take the job from B: its
-// look at the lease is out of date. B completes the job.
+// look at the lease is out of date; nor later, while B's conversion takes
+// longer than two leases: B renews. B completes the job.
 func TestTakeBackActsOnItsOwnLook(t *testing.T) {
 	requireQemuImg(t)
 	d := newDirs(t)
@@ -224,7 +225,17 @@ func TestTakeBackActsOnItsOwnLook(t *testing.T) {
 	}
 	close(resume)
 	<-passes // R finished the pass it was held in
-	<-passes // and one more
+	// B's conversion goes on for more than two leases while R rescans: B's
+	// renewals keep R off.
+	start, err := os.Stat(lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B to renew its lease for two lease periods", func() bool {
+		fi, err := os.Stat(lease)
+		return err == nil && os.SameFile(fi, start) && fi.ModTime().Sub(start.ModTime()) > 2*cfg.Lease
+	})
+	<-passes
 	if now, err := os.ReadFile(lease); err != nil || string(now) != string(held) {
 		t.Errorf("R acted on its out-of-date look: the lease was %q, now %q (%v)", held, now, err)
 	}
