@@ -91,7 +91,7 @@ func (w *Worker) claim(file, id, ext string) (*claim, error) {
 				c.id, _, _ = protocol.JobFile(name)
 			}
 			w.mu.Lock()
-			w.running[name] = l.token
+			w.running[l.token] = name
 			w.mu.Unlock()
 			return c, nil
 		}

@@ -37,11 +37,18 @@ import (
 //     otherwise puts it back untouched (reclaim.go). A take-back therefore
 //     never acts on a look that a newer claim has overtaken.
 //   - The holder renews L through the descriptor it created it with
-//     (futimes on the fd, never by path), and holds the job only while L is
-//     still that file. A holder that finds L gone or replaced has lost the
-//     job: it cancels it at once (killing its qemu-img), removes only its
-//     own files (every temp name carries the claim's token), never
-//     recreates L and never moves the manifest.
+//     (utimensat on the fd, never by path), and holds the job only while L
+//     is still that file. A holder that finds L gone or replaced has lost
+//     the job: it cancels it at once (killing its qemu-img), removes only
+//     its own files (every temp name carries the claim's token), never
+//     recreates L and never moves the manifest. To move the manifest
+//     itself (finish, hand back) it first seals L: renames it to its own
+//     tombstone, which succeeds only while L is still its file.
+//   - A job without L (put in processing/ by another daemon, or left by a
+//     worker that died while moving it) is taken back only by the worker
+//     that creates L for it, once the manifest was renamed in longer than
+//     Lease ago and no fresh tombstone says another worker is moving it.
+//     Tombstones are made fresh (mtime now) when taken.
 //
 // Liveness: the holder renews every Lease/8 from a goroutine of its own
 // that shares no lock with the conversion, so a live holder loses a lease
@@ -168,6 +175,7 @@ func (l *lease) seal(why string) (string, error) {
 	mine, err := l.f.Stat()
 	got, gerr := os.Stat(tomb)
 	if err == nil && gerr == nil && os.SameFile(mine, got) {
+		futimens(l.f, time.Now()) // fresh while the manifest moves; best effort
 		return tomb, nil
 	}
 	// Another claim's lease: give it back as it was.

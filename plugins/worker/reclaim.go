@@ -68,6 +68,8 @@ func (w *Worker) takeAway(p string, seen os.FileInfo) (string, bool) {
 	}
 	got, err := os.Stat(tomb)
 	if err == nil && os.SameFile(got, seen) && time.Since(got.ModTime()) > w.cfg.Lease {
+		now := time.Now() // a fresh tombstone: this worker is moving the job
+		os.Chtimes(tomb, now, now)
 		return tomb, true
 	}
 	if err := os.Link(tomb, p); err != nil {

@@ -79,7 +79,7 @@ type Worker struct {
 	testHook func(event, name string)
 
 	mu      sync.Mutex
-	running map[string]string // claimed names in processing/ → lease token
+	running map[string]string // this worker's claims: lease token → name in processing/
 	done    int
 	failed  int
 }
@@ -231,7 +231,7 @@ func (w *Worker) fill(ctx context.Context, wg *sync.WaitGroup, finished chan<- s
 		go func() {
 			defer wg.Done()
 			w.process(ctx, c)
-			w.release(c.name, c.lease.token)
+			w.release(c.lease.token)
 			select { // a missed wake-up is covered by the next event or rescan
 			case finished <- c.name:
 			default:
@@ -247,22 +247,24 @@ func (w *Worker) inFlight() int {
 	return len(w.running)
 }
 
-// release forgets a claim. A claim that lost its job may end after this
-// worker claimed the same name again: only the entry of its own token goes.
-func (w *Worker) release(name, token string) {
+// release forgets a claim. A claim that lost its job may still be ending
+// after this worker claimed the same name again: each has its own token.
+func (w *Worker) release(token string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.running[name] == token {
-		delete(w.running, name)
-	}
+	delete(w.running, token)
 }
 
 // holds reports whether this worker has a claim on processing/<name>.
 func (w *Worker) holds(name string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_, ok := w.running[name]
-	return ok
+	for _, n := range w.running {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *Worker) count(ok bool) {
