@@ -13,14 +13,14 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hypersdk/hyperagent/plugins"
-	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 	"github.com/hypersdk/hyperagent/plugins/worker"
 	"github.com/hypersdk/hyperagent/schema"
 )
 
 // startWorker runs the real worker on the fixture's workflow directory
-// until the returned stop (a graceful stop) and waits for its heartbeat,
-// rewritten every second: fresh for three, however slow the machine.
+// until the returned stop (a graceful stop) and waits until it is ready:
+// its heartbeat written, rewritten every second, so fresh for three
+// however slow the machine.
 func startWorker(t *testing.T, f *fixture, in, out string) (stop func()) {
 	t.Helper()
 	w, err := worker.New(worker.Config{WorkflowDir: f.wf, InputRoots: []string{in}, OutputRoots: []string{out},
@@ -42,13 +42,12 @@ func startWorker(t *testing.T, f *fixture, in, out string) (stop func()) {
 			stop()
 		}
 	})
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-		if m, _ := filepath.Glob(filepath.Join(f.wf, protocol.DirWorkers, "*.json")); len(m) > 0 {
-			return stop
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the worker wrote no heartbeat")
-		}
+	select {
+	case <-w.Ready():
+		return stop
+	case err := <-done:
+		t.Fatalf("worker: %v", err)
+		return nil
 	}
 }
 

@@ -13,8 +13,8 @@ import (
 )
 
 // TestHeartbeat: a running worker keeps <workflow_dir>/.workers/<host>-<pid>.json
-// fresh, saying who it is, its resolved roots and what it can run (no
-// fix or inspect), and removes it when it stops.
+// fresh from the moment it is Ready, saying who it is, its resolved roots
+// and what it can run (no fix or inspect), and removes it when it stops.
 func TestHeartbeat(t *testing.T) {
 	d := newDirs(t)
 	link := filepath.Join(t.TempDir(), "in-link") // a root given through a symlink is written resolved
@@ -46,8 +46,15 @@ func TestHeartbeat(t *testing.T) {
 		}
 		return h
 	}
-	var first *protocol.Heartbeat
-	waitFor(t, "the heartbeat file", func() bool { first = read(); return first != nil })
+	select {
+	case <-w.Ready():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	first := read() // written before Ready
+	if first == nil {
+		t.Fatalf("no heartbeat at %s once the worker is ready", path)
+	}
 	in, _ := filepath.EvalSymlinks(d.in)
 	out, _ := filepath.EvalSymlinks(d.out)
 	want := protocol.Heartbeat{Version: 1, Host: host, PID: os.Getpid(), IntervalSeconds: 0.02, WorkerVersion: Version,

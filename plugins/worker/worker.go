@@ -78,6 +78,8 @@ type Worker struct {
 	// taken away).
 	testHook func(event, name string)
 
+	ready chan struct{} // closed once Run serves the directory
+
 	mu      sync.Mutex
 	running map[string]string // this worker's claims: lease token → name in processing/
 	done    int
@@ -118,7 +120,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w := &Worker{cfg: cfg, log: cfg.Logger, running: map[string]string{},
 		openInput: func(p string) (io.ReadCloser, error) { return os.Open(p) },
-		testHook:  func(string, string) {}}
+		testHook:  func(string, string) {}, ready: make(chan struct{})}
 	var err error
 	if w.inRoots, err = resolveRoots(cfg.InputRoots); err != nil {
 		return nil, fmt.Errorf("worker: input root: %w", err)
@@ -137,6 +139,11 @@ func New(cfg Config) (*Worker, error) {
 	w.owner = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	return w, nil
 }
+
+// Ready is closed once Run serves the directory: its heartbeat is written
+// (a converter's CheckJobs sees it live) and it claims jobs. A Run that
+// fails before that never closes it.
+func (w *Worker) Ready() <-chan struct{} { return w.ready }
 
 func (w *Worker) dir(parts ...string) string {
 	return filepath.Join(append([]string{w.cfg.WorkflowDir}, parts...)...)
@@ -169,6 +176,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	defer stopHeartbeat()
 	w.reclaimStale()
+	close(w.ready)
 	w.notify("READY=1")
 	w.log.Info("worker started", "workflow_dir", w.cfg.WorkflowDir, "jobs", w.cfg.Jobs, "owner", w.owner)
 	for {
