@@ -165,6 +165,9 @@ func futimens(f *os.File, t time.Time) error {
 // errLost means the lease was no longer ours: whatever was renamed is put
 // back.
 func (l *lease) seal(why string) (string, error) {
+	if err := l.held(); err != nil { // known lost: do not touch the new holder's lease
+		return "", err
+	}
 	tomb := l.path + "." + l.token + "." + why
 	if err := os.Rename(l.path, tomb); err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -73,9 +73,9 @@ type Worker struct {
 	// noURing is set once qemu-img has refused io_uring (see convert.go).
 	noURing atomic.Bool
 
-	// testHook, when set, is called at points tests need to order against
-	// another worker ("stale": a lease was judged stale, before it is
-	// taken away).
+	// testHook is called at points tests order against another worker:
+	// "stale" (a lease was judged stale, before it is taken away) and
+	// "pass" (a reclaim pass ended). A no-op outside tests.
 	testHook func(event, name string)
 
 	ready chan struct{} // closed once Run serves the directory
