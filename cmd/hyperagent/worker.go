@@ -30,11 +30,12 @@ func parseWorkerArgs(e *env, args []string) (worker.Config, error) {
 	fs.Var(&out, "output-root", "a directory outputs must be under (repeatable, at least one)")
 	fs.BoolVar(&cfg.Once, "once", false, "process what is queued, then exit")
 	fs.BoolVar(&cfg.SkipGuestFixes, "skip-guest-fixes", false, "run jobs that enable inspect/fix without those stages (reported as skipped)")
-	fs.DurationVar(&cfg.Lease, "lease", 2*time.Minute, "take back a job whose owner's heartbeat is older than this")
+	fs.DurationVar(&cfg.Lease, "lease", 2*time.Minute, "take back a job whose owner's lease was last renewed longer ago than this")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat", 10*time.Second, "how often the worker rewrites its heartbeat file in <workflow-dir>/.workers/")
 	fs.DurationVar(&cfg.Rescan, "rescan", 10*time.Second, "full rescan period, besides fsnotify")
 	fs.DurationVar(&cfg.Grace, "grace", 60*time.Second, "on SIGTERM, how long in-flight jobs may finish before they are handed back")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: hyperagent worker -workflow-dir=DIR -input-root=DIR… -output-root=DIR… [-jobs=N] [-once] [-skip-guest-fixes] [-lease=D] [-rescan=D] [-grace=D]")
+		fmt.Fprintln(e.stderr, "Usage: hyperagent worker -workflow-dir=DIR -input-root=DIR… -output-root=DIR… [-jobs=N] [-once] [-skip-guest-fixes] [-lease=D] [-heartbeat=D] [-rescan=D] [-grace=D]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +67,7 @@ func runWorker(ctx context.Context, e *env, args []string) int {
 		return exitError
 	}
 	cfg.Logger = e.log.Named("worker")
+	cfg.Version = "hyperagent " + currentVersion()
 	w, err := worker.New(cfg)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)

@@ -57,15 +57,15 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Converter, error) {
 	}
 	timeout, err := time.ParseDuration(cfg.Timeout)
 	if err != nil || timeout <= 0 {
-		return nil, plugins.Terminal(fmt.Errorf("timeout %q: want a positive duration such as \"2h\"", cfg.Timeout))
+		return nil, plugins.Terminal(plugins.AttrError("timeout", fmt.Errorf("timeout %q: want a positive duration such as \"2h\"", cfg.Timeout)))
 	}
-	for name, dir := range map[string]string{"workflow_dir": cfg.WorkflowDir, "output_dir": cfg.OutputDir} {
-		if !filepath.IsAbs(dir) {
-			return nil, plugins.Terminal(fmt.Errorf("%s %q must be an absolute path", name, dir))
+	for _, a := range []struct{ name, dir string }{{"workflow_dir", cfg.WorkflowDir}, {"output_dir", cfg.OutputDir}} {
+		if !filepath.IsAbs(a.dir) {
+			return nil, plugins.Terminal(plugins.AttrError(a.name, fmt.Errorf("%s %q must be an absolute path", a.name, a.dir)))
 		}
 	}
 	if cfg.MaxInFlight < 0 {
-		return nil, plugins.Terminal(fmt.Errorf("max_in_flight is %d, want ≥ 0", cfg.MaxInFlight))
+		return nil, plugins.Terminal(plugins.AttrError("max_in_flight", fmt.Errorf("max_in_flight is %d, want ≥ 0", cfg.MaxInFlight)))
 	}
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -88,15 +88,15 @@ func (c *Converter) dir(parts ...string) string {
 func newConverter(ctx context.Context, req plugins.NewRequest) (any, error) {
 	var cfg Config
 	if err := plugins.DecodeConfig(req.Config, &cfg); err != nil {
-		return nil, plugins.Terminal(fmt.Errorf("converter %s: %w", req.Addr, err))
+		return nil, plugins.Terminal(err)
 	}
 	log := req.Logger
 	if log != nil {
 		log = log.Named("hyper2kvm")
 	}
-	c, err := New(cfg, log)
+	c, err := New(cfg, log) // the plugin set names the block in errors
 	if err != nil {
-		return nil, fmt.Errorf("converter %s: %w", req.Addr, err)
+		return nil, err
 	}
 	return c, nil
 }

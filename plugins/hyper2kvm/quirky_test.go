@@ -260,3 +260,15 @@ func TestWithdraw(t *testing.T) {
 		t.Errorf("a claimed job was touched: %v", err)
 	}
 }
+
+// TestWithdrawErrorHasNoStepPrefix: the engine prefixes "withdraw
+// <address>: "; the converter's error names the job and the cause only.
+func TestWithdrawErrorHasNoStepPrefix(t *testing.T) {
+	f := newFixture(t)
+	f.submitted(t, "queued")
+	mustWrite(t, filepath.Join(f.wf, protocol.DirWithdrawn), "a file where the directory should be")
+	_, err := f.c.Withdraw(context.Background(), plugins.WithdrawRequest{Address: "migration.queued", JobID: "queued", Want: f.wants["queued"]})
+	if err == nil || !strings.HasPrefix(err.Error(), "job queued: ") {
+		t.Errorf("Withdraw = %v, want an error starting \"job queued: \"", err)
+	}
+}

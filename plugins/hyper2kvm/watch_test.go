@@ -2,8 +2,10 @@ package hyper2kvm
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,8 +72,10 @@ func TestWatch(t *testing.T) {
 	}
 }
 
-// TestFactory: the block's config decodes into a working converter, and a
-// bad timeout is refused terminally.
+// TestFactory: the block's config decodes into a working converter; a bad
+// attribute value is refused terminally, marked with the attribute (the CLI
+// shows it at its file:line) and without the block's address (the plugin
+// set adds it).
 func TestFactory(t *testing.T) {
 	dir := t.TempDir()
 	cfg := func(timeout string) cty.Value {
@@ -89,7 +93,21 @@ func TestFactory(t *testing.T) {
 	if c.timeout != 90*time.Minute || c.Limits().MaxParallel != 3 {
 		t.Errorf("timeout %s, limits %+v", c.timeout, c.Limits())
 	}
-	if _, err := Factory().New(context.Background(), plugins.NewRequest{Addr: addr, Config: cfg("soon")}); !plugins.IsTerminal(err) {
-		t.Errorf("bad timeout: %v, want a terminal error", err)
+	_, err = Factory().New(context.Background(), plugins.NewRequest{Addr: addr, Config: cfg("soon")})
+	var ce *plugins.ConfigError
+	if !plugins.IsTerminal(err) || !errors.As(err, &ce) || ce.Attr != "timeout" || err.Error() != `timeout "soon": want a positive duration such as "2h"` {
+		t.Errorf("bad timeout: %v, want a terminal error on attribute timeout", err)
+	}
+	for _, attr := range []string{"workflow_dir", "output_dir"} {
+		c := Config{WorkflowDir: dir, OutputDir: dir}
+		if attr == "workflow_dir" {
+			c.WorkflowDir = "relative/wf"
+		} else {
+			c.OutputDir = "relative/out"
+		}
+		_, err := New(c, nil)
+		if !errors.As(err, &ce) || ce.Attr != attr || !strings.HasPrefix(err.Error(), attr+" ") {
+			t.Errorf("relative %s: %v, want an error on that attribute", attr, err)
+		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 func (c *Converter) Withdraw(ctx context.Context, req plugins.WithdrawRequest) (plugins.WithdrawResponse, error) {
 	sc, err := c.scan(ctx)
 	if err != nil {
-		return plugins.WithdrawResponse{}, fmt.Errorf("withdraw %s: %w", req.JobID, err)
+		return plugins.WithdrawResponse{}, fmt.Errorf("job %s: %w", req.JobID, err)
 	}
 	f := sc.find(req.JobID)
 	if f == nil {
@@ -33,7 +33,7 @@ func (c *Converter) Withdraw(ctx context.Context, req plugins.WithdrawRequest) (
 	}
 	dst := c.dir(protocol.DirWithdrawn)
 	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return plugins.WithdrawResponse{}, fmt.Errorf("withdraw %s: %w", req.JobID, err)
+		return plugins.WithdrawResponse{}, fmt.Errorf("job %s: %w", req.JobID, err)
 	}
 	if err := os.Rename(f.path, filepath.Join(dst, f.name)); err != nil {
 		if errors.Is(err, os.ErrNotExist) { // claimed between the scan and the rename
@@ -44,13 +44,13 @@ func (c *Converter) Withdraw(ctx context.Context, req plugins.WithdrawRequest) (
 				}
 			}
 		}
-		return plugins.WithdrawResponse{}, fmt.Errorf("withdraw %s: %w", req.JobID, err)
+		return plugins.WithdrawResponse{}, fmt.Errorf("job %s: %w", req.JobID, err)
 	}
 	if err := fsutil.SyncDir(dst); err != nil {
-		return plugins.WithdrawResponse{}, fmt.Errorf("withdraw %s: %w", req.JobID, err)
+		return plugins.WithdrawResponse{}, fmt.Errorf("job %s: %w", req.JobID, err)
 	}
 	if err := fsutil.SyncDir(filepath.Dir(f.path)); err != nil {
-		return plugins.WithdrawResponse{}, fmt.Errorf("withdraw %s: %w", req.JobID, err)
+		return plugins.WithdrawResponse{}, fmt.Errorf("job %s: %w", req.JobID, err)
 	}
 	c.log.Info("job withdrawn", "address", req.Address, "job", req.JobID)
 	return plugins.WithdrawResponse{Withdrawn: true, Detail: "moved to " + protocol.DirWithdrawn + "/"}, nil

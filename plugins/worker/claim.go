@@ -14,21 +14,20 @@ import (
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
-// claim is a job this worker owns: its manifest sits at processing/<name>.
+// claim is a job this worker owns: its manifest sits at processing/<name>
+// and lease is its lease (lease.go).
 type claim struct {
-	name string // file name in processing/ (may be clash-renamed)
-	id   string // job id: the file's stem
-	ext  string
+	name  string // file name in processing/ (may be clash-renamed)
+	id    string // job id: the file's stem
+	ext   string
+	lease *lease
 }
 
-func (c *claim) heartbeat(w *Worker) string {
-	return w.dir(protocol.DirProcessing, "."+c.name+".lease")
-}
+// errBusy says another worker is claiming or taking back a job right now.
+var errBusy = errors.New("another worker is moving this job")
 
-// claimNext takes the first claimable job of to_be_processed/ by renaming
-// it into processing/. Rename is atomic: of several workers (on several
-// hosts sharing the directory) exactly one wins each job; the others see
-// ENOENT and try the next. It returns nil when nothing is left.
+// claimNext takes the first claimable job of to_be_processed/. It returns
+// nil when nothing is left.
 func (w *Worker) claimNext() (*claim, error) {
 	entries, err := os.ReadDir(w.dir(protocol.DirQueued))
 	if err != nil {
@@ -40,28 +39,68 @@ func (w *Worker) claimNext() (*claim, error) {
 		if !ok || !e.Type().IsRegular() {
 			continue
 		}
-		src := w.dir(protocol.DirQueued, e.Name())
-		name, err := w.moveAside(src, w.dir(protocol.DirProcessing), id, ext)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // another worker won it
+		c, err := w.claim(e.Name(), id, ext)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, errBusy) {
+			continue // another worker won it, or is taking it
 		}
 		if err != nil {
 			return nil, fmt.Errorf("claim %s: %w", e.Name(), err)
 		}
-		c := &claim{name: name, id: id, ext: ext}
-		if name != e.Name() {
-			c.id, _, _ = protocol.JobFile(name)
-			w.log.Warn("name taken in processing/, job renamed", "job", id, "as", name)
-		}
-		w.mu.Lock()
-		w.running[c.name] = true
-		w.mu.Unlock()
-		if err := w.takeLease(c); err != nil {
-			w.log.Warn("heartbeat", "job", c.id, "error", err)
+		if c.name != e.Name() {
+			w.log.Warn("name taken in processing/, job renamed", "job", id, "as", c.name)
 		}
 		return c, nil
 	}
 	return nil, nil
+}
+
+// claim moves to_be_processed/<file> to processing/<id><ext>, or to
+// <id>_<YYYYMMDD_HHMMSS><ext> when that name is taken (PROTOCOL.md §1). The
+// lease is created first (exclusively: one worker gets it) and the manifest
+// renamed in after, without replacing anything: of several workers, on
+// several hosts sharing the directory, exactly one wins each job; the
+// others see ENOENT, or a lease they could not create, and move on. A job
+// in processing/ put there by this function always has its lease.
+func (w *Worker) claim(file, id, ext string) (*claim, error) {
+	src := w.dir(protocol.DirQueued, file)
+	procDir := w.dir(protocol.DirProcessing)
+	for i := 0; i <= 10; i++ {
+		name := id + ext
+		if i > 0 {
+			name = protocol.ClashName(id, ext, time.Now().Add(time.Duration(i-1)*time.Second))
+		}
+		if _, err := os.Lstat(filepath.Join(procDir, name)); err == nil {
+			continue // taken: try a clash name
+		}
+		l, err := w.createLease(name)
+		if errors.Is(err, os.ErrExist) {
+			return nil, errBusy
+		}
+		if err != nil {
+			return nil, err
+		}
+		err = moveNoReplace(src, filepath.Join(procDir, name))
+		if err == nil {
+			for _, d := range []string{procDir, filepath.Dir(src)} {
+				if err := fsutil.SyncDir(d); err != nil {
+					w.log.Warn("claim: sync directory", "dir", d, "error", err)
+				}
+			}
+			c := &claim{name: name, id: id, ext: ext, lease: l}
+			if name != id+ext {
+				c.id, _, _ = protocol.JobFile(name)
+			}
+			w.mu.Lock()
+			w.running[l.token] = name
+			w.mu.Unlock()
+			return c, nil
+		}
+		l.drop()
+		if !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("no free name in %s for %s", procDir, file)
 }
 
 // moveAside renames src into dir under its own name, or under
@@ -122,8 +161,9 @@ func linkMove(src, dst string) error {
 	return nil
 }
 
-// handBack returns a claimed job to the queue (shutdown past the grace
-// period, or a reclaimed dead owner's job). The manifest is unchanged, so
+// handBack returns a job in processing/ to the queue (shutdown past the
+// grace period, or a dead owner's job taken back). The caller holds the
+// job's lease or its tombstone (lease.go). The manifest is unchanged, so
 // the next claimer starts over.
 func (w *Worker) handBack(name string) error {
 	id, ext, ok := protocol.JobFile(name)

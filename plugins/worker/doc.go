@@ -9,9 +9,14 @@
 // manifest into its completion-date folder.
 //
 // Several workers, on several hosts, may share one directory: each claimed
-// job carries a lease file (processing/.<name>.lease) its owner refreshes;
-// a job whose lease expired is handed back to the queue by any worker, so a
-// job whose worker died is never lost. It has no libguestfs: inspect and fix
-// stages fail the job unless skipped explicitly, and are then reported as
-// skipped, never as done.
+// job has a lease file (processing/.<name>.lease), created before the claim
+// and renewed by its holder; a job whose lease expired is handed back to
+// the queue by exactly one other worker, so a job whose worker died is
+// never lost, and a worker that lost a job stops at once and touches
+// nothing of the new holder's (lease.go states the rules). Each worker
+// keeps a heartbeat file in <workflow_dir>/.workers/ saying what it serves
+// and can run (protocol.Heartbeat), removed when it stops.
+//
+// It has no libguestfs: inspect and fix stages fail the job unless skipped
+// explicitly, and are then reported as skipped, never as done.
 package worker

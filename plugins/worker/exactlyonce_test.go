@@ -43,10 +43,17 @@ func workerRole() int {
 	cfg := Config{
 		WorkflowDir: os.Getenv("WF"), InputRoots: []string{os.Getenv("IN")}, OutputRoots: []string{os.Getenv("OUT")},
 		Jobs: 2, Lease: 1500 * time.Millisecond, Rescan: 200 * time.Millisecond, Grace: 10 * time.Second,
-		Logger: hclog.New(&hclog.LoggerOptions{Name: "worker-" + strconv.Itoa(pid), Output: os.Stderr, Level: hclog.Warn}),
+		QemuImg: os.Getenv("QEMU_IMG"),
+		Logger:  hclog.New(&hclog.LoggerOptions{Name: "worker-" + strconv.Itoa(pid), Output: os.Stderr, Level: hclog.Warn}),
 		Trace: func(event, id string) {
 			fmt.Fprintf(trace, "%s %s %d\n", event, id, pid)
 		},
+	}
+	if v := os.Getenv("LEASE"); v != "" {
+		if cfg.Lease, err = time.ParseDuration(v); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
 	w, err := New(cfg)
 	if err != nil {
@@ -98,22 +105,26 @@ func TestExactlyOnce(t *testing.T) {
 	for i := range procs {
 		procs[i] = start()
 	}
-	processed := func() int {
-		m, _ := filepath.Glob(filepath.Join(d.wf, protocol.DirProcessed, "*", "job-*[0-9].json"))
+	count := func(top string) int {
+		m, _ := filepath.Glob(filepath.Join(d.wf, top, "*", "job-*[0-9].json"))
 		return len(m)
 	}
+	processed := func() int { return count(protocol.DirProcessed) }
+	finished := func() int { return processed() + count(protocol.DirFailed) }
 	r := rand.New(rand.NewPCG(42, 7))
+	killed := 0
 	for k := 0; k < kills && processed() < jobs; k++ {
 		time.Sleep(time.Duration(100+r.IntN(300)) * time.Millisecond)
 		i := r.IntN(workers)
 		procs[i].Process.Kill()
 		procs[i].Wait()
 		appendLine(fmt.Sprintf("killed - %d", procs[i].Process.Pid))
+		killed++
 		procs[i] = start()
 	}
-	for deadline := time.Now().Add(2 * time.Minute); processed() < jobs; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); finished() < jobs; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Errorf("only %d of %d jobs processed before the deadline", processed(), jobs)
+			t.Errorf("only %d of %d jobs finished before the deadline", finished(), jobs)
 			break
 		}
 	}
@@ -129,7 +140,7 @@ func TestExactlyOnce(t *testing.T) {
 	// Every job file anywhere in the workflow directory, by job id.
 	where := map[string][]string{}
 	filepath.WalkDir(d.wf, func(p string, e os.DirEntry, err error) error {
-		if err == nil && e.IsDir() && e.Name() == protocol.DirStats {
+		if err == nil && e.IsDir() && (e.Name() == protocol.DirStats || e.Name() == protocol.DirWorkers) {
 			return filepath.SkipDir
 		}
 		if err == nil && !e.IsDir() {
@@ -151,6 +162,11 @@ func TestExactlyOnce(t *testing.T) {
 		t.Errorf("unexpected job files: %v", where)
 	}
 	checkTrace(t, traceLog)
+	// A stopped worker removed its heartbeat; a killed one's is left to
+	// grow old.
+	if hb, _ := filepath.Glob(filepath.Join(d.wf, protocol.DirWorkers, "*.json")); len(hb) != killed {
+		t.Errorf("%d heartbeat files left, want %d (one per killed worker): %v", len(hb), killed, hb)
+	}
 }
 
 func checkTrace(t *testing.T, path string) {

@@ -120,9 +120,8 @@ func TestShutdownHandsBack(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
-	part := filepath.Join(d.out, "slow", ".disk0.qcow2.part")
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(part); err == nil {
+		if part, _ := filepath.Glob(filepath.Join(d.out, "slow", ".disk0.qcow2.*.part")); len(part) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {

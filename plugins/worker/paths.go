@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
 // The roots keep a manifest from making the worker read /etc/shadow into a
@@ -30,8 +33,7 @@ func resolveRoots(roots []string) ([]string, error) {
 
 func under(path string, roots []string) bool {
 	for _, r := range roots {
-		rel, err := filepath.Rel(r, path)
-		if err == nil && (rel == "." || filepath.IsLocal(rel)) {
+		if protocol.Within(path, r) {
 			return true
 		}
 	}
@@ -97,4 +99,25 @@ func (w *Worker) outputDir(dir string) (string, error) {
 		return "", fmt.Errorf("output directory %q resolves to %q, outside every -output-root", dir, real)
 	}
 	return real, nil
+}
+
+// removeStaleTemps removes the temp files that earlier claims of this job
+// left for the output file base (.<base>.<token>.part, or .<base>.part from
+// older workers), once they have not changed for a whole Lease: their
+// owner died, or lost the job, which it notices within Lease/8 and then
+// stops. Only the holder of the job's lease removes anything.
+func (w *Worker) removeStaleTemps(c *claim, dir, base string) {
+	if c.lease.held() != nil {
+		return
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, "."+base+".*.part"))
+	old = append(old, filepath.Join(dir, "."+base+".part"))
+	for _, p := range old {
+		if strings.HasSuffix(p, "."+c.lease.token+".part") {
+			continue
+		}
+		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > w.cfg.Lease {
+			os.Remove(p)
+		}
+	}
 }

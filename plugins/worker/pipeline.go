@@ -73,7 +73,7 @@ func (w *Worker) runJob(ctx context.Context, c *claim) (*protocol.Report, error)
 	defer w.trace("end", c.id)
 	var convertSecs, checkSecs float64
 	for _, d := range disks {
-		art, t, err := w.convertDisk(ctx, m, d, outDir, rep)
+		art, t, err := w.convertDisk(ctx, c, m, d, outDir, rep)
 		if err != nil {
 			return nil, err
 		}
@@ -124,14 +124,20 @@ type diskTimes struct{ convert, check float64 }
 // convertDisk converts one disk to a temp name beside its final name,
 // fsyncs and checks the result, and only then renames it into place.
 //
+// The temp name carries the claim's token: a worker that lost the job to
+// another (lease.go) removes only its own temp file, never the new
+// holder's, and the holder removes those of earlier claims only once they
+// have not changed for a whole Lease.
+//
 // The input's size and sha256 are verified by a second reader running
 // beside all of that (the page cache serves both readers): it is the
 // longest CPU-bound part, and the fsync that follows the conversion is
 // mostly waiting on the disk, so the hash must not be a stage of its own.
 // A mismatch found at any point cancels the conversion or the check and
 // removes the temp file: the final name is only ever the target of a rename
-// made after the hash matched, the check passed and the data was durable.
-func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protocol.Disk, outDir string, rep *report) (protocol.Artifact, diskTimes, error) {
+// made after the hash matched, the check passed, the data was durable and
+// the lease was found still held.
+func (w *Worker) convertDisk(ctx context.Context, c *claim, m *protocol.Manifest, d protocol.Disk, outDir string, rep *report) (protocol.Artifact, diskTimes, error) {
 	var t diskTimes
 	src, err := w.inputPath(d.LocalPath)
 	if err != nil {
@@ -139,8 +145,8 @@ func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protoc
 	}
 	format := m.Output.Format
 	final := filepath.Join(outDir, d.ID+"."+format)
-	tmp := filepath.Join(outDir, "."+d.ID+"."+format+".part")
-	os.Remove(tmp) // left by an owner that died; the job is ours now
+	tmp := filepath.Join(outDir, "."+d.ID+"."+format+"."+c.lease.token+".part")
+	w.removeStaleTemps(c, outDir, d.ID+"."+format)
 	target, compressed := targetArgs(m, rep)
 
 	begin := time.Now()
@@ -160,6 +166,10 @@ func (w *Worker) convertDisk(ctx context.Context, m *protocol.Manifest, d protoc
 		if errors.As(err, &se) {
 			return protocol.Artifact{}, t, inStage(se.stage, fmt.Errorf("disk %s: %w", d.ID, se.err))
 		}
+		return protocol.Artifact{}, t, inStage("convert", fmt.Errorf("disk %s: %w", d.ID, err))
+	}
+	if err := c.lease.held(); err != nil {
+		os.Remove(tmp)
 		return protocol.Artifact{}, t, inStage("convert", fmt.Errorf("disk %s: %w", d.ID, err))
 	}
 	if err := os.Rename(tmp, final); err != nil {

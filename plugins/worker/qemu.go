@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // qemuFormat maps a manifest format to qemu-img's driver name.
@@ -18,12 +19,16 @@ func qemuFormat(f string) string {
 	return f
 }
 
-// qemuImg runs qemu-img. The child is killed if the worker dies
-// (Pdeathsig), so a killed worker never leaves a conversion running that
-// would race the worker that takes its job back.
+// qemuImg runs qemu-img in a process group of its own. When ctx ends (the
+// job was cancelled, or its lease lost) the whole group is SIGKILLed at
+// once, a wrapper's children included; the child is also killed if the
+// worker dies (Pdeathsig). Either way no conversion runs on to race the
+// worker that takes the job back.
 func (w *Worker) qemuImg(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, w.cfg.QemuImg, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second // output pipes held open by an orphan
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

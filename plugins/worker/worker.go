@@ -34,10 +34,17 @@ type Config struct {
 	// SkipGuestFixes lets a job that enables inspect/fix run without those
 	// stages (reported as skipped, never as done) instead of failing it.
 	SkipGuestFixes bool
-	// Lease: a job in processing/ whose heartbeat is older than this is
-	// taken back from its dead owner (default 2m). Heartbeats are refreshed
-	// every Lease/4.
+	// Lease: a job in processing/ whose lease was last renewed longer ago
+	// than this is taken back from its dead owner (default 2m). Leases are
+	// renewed every Lease/8 (lease.go).
 	Lease time.Duration
+	// HeartbeatInterval is how often the worker rewrites its heartbeat
+	// file, <WorkflowDir>/.workers/<host>-<pid>.json (default 10s;
+	// heartbeat.go).
+	HeartbeatInterval time.Duration
+	// Version is what the heartbeat's worker_version says (default
+	// Version, the report's producer name).
+	Version string
 	// Rescan is the period of the full rescan that runs besides fsnotify
 	// (default 10s): NFS delivers no events.
 	Rescan time.Duration
@@ -66,8 +73,15 @@ type Worker struct {
 	// noURing is set once qemu-img has refused io_uring (see convert.go).
 	noURing atomic.Bool
 
+	// testHook is called at points tests order against another worker:
+	// "stale" (a lease was judged stale, before it is taken away) and
+	// "pass" (a reclaim pass ended). A no-op outside tests.
+	testHook func(event, name string)
+
+	ready chan struct{} // closed once Run serves the directory
+
 	mu      sync.Mutex
-	running map[string]bool // claimed names in processing/
+	running map[string]string // this worker's claims: lease token → name in processing/
 	done    int
 	failed  int
 }
@@ -86,6 +100,12 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 2 * time.Minute
 	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 10 * time.Second
+	}
+	if cfg.Version == "" {
+		cfg.Version = Version
+	}
 	if cfg.Rescan <= 0 {
 		cfg.Rescan = 10 * time.Second
 	}
@@ -98,8 +118,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, running: map[string]bool{},
-		openInput: func(p string) (io.ReadCloser, error) { return os.Open(p) }}
+	w := &Worker{cfg: cfg, log: cfg.Logger, running: map[string]string{},
+		openInput: func(p string) (io.ReadCloser, error) { return os.Open(p) },
+		testHook:  func(string, string) {}, ready: make(chan struct{})}
 	var err error
 	if w.inRoots, err = resolveRoots(cfg.InputRoots); err != nil {
 		return nil, fmt.Errorf("worker: input root: %w", err)
@@ -119,12 +140,18 @@ func New(cfg Config) (*Worker, error) {
 	return w, nil
 }
 
+// Ready is closed once Run serves the directory: its heartbeat is written
+// (a converter's CheckJobs sees it live) and it claims jobs. A Run that
+// fails before that never closes it.
+func (w *Worker) Ready() <-chan struct{} { return w.ready }
+
 func (w *Worker) dir(parts ...string) string {
 	return filepath.Join(append([]string{w.cfg.WorkflowDir}, parts...)...)
 }
 
 // Run claims and processes jobs until ctx ends (or, with Once, until the
-// queue is empty). When ctx ends it stops claiming, lets in-flight jobs
+// queue is empty), keeping its heartbeat file fresh meanwhile. When ctx
+// ends it removes the heartbeat and stops claiming, lets in-flight jobs
 // finish within Grace, and hands the rest back to to_be_processed/.
 func (w *Worker) Run(ctx context.Context) error {
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
@@ -143,7 +170,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		watchdog = t.C
 	}
 
+	stopHeartbeat, err := w.startHeartbeat()
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer stopHeartbeat()
 	w.reclaimStale()
+	close(w.ready)
 	w.notify("READY=1")
 	w.log.Info("worker started", "workflow_dir", w.cfg.WorkflowDir, "jobs", w.cfg.Jobs, "owner", w.owner)
 	for {
@@ -154,6 +187,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			stopHeartbeat()
 			return w.shutdown(&wg, cancelJobs)
 		case <-events:
 		case name := <-finished:
@@ -165,6 +199,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.notify("WATCHDOG=1")
 		}
 	}
+	stopHeartbeat()
 	w.notify("STOPPING=1")
 	wg.Wait()
 	return nil
@@ -204,7 +239,7 @@ func (w *Worker) fill(ctx context.Context, wg *sync.WaitGroup, finished chan<- s
 		go func() {
 			defer wg.Done()
 			w.process(ctx, c)
-			w.release(c.name)
+			w.release(c.lease.token)
 			select { // a missed wake-up is covered by the next event or rescan
 			case finished <- c.name:
 			default:
@@ -220,10 +255,24 @@ func (w *Worker) inFlight() int {
 	return len(w.running)
 }
 
-func (w *Worker) release(name string) {
+// release forgets a claim. A claim that lost its job may still be ending
+// after this worker claimed the same name again: each has its own token.
+func (w *Worker) release(token string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	delete(w.running, name)
+	delete(w.running, token)
+}
+
+// holds reports whether this worker has a claim on processing/<name>.
+func (w *Worker) holds(name string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, n := range w.running {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *Worker) count(ok bool) {
