@@ -193,6 +193,14 @@ func startDemoWorker(ctx context.Context, e *env, l demoLayout) (stop func() err
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
+	// The plan looks for a live consumer (the worker's heartbeat) before
+	// anything is exported: start the demo's commands once it is there.
+	select {
+	case <-w.Ready():
+	case err := <-done:
+		cancel()
+		return nil, fmt.Errorf("worker: %w", err)
+	}
 	return func() error {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
