@@ -41,7 +41,7 @@ func TestSdNotify(t *testing.T) {
 			break
 		}
 		got = append(got, string(buf[:n]))
-		if string(buf[:n]) == "STOPPING=1" {
+		if strings.HasPrefix(string(buf[:n]), "STOPPING=1") {
 			break
 		}
 	}
@@ -51,7 +51,7 @@ func TestSdNotify(t *testing.T) {
 			t.Errorf("systemd was not told %q; got:\n%s", want, all)
 		}
 	}
-	if got[0] != "READY=1" || got[len(got)-1] != "STOPPING=1" {
+	if !strings.HasPrefix(got[0], "READY=1\n") || !strings.HasPrefix(got[len(got)-1], "STOPPING=1\n") {
 		t.Errorf("want READY=1 first and STOPPING=1 last, got %q", got)
 	}
 }
@@ -176,7 +176,8 @@ func TestSdNotifyWatchdog(t *testing.T) {
 		if err != nil {
 			t.Fatalf("reading the notify socket: %v (seen %v)", err, seen)
 		}
-		seen[string(buf[:n])] = true
+		msg, _, _ := strings.Cut(string(buf[:n]), "\n")
+		seen[msg] = true
 		if seen["WATCHDOG=1"] {
 			cancel()
 		}

@@ -13,11 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
-	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/hypersdk/hyperagent/plugins/fswatch"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
+	"github.com/hypersdk/hyperagent/plugins/sdnotify"
 )
 
 // Config is how one worker process runs.
@@ -79,6 +79,7 @@ type Worker struct {
 	testHook func(event, name string)
 
 	ready chan struct{} // closed once Run serves the directory
+	sd    *sdnotify.Notifier
 
 	mu      sync.Mutex
 	running map[string]string // this worker's claims: lease token → name in processing/
@@ -121,6 +122,7 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, log: cfg.Logger, running: map[string]string{},
 		openInput: func(p string) (io.ReadCloser, error) { return os.Open(p) },
 		testHook:  func(string, string) {}, ready: make(chan struct{})}
+	w.sd = sdnotify.New(w.log)
 	var err error
 	if w.inRoots, err = resolveRoots(cfg.InputRoots); err != nil {
 		return nil, fmt.Errorf("worker: input root: %w", err)
@@ -159,13 +161,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	finished := make(chan string, w.cfg.Jobs)
 	var wg sync.WaitGroup
 
-	events, closeWatch := w.watch()
-	defer closeWatch()
+	events := w.watch(ctx)
 	rescan := time.NewTicker(w.cfg.Rescan)
 	defer rescan.Stop()
 	var watchdog <-chan time.Time
-	if iv, err := daemon.SdWatchdogEnabled(false); err == nil && iv > 0 {
-		t := time.NewTicker(iv / 2)
+	if iv := sdnotify.WatchdogInterval(); iv > 0 {
+		t := time.NewTicker(iv)
 		defer t.Stop()
 		watchdog = t.C
 	}
@@ -177,11 +178,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stopHeartbeat()
 	w.reclaimStale()
 	close(w.ready)
-	w.notify("READY=1")
+	w.sd.Ready(w.status())
 	w.log.Info("worker started", "workflow_dir", w.cfg.WorkflowDir, "jobs", w.cfg.Jobs, "owner", w.owner)
 	for {
 		idle := w.fill(jobCtx, &wg, finished)
-		w.notify("STATUS=" + w.status())
+		w.sd.Status(w.status())
 		if w.cfg.Once && idle && w.inFlight() == 0 {
 			break
 		}
@@ -196,11 +197,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-rescan.C:
 			w.reclaimStale()
 		case <-watchdog:
-			w.notify("WATCHDOG=1")
+			w.sd.Watchdog()
 		}
 	}
 	stopHeartbeat()
-	w.notify("STOPPING=1")
+	w.sd.Stopping(w.status())
 	wg.Wait()
 	return nil
 }
@@ -208,7 +209,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // shutdown waits for in-flight jobs up to Grace, then cancels them; a
 // cancelled job hands its manifest back and removes its partial output.
 func (w *Worker) shutdown(wg *sync.WaitGroup, cancelJobs context.CancelFunc) error {
-	w.notify("STOPPING=1")
+	w.sd.Stopping("stopping: no new claims; " + w.status())
 	w.log.Info("stopping: no new claims", "in_flight", w.inFlight(), "grace", w.cfg.Grace)
 	all := make(chan struct{})
 	go func() { wg.Wait(); close(all) }()
@@ -291,48 +292,22 @@ func (w *Worker) status() string {
 	return fmt.Sprintf("%d done, %d running, %d failed", w.done, len(w.running), w.failed)
 }
 
-// notify tells systemd; outside systemd (no NOTIFY_SOCKET) it does nothing.
-func (w *Worker) notify(state string) {
-	if _, err := daemon.SdNotify(false, state); err != nil {
-		w.log.Debug("sd_notify failed", "state", state, "error", err)
-	}
-}
-
-// watch reports changes in to_be_processed/. Events are hints only; the
-// rescan ticker covers filesystems that deliver none.
-func (w *Worker) watch() (<-chan struct{}, func()) {
+// watch reports changes in to_be_processed/ through the shared watch loop.
+// Events are hints only; the rescan ticker covers filesystems that deliver
+// none (the loop says so in the log).
+func (w *Worker) watch(ctx context.Context) <-chan struct{} {
 	out := make(chan struct{}, 1)
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		w.log.Warn("fsnotify unavailable, rescanning on the timer only", "error", err)
-		return out, func() {}
-	}
-	if err := fw.Add(w.dir(protocol.DirQueued)); err != nil {
-		w.log.Warn("cannot watch the queue, rescanning on the timer only", "error", err)
-	}
-	stop := make(chan struct{})
 	go func() {
-		for {
+		err := fswatch.Watch(ctx, fswatch.Options{Dirs: []string{w.dir(protocol.DirQueued)}, Ignore: fswatch.Hidden,
+			Debounce: 20 * time.Millisecond, Log: w.log.Named("watch")}, func(fswatch.Trigger) {
 			select {
-			case <-stop:
-				return
-			case ev, ok := <-fw.Events:
-				if !ok {
-					return
-				}
-				if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) {
-					select {
-					case out <- struct{}{}:
-					default:
-					}
-				}
-			case err, ok := <-fw.Errors:
-				if !ok {
-					return
-				}
-				w.log.Warn("fsnotify error", "error", err)
+			case out <- struct{}{}:
+			default:
 			}
+		})
+		if err != nil {
+			w.log.Warn("watching the queue ended; rescanning on the timer only", "error", err)
 		}
 	}()
-	return out, func() { close(stop); fw.Close() }
+	return out
 }
