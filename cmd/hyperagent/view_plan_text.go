@@ -35,6 +35,7 @@ func renderPlan(w io.Writer, p *reconcile.Plan) error {
 		}
 		for _, f := range c.Findings {
 			fmt.Fprintf(&b, "      %s: %s\n", f.Severity, f.Summary)
+			writeDetail(&b, f.Detail, "        ")
 		}
 		if c.Blocked {
 			b.WriteString("      ! blocked: apply will skip this migration and its dependents\n")
@@ -57,6 +58,7 @@ func writeFindings(b *strings.Builder, p *reconcile.Plan) {
 		}
 		for _, f := range c.Findings {
 			fmt.Fprintf(b, "\n%s: %s: %s\n", strings.ToUpper(f.Severity[:1])+f.Severity[1:], c.Address, f.Summary)
+			writeDetail(b, f.Detail, "  ")
 		}
 	}
 }
@@ -88,4 +90,23 @@ func summaryLine(p *reconcile.Plan) string {
 		line += fmt.Sprintf(" %d blocked by errors.", s.Blocked)
 	}
 	return line
+}
+
+// writeDetail writes a finding's detail (what to do about it), wrapped at
+// about 78 columns under indent.
+func writeDetail(b *strings.Builder, detail, indent string) {
+	line := indent
+	for _, w := range strings.Fields(detail) {
+		if len(line) > len(indent) && len(line)+1+len(w) > 78 {
+			b.WriteString(line + "\n")
+			line = indent
+		}
+		if len(line) > len(indent) {
+			line += " "
+		}
+		line += w
+	}
+	if len(line) > len(indent) {
+		b.WriteString(line + "\n")
+	}
 }
