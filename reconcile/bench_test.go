@@ -65,7 +65,7 @@ func BenchmarkPlan10k(b *testing.B) {
 
 func BenchmarkDiff10k(b *testing.B) {
 	h, st := benchWorld(b, 10000)
-	obs, err := Observe(context.Background(), h.cfg, st, h.set, h.cfg.Migrations)
+	obs, err := Observe(context.Background(), h.cfg, st, st.Lineage, h.set, h.cfg.Migrations)
 	if err != nil {
 		b.Fatal(err)
 	}

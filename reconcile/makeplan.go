@@ -23,21 +23,21 @@ type PlanRequest struct {
 // MakePlan observes (unless Refresh is false) and diffs. It is the one way
 // the CLI and the agent compute a plan.
 func MakePlan(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Set, req PlanRequest) (*Plan, error) {
+	lineage := st.Lineage
+	if lineage == "" {
+		if lineage = req.NewLineage; lineage == "" {
+			lineage = uuid.NewString()
+		}
+	}
 	var obs *Observed
 	if req.Refresh {
 		var err error
-		if obs, err = Observe(ctx, cfg, st, set, req.Selection.Select(cfg)); err != nil {
+		if obs, err = Observe(ctx, cfg, st, lineage, set, req.Selection.Select(cfg)); err != nil {
 			return nil, err
 		}
 	}
-	newLineage := ""
-	if st.Lineage == "" {
-		if newLineage = req.NewLineage; newLineage == "" {
-			newLineage = uuid.NewString()
-		}
-	}
 	return Diff(DiffRequest{
-		Config: cfg, State: st, Observed: obs, Selection: req.Selection, Replace: req.Replace, NewLineage: newLineage,
+		Config: cfg, State: st, Observed: obs, Selection: req.Selection, Replace: req.Replace, NewLineage: lineage,
 		CanPrune: func(src string) bool {
 			_, ok := set.Sources[src].(plugins.ExportPruner)
 			return ok

@@ -44,6 +44,9 @@ type Observed struct {
 	// converter names a fallback is checked against both.
 	JobChecks map[string]map[string][]plugins.Finding
 	Consumers map[string]plugins.ConsumerStatus
+	// ForeignDirs are export directories a migration would use that name
+	// another owner (a copied state, a hand-made directory), by address.
+	ForeignDirs map[string]string
 }
 
 func newObserved() *Observed {
@@ -51,7 +54,7 @@ func newObserved() *Observed {
 		VMs: map[string]plugins.VMObservation{}, Jobs: map[string]plugins.JobObservation{},
 		Domains: map[string]plugins.DomainObservation{}, MissingExport: map[string][]string{},
 		MissingOutputs: map[string][]string{}, JobChecks: map[string]map[string][]plugins.Finding{},
-		Consumers: map[string]plugins.ConsumerStatus{},
+		Consumers: map[string]plugins.ConsumerStatus{}, ForeignDirs: map[string]string{},
 	}
 }
 
@@ -59,7 +62,7 @@ func newObserved() *Observed {
 // in ONE batched call per instance (instances run concurrently), then stats
 // the artifacts state recorded. Removed migrations (in state only) have
 // their jobs observed, so a queued job can be withdrawn.
-func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Set, selected []*schema.Migration) (*Observed, error) {
+func Observe(ctx context.Context, cfg *schema.Config, st *State, lineage string, set *plugins.Set, selected []*schema.Migration) (*Observed, error) {
 	o := newObserved()
 	o.Refreshed = true
 	var mu sync.Mutex
@@ -69,7 +72,7 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Se
 		src := m.Source.String()
 		vmReqs[src] = append(vmReqs[src], plugins.VMQuery{
 			Address: m.Addr.String(), Path: m.VM, PowerOff: m.Export.PowerOff,
-			ExportDir: ExportDir(m.Export.Dir, st.Lineage, m.Addr.String()),
+			ExportDir: ExportDir(m.Export.Dir, lineage, m.Addr.String()),
 		})
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -106,7 +109,7 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Se
 		if inCfg[a] && !inSel[a] {
 			continue
 		}
-		q := plugins.JobQuery{Address: a, JobID: ms.Job.ID, Want: wantJob(st.Lineage, ms)}
+		q := plugins.JobQuery{Address: a, JobID: ms.Job.ID, Want: wantJob(lineage, ms)}
 		if ms.Job.SubmittedAt != nil {
 			q.SubmittedAt = *ms.Job.SubmittedAt
 		}
@@ -116,7 +119,7 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Se
 	for _, m := range selected {
 		a := m.Addr.String()
 		ms := st.Migrations[a]
-		q := plugins.DomainQuery{Address: a, Campaign: st.Lineage, Name: DomainName(m, ms, o.VMs[a]), Network: m.Domain.Network}
+		q := plugins.DomainQuery{Address: a, Campaign: lineage, Name: DomainName(m, ms, o.VMs[a]), Network: m.Domain.Network}
 		if ms != nil && ms.Domain != nil {
 			q.UUID = ms.Domain.UUID
 		}
@@ -172,23 +175,41 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, set *plugins.Se
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := checkJobs(ctx, o, cfg, st, set, selected); err != nil {
+	if err := checkJobs(ctx, o, cfg, st, lineage, set, selected); err != nil {
 		return nil, err
 	}
 	statArtifacts(o, st)
+	checkExportDirs(o, lineage, selected)
 	return o, nil
+}
+
+// checkExportDirs reads the owner of each export directory a migration
+// would export into: one that names another owner, or holds files and
+// names none, is never written into, and the plan says so.
+func checkExportDirs(o *Observed, lineage string, selected []*schema.Migration) {
+	for _, m := range selected {
+		a := m.Addr.String()
+		dir := ExportDir(m.Export.Dir, lineage, a)
+		found, ok, err := plugins.ReadDirOwner(dir)
+		switch {
+		case err != nil:
+			o.ForeignDirs[a] = fmt.Sprintf("export directory %s has an unreadable owner file (%v)", dir, err)
+		case ok && found != owner(lineage, a):
+			o.ForeignDirs[a] = fmt.Sprintf("export directory %s belongs to %s", dir, found)
+		}
+	}
 }
 
 // checkJobs asks every converter that can (plugins.JobChecker), in one call
 // each, whether the jobs of migrations not converted yet could run.
-func checkJobs(ctx context.Context, o *Observed, cfg *schema.Config, st *State, set *plugins.Set, selected []*schema.Migration) error {
+func checkJobs(ctx context.Context, o *Observed, cfg *schema.Config, st *State, lineage string, set *plugins.Set, selected []*schema.Migration) error {
 	reqs := map[string][]plugins.JobCheck{}
 	for _, m := range selected {
 		a := m.Addr.String()
 		if ms := st.Migrations[a]; ms != nil && ms.Outputs != nil {
 			continue
 		}
-		jc := plugins.JobCheck{Address: a, Options: m.Convert, ExportDir: ExportDir(m.Export.Dir, st.Lineage, a)}
+		jc := plugins.JobCheck{Address: a, Options: m.Convert, ExportDir: ExportDir(m.Export.Dir, lineage, a)}
 		cv := m.Converter.String()
 		reqs[cv] = append(reqs[cv], jc)
 		if fb := fallbackOf(cfg, m.Converter.String()); fb != "" {

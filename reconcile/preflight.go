@@ -20,10 +20,15 @@ import (
 func preflight(m *schema.Migration, ms *MigrationState, obs *Observed, steps []Step, names map[string][]string, converter string) []Finding {
 	a := m.Addr.String()
 	var out []Finding
-	defines, submits := false, false
+	defines, submits, exports := false, false, false
 	for _, s := range steps {
 		defines = defines || s.Kind == StepDefine
 		submits = submits || s.Kind == StepSubmit
+		exports = exports || s.Kind == StepExport
+	}
+	if why := obs.ForeignDirs[a]; why != "" && exports {
+		out = append(out, Finding{Plugin: m.Source.String(), Severity: string(plugins.SeverityError), Summary: why,
+			Detail: "It is never written into or adopted. Give this migration another export dir, or remove that directory if it is known to be nobody's."})
 	}
 	if defines {
 		out = append(out, hardwareFindings(m, ms, obs)...)

@@ -121,3 +121,17 @@ func TestFallbackConverter(t *testing.T) {
 		t.Fatalf("both down: change %+v, want blocked on the primary", c)
 	}
 }
+
+// TestForeignExportDir: an export directory another owner claimed (a
+// copied state, another campaign) blocks the export in the plan.
+func TestForeignExportDir(t *testing.T) {
+	h := newHarness(t, "", "a")
+	dir := ExportDir(h.migration("a").Export.Dir, testLineage, "migration.a")
+	if err := plugins.ClaimDir(dir, plugins.Owner{Campaign: "someone-else", Address: "migration.a"}, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	c := h.plan(PlanRequest{}).Change("migration.a")
+	if !c.Blocked || !strings.Contains(firstError(c.Findings), "belongs to migration.a of campaign someone-else") {
+		t.Fatalf("change %+v, want blocked naming the owner", c)
+	}
+}
