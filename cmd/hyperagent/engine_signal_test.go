@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -74,10 +75,18 @@ func (c *cliChild) signal(t *testing.T, sig os.Signal) {
 	}
 }
 
-// lineReader keeps everything read, and can wait for a line.
+// lineReader keeps everything read, and can wait for a line. One
+// goroutine reads; String may be called from any.
 type lineReader struct {
 	sc  *bufio.Scanner
+	mu  sync.Mutex
 	all bytes.Buffer
+}
+
+func (l *lineReader) keep(line string) {
+	l.mu.Lock()
+	l.all.WriteString(line + "\n")
+	l.mu.Unlock()
 }
 
 func newLineReader(r io.Reader) *lineReader { return &lineReader{sc: bufio.NewScanner(r)} }
@@ -87,23 +96,27 @@ func newLineReader(r io.Reader) *lineReader { return &lineReader{sc: bufio.NewSc
 func (l *lineReader) until(t *testing.T, s string, n int) {
 	t.Helper()
 	for n > 0 && l.sc.Scan() {
-		l.all.WriteString(l.sc.Text() + "\n")
+		l.keep(l.sc.Text())
 		if strings.Contains(l.sc.Text(), s) {
 			n--
 		}
 	}
 	if n > 0 {
-		t.Fatalf("output ended before %q:\n%s", s, l.all.String())
+		t.Fatalf("output ended before %q:\n%s", s, l.String())
 	}
 }
 
 func (l *lineReader) drain() {
 	for l.sc.Scan() {
-		l.all.WriteString(l.sc.Text() + "\n")
+		l.keep(l.sc.Text())
 	}
 }
 
-func (l *lineReader) String() string { return l.all.String() }
+func (l *lineReader) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.all.String()
+}
 
 // slowExports is a repo whose exports run for a minute (cancellable) and
 // take abortMS to give up when cancelled.
