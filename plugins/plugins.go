@@ -250,6 +250,9 @@ const (
 	// JobForeign is a job under the requested id that was not made from
 	// JobQuery.Want: it is never adopted, withdrawn or waited on.
 	JobForeign JobState = "foreign"
+	// JobWithdrawn is recorded in state for a job taken back from the
+	// queue before anyone claimed it.
+	JobWithdrawn JobState = "withdrawn"
 )
 
 // JobObservation is what a converter sees of one job now.
@@ -258,6 +261,10 @@ type JobObservation struct {
 	State   JobState
 	Since   time.Time // when it entered State, as far as can be told
 	Detail  string    // e.g. the daemon unit's health for a stalled job
+	// Claimed says a consumer took the job (it sits in processing/): a
+	// stalled claimed job may still be running somewhere, and a second
+	// attempt is never queued beside it.
+	Claimed bool
 	Error   string    // for failed jobs
 	Outputs []Output  // for succeeded jobs, sized and sha256'd
 }

@@ -383,3 +383,20 @@ func TestWaitingHoldsNoParallelism(t *testing.T) {
 		t.Errorf("no export started while a job waited: the waiting migration held the only slot")
 	}
 }
+
+// TestClaimedStallIsNotResubmitted: a job a consumer claimed that shows no
+// progress may still be running: no second attempt is queued beside it;
+// the plan blocks and says what to do.
+func TestClaimedStallIsNotResubmitted(t *testing.T) {
+	h := newHarness(t, "", "a")
+	h.conv.StallClaimedJobs("migration.a", "processing for 2h5m (timeout 2h); hyper2kvm@x.service is active")
+	h.apply(h.plan(PlanRequest{}))
+	c := h.plan(PlanRequest{}).Change("migration.a")
+	if !c.Blocked || !strings.Contains(firstError(c.Findings), "was claimed and shows no progress") {
+		t.Fatalf("change %+v, want blocked", c)
+	}
+	h.apply(h.plan(PlanRequest{}))
+	if n := h.conv.Submits("migration.a"); n != 1 {
+		t.Errorf("submitted %d times, want 1: a second attempt ran beside the claimed one", n)
+	}
+}

@@ -90,8 +90,18 @@ func decideJob(ms *MigrationState, obs *Observed, phase Phase) decision {
 		return decision{from: fromSubmit, action: ActionCreate, phase: PhaseFailed,
 			reason: fmt.Sprintf("job %s failed (%s); retrying as attempt %d", ms.Job.ID, j.Error, ms.Attempts+1)}
 	case plugins.JobStalled:
+		if j.Claimed {
+			// It may still be converting: a second attempt beside it
+			// would convert the VM twice. A person decides.
+			return decision{from: fromSubmit, action: ActionCreate, phase: PhaseFailed,
+				reason: fmt.Sprintf("job %s was claimed and shows no progress", ms.Job.ID),
+				refuse: &Finding{Plugin: ms.Job.Converter, Severity: string(plugins.SeverityError),
+					Summary: fmt.Sprintf("job %s was claimed and shows no progress (%s)", ms.Job.ID, j.Detail),
+					Detail: "It may still be running, so no second attempt is queued beside it. Check the converter (its service, its log); " +
+						"once the job is known to be dead, hyperagent apply -replace=" + ms.Address + " converts again."}}
+		}
 		return decision{from: fromSubmit, action: ActionCreate, phase: PhaseFailed, withdraw: true,
-			reason: fmt.Sprintf("job %s stalled (%s); retrying as attempt %d", ms.Job.ID, j.Detail, ms.Attempts+1)}
+			reason: fmt.Sprintf("job %s stalled in the queue (%s); retrying as attempt %d", ms.Job.ID, j.Detail, ms.Attempts+1)}
 	case plugins.JobForeign:
 		return decision{from: fromSubmit, action: ActionCreate, phase: PhaseFailed,
 			reason: fmt.Sprintf("job %s in %s is not this migration's", ms.Job.ID, ms.Job.Converter),

@@ -244,7 +244,7 @@ func (ch *change) withdraw(ctx context.Context, s Step) (string, error) {
 	}
 	return "", r.update(ch.c.Address, func(ms *MigrationState) {
 		if ms.Job != nil && ms.Job.ID == s.JobID {
-			ms.Job.State = "withdrawn"
+			ms.Job.State = plugins.JobWithdrawn
 		}
 	})
 }

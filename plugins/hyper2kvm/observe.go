@@ -58,7 +58,12 @@ func (c *Converter) observe(ctx context.Context, sc *scanResult, q plugins.JobQu
 		}
 		c.stall(&obs, "queued", unit)
 	case inProcessing:
-		obs.State, obs.Since = plugins.JobProcessing, f.changed()
+		obs.State, obs.Since, obs.Claimed = plugins.JobProcessing, f.changed(), true
+		// hyperagent's worker renews a lease beside the job while it works
+		// on it: that is progress, and a long conversion is not a stall.
+		if fi, err := os.Stat(filepath.Join(filepath.Dir(f.path), "."+f.name+".lease")); err == nil && fi.ModTime().After(obs.Since) {
+			obs.Since = fi.ModTime()
+		}
 		c.stall(&obs, "processing", unit)
 	case inFailed:
 		b, err := os.ReadFile(f.path + protocol.ErrorSuffix)

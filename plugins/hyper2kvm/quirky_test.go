@@ -229,6 +229,9 @@ func TestStalled(t *testing.T) {
 					t.Errorf("%s: %s %q, want stalled ending %q", id, obs[id].State, obs[id].Detail, tt.wantDetail)
 				}
 			}
+			if obs["queued"].Claimed || !obs["claimed"].Claimed {
+				t.Errorf("claimed: queued %v, claimed %v; want false, true", obs["queued"].Claimed, obs["claimed"].Claimed)
+			}
 			if tt.unit != "" && tt.reader.n-calls != 1 {
 				t.Errorf("unit state read %d times in one pass, want 1", tt.reader.n-calls)
 			}
@@ -270,5 +273,27 @@ func TestWithdrawErrorHasNoStepPrefix(t *testing.T) {
 	_, err := f.c.Withdraw(context.Background(), plugins.WithdrawRequest{Address: "migration.queued", JobID: "queued", Want: f.wants["queued"]})
 	if err == nil || !strings.HasPrefix(err.Error(), "job queued: ") {
 		t.Errorf("Withdraw = %v, want an error starting \"job queued: \"", err)
+	}
+}
+
+// TestLeaseIsProgress: a job hyperagent's worker claimed long ago but
+// whose lease it still renews is converting, not stalled; once the lease
+// stops being renewed the timeout counts from its last renewal.
+func TestLeaseIsProgress(t *testing.T) {
+	f := newFixture(t)
+	f.submitted(t, "long")
+	quirkyDaemon{t: t, wf: f.wf}.move("to_be_processed/long.json", "processing/long.json")
+	lease := filepath.Join(f.wf, "processing", ".long.json.lease")
+	mustWrite(t, lease, "worker-1 token\n")
+	f.now = f.now.Add(3 * time.Hour) // past the 1h timeout since the claim
+	if err := os.Chtimes(lease, f.now, f.now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if o := f.observe(t, "long")["long"]; o.State != plugins.JobProcessing || !o.Claimed {
+		t.Fatalf("a renewed lease: %+v, want processing", o)
+	}
+	f.now = f.now.Add(61 * time.Minute)
+	if o := f.observe(t, "long")["long"]; o.State != plugins.JobStalled || !o.Claimed {
+		t.Fatalf("a lease not renewed for over the timeout: %+v, want stalled and claimed", o)
 	}
 }

@@ -42,7 +42,9 @@ type Converter struct {
 	inFlight  gauge
 	log       *journal
 	checks    map[string][]plugins.Finding
-	consumer  *plugins.ConsumerStatus
+	// claimedStalls makes stalled jobs claimed ones (a consumer took them).
+	claimedStalls bool
+	consumer      *plugins.ConsumerStatus
 }
 
 // SetCheck makes CheckJobs report findings for addr (nil clears them).
@@ -84,6 +86,7 @@ type fakeJob struct {
 	Address     string                `json:"address"`
 	Export      plugins.ExportResult  `json:"export"`
 	Provenance  plugins.JobProvenance `json:"provenance"`
+	Claimed     bool                  `json:"claimed,omitempty"`
 	SubmittedAt time.Time             `json:"submitted_at"`
 	State       plugins.JobState      `json:"state"`
 	Error       string                `json:"error,omitempty"`
@@ -129,6 +132,14 @@ func (c *Converter) FailJobs(addr, msg string) { c.set(c.fail, addr, msg) }
 
 // StallJobs makes addr's jobs stall with detail ("" clears it).
 func (c *Converter) StallJobs(addr, detail string) { c.set(c.stall, addr, detail) }
+
+// StallClaimedJobs makes addr's jobs stall after a consumer claimed them.
+func (c *Converter) StallClaimedJobs(addr, detail string) {
+	c.mu.Lock()
+	c.claimedStalls = true
+	c.mu.Unlock()
+	c.StallJobs(addr, detail)
+}
 
 // FailNextJobs makes the next n jobs of addr fail.
 func (c *Converter) FailNextJobs(addr string, n int) {
@@ -191,7 +202,7 @@ func (c *Converter) ObserveJobs(ctx context.Context, req plugins.ObserveJobsRequ
 			return plugins.ObserveJobsResponse{}, err
 		}
 		out.Jobs[q.JobID] = plugins.JobObservation{JobID: j.ID, State: j.State, Since: j.SubmittedAt,
-			Error: j.Error, Detail: j.Error, Outputs: j.Outputs}
+			Error: j.Error, Detail: j.Error, Outputs: j.Outputs, Claimed: j.Claimed}
 	}
 	return out, nil
 }
@@ -216,6 +227,7 @@ func (c *Converter) advance(j *fakeJob) error {
 		j.State, j.Error = plugins.JobFailed, "injected failure"
 	case c.stall[j.Address] != "":
 		j.State, j.Error = plugins.JobStalled, c.stall[j.Address]
+		j.Claimed = c.claimedStalls
 	default:
 		outs, err := convert(j)
 		if err != nil {
