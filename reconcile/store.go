@@ -86,6 +86,11 @@ func (s *Store) Write(st *State) error {
 	if s.lock == nil {
 		return errors.New("writing state: the state lock is not held")
 	}
+	// force-unlock removes the lock file: a holder still running after
+	// that holds a lock on nothing, and must not write.
+	if same, err := lockedFileIsCurrent(s.lock.fl, filepath.Join(s.dir, lockFile)); err != nil || !same {
+		return fmt.Errorf("writing state: the state lock was broken (hyperagent force-unlock?) while this process held it; nothing was written")
+	}
 	if st.Lineage == "" {
 		st.Lineage = uuid.NewString()
 	}
@@ -117,15 +122,49 @@ func WriteFileAtomic(path string, data []byte) error {
 
 // keepBackup makes the current state file the backup: a link under a
 // temporary name renamed over the old backup, so the backup too is
-// replaced atomically. No state file yet means no backup to keep.
+// replaced atomically; where the filesystem has no hard links, a copy
+// written atomically. No state file yet means no backup to keep.
 func (s *Store) keepBackup() error {
 	tmp := s.BackupPath() + ".tmp"
 	_ = os.Remove(tmp) // left by a process killed here
-	if err := os.Link(s.Path(), tmp); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return err
+	err := os.Link(s.Path(), tmp)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err == nil:
+		return os.Rename(tmp, s.BackupPath())
 	}
-	return os.Rename(tmp, s.BackupPath())
+	b, rerr := os.ReadFile(s.Path())
+	if errors.Is(rerr, os.ErrNotExist) {
+		return nil
+	}
+	if rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return WriteFileAtomic(s.BackupPath(), b)
+}
+
+// Restore makes the backup the state again, keeping the state it replaces
+// as the new backup. The serial goes on from the current state's (a
+// saved plan made against either is stale), the lineage must match. The
+// caller holds the lock.
+func (s *Store) Restore() (from, to uint64, err error) {
+	old, err := s.LoadBackup()
+	if err != nil {
+		return 0, 0, err
+	}
+	from = old.Serial
+	b, err := os.ReadFile(s.Path())
+	if err == nil {
+		if cur, derr := DecodeState(b); derr == nil {
+			if cur.Lineage != "" && old.Lineage != "" && cur.Lineage != old.Lineage {
+				return 0, 0, fmt.Errorf("the backup is of another campaign (lineage %s, the state's is %s); not restored", old.Lineage, cur.Lineage)
+			}
+			old.Serial = max(old.Serial, cur.Serial)
+		}
+	}
+	if err := s.Write(old); err != nil {
+		return 0, 0, err
+	}
+	return from, old.Serial, nil
 }

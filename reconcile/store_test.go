@@ -220,3 +220,70 @@ func TestLockWait(t *testing.T) {
 		t.Fatalf("err = %v after %v, want context.Canceled promptly", err, time.Since(start))
 	}
 }
+
+// TestBackupAndRestore: every write keeps the state it replaces; a state
+// that does not decode names the backup; restore puts it back (going on
+// from the serial), and the replaced state becomes the backup.
+func TestBackupAndRestore(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lock("test"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Unlock()
+	st := NewState()
+	st.Migrations["migration.a"] = &MigrationState{Address: "migration.a"}
+	if err := s.Write(st); err != nil { // serial 1, no backup yet
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.BackupPath()); !os.IsNotExist(err) {
+		t.Fatalf("a backup before any earlier state: %v", err)
+	}
+	st.Migrations["migration.b"] = &MigrationState{Address: "migration.b"}
+	if err := s.Write(st); err != nil { // serial 2, backup = serial 1
+		t.Fatal(err)
+	}
+	b, err := s.LoadBackup()
+	if err != nil || b.Serial != 1 || len(b.Migrations) != 1 {
+		t.Fatalf("backup %+v, %v; want serial 1 with one migration", b, err)
+	}
+	if err := os.WriteFile(s.Path(), []byte("{broken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(); err == nil || !strings.Contains(err.Error(), s.BackupPath()) || !strings.Contains(err.Error(), "state restore") {
+		t.Fatalf("Load of a broken state: %v, want it to name the backup", err)
+	}
+	from, to, err := s.Restore()
+	if err != nil || from != 1 || to != 2 {
+		t.Fatalf("Restore = %d, %d, %v", from, to, err)
+	}
+	back, err := s.Load()
+	if err != nil || len(back.Migrations) != 1 || back.Serial != 2 {
+		t.Fatalf("restored state %+v, %v", back, err)
+	}
+}
+
+// TestWriteAfterForceUnlock: a holder whose lock was broken writes nothing.
+func TestWriteAfterForceUnlock(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Lock("hung apply")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ForceUnlock(dir, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(NewState()); err == nil || !strings.Contains(err.Error(), "lock was broken") {
+		t.Fatalf("Write after force-unlock: %v, want a refusal", err)
+	}
+	if _, err := os.Stat(s.Path()); !os.IsNotExist(err) {
+		t.Error("the state was written anyway")
+	}
+}

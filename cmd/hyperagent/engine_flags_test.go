@@ -221,3 +221,15 @@ agent {
 		t.Errorf("reading the state created its directory: %v", err)
 	}
 }
+
+// TestStateRestore: state restore puts back the state before the last
+// write; the command names the serials.
+func TestStateRestore(t *testing.T) {
+	dir := fakeRepo(t, 0, twoMigrations)
+	ctx := context.Background()
+	sd := filepath.Join(dir, ".hyperagent")
+	runCLI(t, ctx, "", false, "apply", "-auto-approve", dir).want(t, exitOK)
+	runCLI(t, ctx, "", false, "state", "-state-dir", sd, "rm", `migration.web["b"]`).want(t, exitOK)
+	runCLI(t, ctx, "", false, "state", "-state-dir", sd, "restore").want(t, exitOK, "Restored the state as it was at serial")
+	runCLI(t, ctx, "", false, "state", "-state-dir", sd, "list").want(t, exitOK, `migration.web["b"]`)
+}

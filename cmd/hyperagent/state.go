@@ -10,12 +10,15 @@ import (
 	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
-const stateHelp = `Usage: hyperagent state list | show ADDR | rm ADDR... [options]
+const stateHelp = `Usage: hyperagent state list | show ADDR | rm ADDR... | restore [options]
 
   list     prints every migration address the state records
   show     prints one record as JSON (state holds no secrets)
   rm       forgets records, so hyperagent no longer manages what they name;
            it touches nothing outside the state
+  restore  puts back the state as it was before its last write (kept as
+           state.json.backup at every write); the state it replaces
+           becomes the backup
 
 Options:
 `
@@ -65,8 +68,14 @@ func runState(ctx context.Context, e *env, args []string) int {
 			return exitError
 		}
 		return stateRm(ctx, e, store, rest, lf)
+	case "restore":
+		if len(rest) != 0 {
+			fmt.Fprintln(e.stderr, "Error: state restore takes no arguments")
+			return exitError
+		}
+		return stateRestore(ctx, e, dir, lf)
 	}
-	fmt.Fprintf(e.stderr, "Error: unknown state subcommand %q (list, show, rm)\n", sub)
+	fmt.Fprintf(e.stderr, "Error: unknown state subcommand %q (list, show, rm, restore)\n", sub)
 	return exitError
 }
 
@@ -129,5 +138,27 @@ func stateRm(ctx context.Context, e *env, store *reconcile.Store, args []string,
 	for _, a := range list {
 		fmt.Fprintf(e.stdout, "Removed %s from the state.\n", a)
 	}
+	return exitOK
+}
+
+// stateRestore puts the backup back, under the lock.
+func stateRestore(ctx context.Context, e *env, dir string, lf lockFlags) int {
+	store, err := reconcile.OpenStore(dir)
+	if err == nil {
+		_, err = store.LockWait(ctx, "state restore", lf.timeout, lf.waiting(e))
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	from, to, err := store.Restore()
+	if uerr := store.Unlock(); err == nil {
+		err = uerr
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(e.stdout, "Restored the state as it was at serial %d (now serial %d); the state it replaced is the backup.\n", from, to)
 	return exitOK
 }
