@@ -68,6 +68,9 @@ func (a *Agent) loadConfig(ctx context.Context, log hclog.Logger) {
 }
 
 func (a *Agent) configErrors(log hclog.Logger, ds []Diagnostic) {
+	for i := range ds { // the status API shows them: the last good config's secrets stay out
+		ds[i].Summary, ds[i].Detail = a.o.Redact.String(ds[i].Summary), a.o.Redact.String(ds[i].Detail)
+	}
 	var b strings.Builder
 	for _, d := range ds {
 		b.WriteString(d.File + ":" + d.Summary + "\n")

@@ -150,9 +150,9 @@ type NIC struct {
 // ExportRequest asks for one VM to be exported into Dir.
 type ExportRequest struct {
 	Address string
-	// Campaign is the state's lineage. A source that writes into Dir
-	// claims it for Owner() first (ClaimDir) and refuses a directory
-	// another campaign or migration claimed.
+	// Campaign is the state's lineage. The engine claims Dir for the
+	// campaign and address (ClaimDir) before calling Export, so Dir holds
+	// the owner file (OwnerFile), which the source leaves alone.
 	Campaign string
 	VM       string // as in VMQuery.Path
 	Dir      string // dedicated to this migration; created by the source if missing

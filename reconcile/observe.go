@@ -184,8 +184,9 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, lineage string,
 }
 
 // checkExportDirs reads the owner of each export directory a migration
-// would export into: one that names another owner, or holds files and
-// names none, is never written into, and the plan says so.
+// would export into: one that names another owner, or whose owner file
+// cannot be read, is never written into, and the plan says so. (One that
+// holds files and names no owner is refused when the export claims it.)
 func checkExportDirs(o *Observed, lineage string, selected []*schema.Migration) {
 	for _, m := range selected {
 		a := m.Addr.String()

@@ -9,7 +9,7 @@ import (
 const module = "github.com/hypersdk/hyperagent"
 
 // forbidden lists, for each layer, the layers of this module it must never
-// import (DESIGN.md, "Top-level layout"). Test files count too, except the
+// import (docs/architecture.md, "Layers"). Test files count too, except the
 // CLI's own.
 var forbidden = map[string][]string{
 	"schema":    {"reconcile", "plugins", "agent", "cmd", "examples"},

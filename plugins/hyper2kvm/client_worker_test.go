@@ -19,7 +19,7 @@ import (
 )
 
 // TestSubmitManifest checks the manifest Submit writes, field by field
-// where PROTOCOL.md has a rule, and that submitting again adds nothing.
+// where docs/protocol.md has a rule, and that submitting again adds nothing.
 func TestSubmitManifest(t *testing.T) {
 	f := newFixture(t)
 	d0 := writeDisk(t, filepath.Join(f.in, "a.raw"), 1)

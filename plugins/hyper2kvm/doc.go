@@ -1,6 +1,6 @@
 // Package hyper2kvm is the Converter that hands jobs to the hyper2kvm daemon
 // (or hyperagent's own worker) through the watch-directory protocol of
-// PROTOCOL.md: atomic, idempotent submission of Artifact Manifests, one-pass
+// docs/protocol.md: atomic, idempotent submission of Artifact Manifests, one-pass
 // observation of the four directories and every date folder, stalled-job
 // detection with the daemon unit's systemd state, withdrawal, an fsnotify
 // Watcher, and a plan-time JobChecker that finds who serves the directory

@@ -12,7 +12,7 @@ import (
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
-// where a job file sits, which is the job's state (PROTOCOL.md §1). The
+// where a job file sits, which is the job's state (docs/protocol.md, section 1). The
 // order is precedence: if a job shows up in several places (a daemon that
 // crashed between steps), the furthest along wins.
 type where int

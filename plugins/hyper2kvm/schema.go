@@ -11,7 +11,7 @@ import (
 // Type is the block type: converter "hyper2kvm" "NAME".
 const Type = "hyper2kvm"
 
-// BlockSchema is what `converter "hyper2kvm"` accepts (PROTOCOL.md).
+// BlockSchema is what `converter "hyper2kvm"` accepts (docs/protocol.md).
 var BlockSchema = schema.BlockSchema{
 	Attributes: []schema.AttributeSchema{
 		{Name: "workflow_dir", Type: cty.String, Path: true, Required: true, Description: "the daemon's manifest-workflow directory"},

@@ -123,6 +123,8 @@ func (w *Workspace) plan(ctx context.Context, st *reconcile.State, req Request) 
 		if err := reconcile.CheckStale(ctx, req.Saved, w.Config, st, w.Plugins); err != nil {
 			return nil, err
 		}
+		// Redacted when it was made; again with today's secrets.
+		w.Redact.Plan(req.Saved)
 		return req.Saved, nil
 	}
 	p, err := reconcile.MakePlan(ctx, w.Config, st, w.Plugins, req.Plan)
