@@ -43,6 +43,9 @@ func (s *Source) export(ctx context.Context, req plugins.ExportRequest) (plugins
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return plugins.ExportResult{}, err
 	}
+	if err := plugins.ForgetExportRecord(dir); err != nil {
+		return plugins.ExportResult{}, err
+	}
 	var (
 		c          *conn
 		ref        moref
@@ -87,7 +90,21 @@ func (s *Source) export(ctx context.Context, req plugins.ExportRequest) (plugins
 		return plugins.ExportResult{}, err
 	}
 	res.PoweredOff = poweredOff
-	return res, nil
+	// The record comes last: its presence says the export is whole.
+	return plugins.WriteExportRecord(dir, res)
+}
+
+// AdoptExport implements plugins.ExportAdopter: an export this source
+// completed into req.Dir (its record written last, every file it lists
+// still whole) whose result never reached state, because the process was
+// killed in between. The engine adopts it only when it is of the VM as
+// the plan saw it (the fingerprint), and never exports it again.
+func (s *Source) AdoptExport(ctx context.Context, req plugins.ExportRequest) (plugins.ExportResult, bool, error) {
+	dir, err := filepath.Abs(req.Dir)
+	if err != nil {
+		return plugins.ExportResult{}, false, err
+	}
+	return plugins.ReadExportRecord(dir)
 }
 
 // observeForExport observes the one VM and refuses it when a finding is an

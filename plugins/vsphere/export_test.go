@@ -234,11 +234,21 @@ func TestExport(t *testing.T) {
 			t.Errorf("%s differs from the seeded bytes", e.Disks[i].Path)
 		}
 	}
-	if d := cmp.Diff([]string{"DC0_H0_VM0.mf", "DC0_H0_VM0.ovf", "pvscsi0-0.vmdk", "pvscsi0-1.vmdk"}, dirEntries(t, dir)); d != "" {
+	if d := cmp.Diff([]string{plugins.ExportRecordFile, "DC0_H0_VM0.mf", "DC0_H0_VM0.ovf", "pvscsi0-0.vmdk", "pvscsi0-1.vmdk"}, dirEntries(t, dir)); d != "" {
 		t.Errorf("export dir (-want +got):\n%s", d)
 	}
 	checkFiles(t, e)
 	checkDescriptor(t, dir, e)
+
+	// A run killed after the export and before state recorded it finds
+	// the export whole, as it was returned.
+	adopted, ok, err := s.AdoptExport(ctx, exportRequest(dir, &p, true))
+	if err != nil || !ok {
+		t.Fatalf("AdoptExport after a completed export: %v, %v", ok, err)
+	}
+	if d := cmp.Diff(e, adopted); d != "" {
+		t.Errorf("adopted export (-returned +adopted):\n%s", d)
+	}
 	p.check(t, "migration.web", map[string]int64{"pvscsi0-0.vmdk": int64(len(disk1)), "pvscsi0-1.vmdk": int64(len(disk2))})
 
 	if e.Facts.Name != "DC0_H0_VM0" || e.Facts.Firmware != "bios" || len(e.Facts.NICs) != 1 || e.Facts.NICs[0].MAC == "" ||
@@ -269,9 +279,12 @@ func checkFiles(t *testing.T, e plugins.ExportResult) {
 		if int64(len(b)) != f.Size || sha(b) != f.SHA256 {
 			t.Errorf("%s: recorded %d bytes %s, on disk %d bytes %s", f.Path, f.Size, f.SHA256, len(b), sha(b))
 		}
-		if strings.HasSuffix(f.Path, ".mf") {
+		switch {
+		case strings.HasSuffix(f.Path, ".mf"):
 			mf = b
-		} else {
+		case filepath.Base(f.Path) == plugins.ExportRecordFile:
+			// Written last, after the manifest: the export's completion.
+		default:
 			names[filepath.Base(f.Path)] = f.SHA256
 		}
 	}

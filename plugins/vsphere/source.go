@@ -11,10 +11,11 @@ import (
 )
 
 var (
-	_ plugins.Source       = (*Source)(nil)
-	_ plugins.ExportPruner = (*Source)(nil)
-	_ plugins.Limited      = (*Source)(nil)
-	_ plugins.Closer       = (*Source)(nil)
+	_ plugins.Source        = (*Source)(nil)
+	_ plugins.ExportPruner  = (*Source)(nil)
+	_ plugins.ExportAdopter = (*Source)(nil)
+	_ plugins.Limited       = (*Source)(nil)
+	_ plugins.Closer        = (*Source)(nil)
 )
 
 // Source is one `source "vsphere"` block: a lazily opened session to a
