@@ -257,16 +257,16 @@ const (
 
 // JobObservation is what a converter sees of one job now.
 type JobObservation struct {
-	JobID   string
-	State   JobState
-	Since   time.Time // when it entered State, as far as can be told
-	Detail  string    // e.g. the daemon unit's health for a stalled job
+	JobID  string
+	State  JobState
+	Since  time.Time // when it entered State, as far as can be told
+	Detail string    // e.g. the daemon unit's health for a stalled job
 	// Claimed says a consumer took the job (it sits in processing/): a
 	// stalled claimed job may still be running somewhere, and a second
 	// attempt is never queued beside it.
 	Claimed bool
-	Error   string    // for failed jobs
-	Outputs []Output  // for succeeded jobs, sized and sha256'd
+	Error   string   // for failed jobs
+	Outputs []Output // for succeeded jobs, sized and sha256'd
 }
 
 // Output is a converted disk.
