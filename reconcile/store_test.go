@@ -202,12 +202,14 @@ func TestLockWait(t *testing.T) {
 	}
 
 	// Released during the wait: taken.
-	go func() { time.Sleep(300 * time.Millisecond); holder.Unlock() }()
+	released := make(chan struct{})
+	go func() { time.Sleep(300 * time.Millisecond); holder.Unlock(); close(released) }()
 	info, err := waiter.LockWait(ctx, "apply", 10*time.Second, nil)
 	if err != nil || info.Operation != "apply" {
 		t.Fatalf("LockWait = %+v, %v; want the lock once released", info, err)
 	}
 	waiter.Unlock()
+	<-released
 
 	// A cancelled context ends the wait at once.
 	if _, err := holder.Lock("agent pass 8"); err != nil {
