@@ -321,21 +321,20 @@ func outOfSync(p *reconcile.Plan) int {
 }
 
 func (a *Agent) retryMin(cfg *schema.Config) time.Duration {
-	if a.o.RetryMin > 0 {
-		return a.o.RetryMin
-	}
-	if cfg.Agent.RetryMin > 0 {
-		return cfg.Agent.RetryMin
-	}
-	return schema.DefaultRetryMin
+	return firstSet(a.o.RetryMin, cfg.Agent.RetryMin, schema.DefaultRetryMin)
 }
 
 func (a *Agent) retryMax(cfg *schema.Config) time.Duration {
-	if a.o.RetryMax > 0 {
-		return a.o.RetryMax
+	return firstSet(a.o.RetryMax, cfg.Agent.RetryMax, schema.DefaultRetryMax)
+}
+
+// firstSet is the flag's value, else the config's, else the default.
+func firstSet(flag, cfg, def time.Duration) time.Duration {
+	switch {
+	case flag > 0:
+		return flag
+	case cfg > 0:
+		return cfg
 	}
-	if cfg.Agent.RetryMax > 0 {
-		return cfg.Agent.RetryMax
-	}
-	return schema.DefaultRetryMax
+	return def
 }

@@ -107,31 +107,10 @@ func startAgent(t *testing.T, dir string, env []string, args ...string) *agentCh
 	t.Helper()
 	n := newNotifySocket(t)
 	sock := filepath.Join(t.TempDir(), "agent.sock")
-	cmd := exec.Command(os.Args[0], append([]string{"agent", "-config=" + dir, "-listen=unix:" + sock}, args...)...)
-	cmd.Env = append(os.Environ(), fakesEnv+"=1", "HYPERAGENT_LOG=debug", "NO_COLOR=1", "NOTIFY_SOCKET="+n.path,
-		"HYPERAGENT_AGENT_POLL=5ms")
-	cmd.Env = append(cmd.Env, env...)
-	c := &cliChild{cmd: cmd}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errp, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c.stdout, c.stderr = newLineReader(out), newLineReader(errp)
+	c := startCLIEnv(t, append([]string{"HYPERAGENT_LOG=debug", "NOTIFY_SOCKET=" + n.path, "HYPERAGENT_AGENT_POLL=5ms"}, env...),
+		append([]string{"agent", "-config=" + dir, "-listen=unix:" + sock}, args...)...)
 	go c.stdout.drain()
 	go c.stderr.drain()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
 	return &agentChild{cliChild: c, notify: n, sock: sock}
 }
 

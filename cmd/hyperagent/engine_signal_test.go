@@ -28,8 +28,14 @@ type cliChild struct {
 
 func startCLI(t *testing.T, args ...string) *cliChild {
 	t.Helper()
+	return startCLIEnv(t, []string{"HYPERAGENT_LOG="}, args...)
+}
+
+// startCLIEnv is startCLI with more environment (later entries win).
+func startCLIEnv(t *testing.T, env []string, args ...string) *cliChild {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), fakesEnv+"=1", "HYPERAGENT_LOG=", "NO_COLOR=1")
+	cmd.Env = append(append(os.Environ(), fakesEnv+"=1", "NO_COLOR=1"), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
