@@ -36,7 +36,7 @@ type limitError struct{ msg string }
 func (e *limitError) Error() string { return e.msg }
 
 func manifestTooLarge(size, limit int64) error {
-	return &limitError{fmt.Sprintf("job file is %d bytes or more, over the limit of %d bytes (-max-manifest-bytes)", size, limit)}
+	return &limitError{fmt.Sprintf("job file is %d bytes, over the limit of %d bytes (-max-manifest-bytes)", size, limit)}
 }
 
 func jobTooLong(limit time.Duration) error {
@@ -81,7 +81,7 @@ func readJobFile(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("read job file: %w", err)
 	}
 	if int64(len(data)) > limit { // grew since the stat
-		return nil, manifestTooLarge(int64(len(data)), limit)
+		return nil, &limitError{fmt.Sprintf("job file grew past the limit of %d bytes (-max-manifest-bytes) while it was read", limit)}
 	}
 	return data, nil
 }
