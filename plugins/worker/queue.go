@@ -146,8 +146,8 @@ func sanitize(name string) string {
 
 // unsettled reports whether the queued job file name should be left for a
 // later look: a regular file that does not parse (or, for YAML, is not a
-// valid manifest) and changed less than Settle ago. It returns when it
-// settles. Anything else is claimed now, and fails if it must.
+// valid manifest) and changed less than Settle ago. It notes in look when
+// the file settles. Anything else is claimed now, and fails if it must.
 func (w *Worker) unsettled(look *queueLook, name, ext string) bool {
 	p := w.dir(protocol.DirQueued, name)
 	fi, err := os.Lstat(p)
