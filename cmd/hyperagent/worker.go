@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -34,8 +36,13 @@ func parseWorkerArgs(e *env, args []string) (worker.Config, error) {
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat", 10*time.Second, "how often the worker rewrites its heartbeat file in <workflow-dir>/.workers/")
 	fs.DurationVar(&cfg.Rescan, "rescan", 10*time.Second, "full rescan period, besides fsnotify")
 	fs.DurationVar(&cfg.Grace, "grace", 60*time.Second, "on SIGTERM, how long in-flight jobs may finish before they are handed back")
+	fs.DurationVar(&cfg.Settle, "settle", worker.DefaultSettle, "a job file that does not parse is failed only once it has not changed for this long (a writer may still be writing it)")
+	fs.DurationVar(&cfg.JobTimeout, "job-timeout", worker.DefaultJobTimeout, "a job running longer is stopped (its qemu-img killed) and fails")
+	maxManifest, maxVirtual := byteSize(worker.DefaultMaxManifestBytes), byteSize(worker.DefaultMaxVirtualSize)
+	fs.Var(&maxManifest, "max-manifest-bytes", "a larger job file fails without being read (bytes, or with a KiB, MiB, GiB or TiB suffix; default 4MiB)")
+	fs.Var(&maxVirtual, "max-virtual-size", "a disk whose virtual size (qemu-img info) is larger fails its job before conversion (default 64TiB)")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: hyperagent worker -workflow-dir=DIR -input-root=DIR… -output-root=DIR… [-jobs=N] [-once] [-skip-guest-fixes] [-lease=D] [-heartbeat=D] [-rescan=D] [-grace=D]")
+		fmt.Fprintln(e.stderr, "Usage: hyperagent worker -workflow-dir=DIR -input-root=DIR… -output-root=DIR… [-jobs=N] [-once] [-skip-guest-fixes] [-lease=D] [-heartbeat=D] [-rescan=D] [-grace=D] [-settle=D] [-job-timeout=D] [-max-manifest-bytes=N] [-max-virtual-size=N]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -50,8 +57,34 @@ func parseWorkerArgs(e *env, args []string) (worker.Config, error) {
 	if len(in) == 0 || len(out) == 0 {
 		return cfg, fmt.Errorf("at least one -input-root and one -output-root are required: the worker reads and writes nowhere else")
 	}
+	for name, d := range map[string]time.Duration{"-settle": cfg.Settle, "-job-timeout": cfg.JobTimeout} {
+		if d <= 0 {
+			return cfg, fmt.Errorf("%s must be positive", name)
+		}
+	}
+	cfg.MaxManifestBytes, cfg.MaxVirtualSize = int64(maxManifest), int64(maxVirtual)
 	cfg.InputRoots, cfg.OutputRoots = in, out
 	return cfg, nil
+}
+
+// byteSize is a flag holding a positive byte count: a number, optionally
+// followed by K, M, G or T (binary: 1024-based), with or without "iB".
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(v string) error {
+	num := strings.TrimRight(v, "KMGTiB")
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("want a positive number of bytes, e.g. 4MiB")
+	}
+	shift, ok := map[string]uint{"": 0, "B": 0, "K": 10, "KiB": 10, "M": 20, "MiB": 20, "G": 30, "GiB": 30, "T": 40, "TiB": 40}[v[len(num):]]
+	if !ok || n > math.MaxInt64>>shift {
+		return fmt.Errorf("want a positive number of bytes, e.g. 4MiB")
+	}
+	*b = byteSize(n << shift)
+	return nil
 }
 
 // runWorker runs the built-in converter until SIGTERM/SIGINT (or, with

@@ -48,6 +48,11 @@ func TestBadManifests(t *testing.T) {
 			m.Disks[0].Checksum = "sha256:" + strings.Repeat("0", 64)
 			return marshal(m)
 		}(), ".json", "checksum mismatch"},
+		{"no-checksum-wrong-size", func() []byte {
+			m := good("x")
+			m.Disks[0].Checksum, m.Disks[0].Bytes = "", 5
+			return marshal(m)
+		}(), ".json", "is 1048576 bytes, the manifest says 5"},
 		{"input-outside-roots", func() []byte {
 			m := d.manifest(t, "x", "qcow2", [2]string{secret, "raw"})
 			return marshal(m)
@@ -70,7 +75,7 @@ func TestBadManifests(t *testing.T) {
 	d.queue(t, "notes.txt", []byte("ignored"))
 
 	w := runOnce(t, d.config())
-	if got, want := w.status(), "1 done, 0 running, 13 failed"; got != want {
+	if got, want := w.status(), "1 done, 0 running, 14 failed"; got != want {
 		t.Errorf("status = %q, want %q", got, want)
 	}
 	for _, tt := range tests {

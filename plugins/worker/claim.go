@@ -26,32 +26,49 @@ type claim struct {
 // errBusy says another worker is claiming or taking back a job right now.
 var errBusy = errors.New("another worker is moving this job")
 
-// claimNext takes the first claimable job of to_be_processed/. It returns
-// nil when nothing is left.
-func (w *Worker) claimNext() (*claim, error) {
+// claimNext takes the first claimable job of to_be_processed/ (queue.go
+// says what happens to every other entry). It returns nil when nothing is
+// left to claim now, and when a job file left for a later look settles
+// (zero: none is).
+func (w *Worker) claimNext() (*claim, time.Time, error) {
 	entries, err := os.ReadDir(w.dir(protocol.DirQueued))
 	if err != nil {
-		return nil, fmt.Errorf("claim: %w", err)
+		return nil, time.Time{}, fmt.Errorf("claim: %w", err)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	look := &queueLook{warned: map[string]bool{}}
 	for _, e := range entries {
-		id, ext, ok := protocol.JobFile(e.Name())
-		if !ok || !e.Type().IsRegular() {
+		name := e.Name()
+		switch classify(name) {
+		case entryIgnored:
+			continue
+		case entryOther:
+			w.warnOnce(look, "other:"+name, "queue entry left alone: not a job file (the suffix is not .json, .yaml or .yml)", "name", escape(name))
+			continue
+		case entryBadName:
+			w.rejectName(look, name)
 			continue
 		}
-		c, err := w.claim(e.Name(), id, ext)
+		id, ext, _ := protocol.JobFile(name)
+		if e.Type().IsRegular() && w.unsettled(look, name, ext) {
+			continue
+		}
+		c, err := w.claim(name, id, ext)
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, errBusy) {
 			continue // another worker won it, or is taking it
 		}
 		if err != nil {
-			return nil, fmt.Errorf("claim %s: %w", e.Name(), err)
+			w.warnOnce(look, "claim:"+name, "could not claim a job; trying the others", "name", name, "error", err)
+			continue
 		}
-		if c.name != e.Name() {
+		if c.name != name {
 			w.log.Warn("name taken in processing/, job renamed", "job", id, "as", c.name)
 		}
-		return c, nil
+		w.endLook(look, false)
+		return c, look.wake, nil
 	}
-	return nil, nil
+	w.endLook(look, true)
+	return nil, look.wake, nil
 }
 
 // claim moves to_be_processed/<file> to processing/<id><ext>, or to
@@ -67,7 +84,7 @@ func (w *Worker) claim(file, id, ext string) (*claim, error) {
 	for i := 0; i <= 10; i++ {
 		name := id + ext
 		if i > 0 {
-			name = protocol.ClashName(id, ext, time.Now().Add(time.Duration(i-1)*time.Second))
+			name = protocol.ClashName(protocol.ClashBase(id), ext, time.Now().Add(time.Duration(i-1)*time.Second))
 		}
 		if _, err := os.Lstat(filepath.Join(procDir, name)); err == nil {
 			continue // taken: try a clash name
@@ -110,7 +127,7 @@ func (w *Worker) moveAside(src, dir, id, ext string) (string, error) {
 	name := id + ext
 	err := moveNoReplace(src, filepath.Join(dir, name))
 	for i := 0; errors.Is(err, os.ErrExist) && i < 10; i++ {
-		name = protocol.ClashName(id, ext, time.Now().Add(time.Duration(i)*time.Second))
+		name = protocol.ClashName(protocol.ClashBase(id), ext, time.Now().Add(time.Duration(i)*time.Second))
 		err = moveNoReplace(src, filepath.Join(dir, name))
 	}
 	if err != nil {
@@ -139,9 +156,18 @@ func moveNoReplace(src, dst string) error {
 }
 
 func linkMove(src, dst string) error {
-	before, err := os.Stat(src)
+	before, err := os.Lstat(src) // a symlink is moved, never followed
 	if err != nil {
 		return err
+	}
+	if before.IsDir() {
+		// A directory cannot be linked. A rename onto an existing empty
+		// directory would replace it: look first (a queue entry that is a
+		// directory only ever fails, so the window is harmless).
+		if _, err := os.Lstat(dst); err == nil {
+			return &os.LinkError{Op: "rename", Old: src, New: dst, Err: os.ErrExist}
+		}
+		return os.Rename(src, dst)
 	}
 	if err := os.Link(src, dst); err != nil {
 		return err
@@ -155,7 +181,7 @@ func linkMove(src, dst string) error {
 		}
 		return fmt.Errorf("unlink %s after link: %w", src, err)
 	}
-	if after, err := os.Stat(dst); err != nil || !os.SameFile(before, after) {
+	if after, err := os.Lstat(dst); err != nil || !os.SameFile(before, after) {
 		return fmt.Errorf("link move %s: destination changed under us", dst)
 	}
 	return nil

@@ -2,7 +2,8 @@
 // PROTOCOL.md (§1, §5). It claims jobs by rename (RENAME_NOREPLACE, or
 // link+unlink where the filesystem lacks it, so a clash is detected and the
 // job renamed <id>_<YYYYMMDD_HHMMSS>), refuses inputs and outputs outside its
-// roots, verifies input checksums while qemu-img converts (reading the
+// roots, verifies input checksums (where the manifest has them; a disk
+// without one is reported as not verified) while qemu-img converts (reading the
 // input with io_uring where qemu-img may) and while the output is fsynced
 // and checked, renames an output into place only after all three passed,
 // and writes the report or error sidecar atomically before moving the
@@ -16,6 +17,16 @@
 // nothing of the new holder's (lease.go states the rules). Each worker
 // keeps a heartbeat file in <workflow_dir>/.workers/ saying what it serves
 // and can run (protocol.Heartbeat), removed when it stops.
+//
+// Nothing queued is ignored for good and nothing hostile gets it stuck
+// (queue.go, limits.go): an entry whose name is no job id is moved aside
+// with a warning; a job file that is a symlink, FIFO or directory fails
+// with its sidecar, never followed or opened; one that does not parse yet
+// is left to settle before it fails; the job file's size, a job's wall-clock
+// time (its qemu-img process group killed at the limit) and a disk's
+// virtual size are capped, each failing the job with a sidecar naming the
+// limit. Finished jobs never overwrite one another: a name taken in the date
+// folder gets the daemon's clash name, manifest and sidecar alike.
 //
 // It has no libguestfs: inspect and fix stages fail the job unless skipped
 // explicitly, and are then reported as skipped, never as done.

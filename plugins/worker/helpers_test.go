@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,7 +140,7 @@ func (d testDirs) queueManifest(t testing.TB, m *protocol.Manifest) {
 
 func (d testDirs) config() Config {
 	return Config{WorkflowDir: d.wf, InputRoots: []string{d.in}, OutputRoots: []string{d.out},
-		Once: true, Lease: time.Minute, Rescan: time.Second, Logger: hclog.NewNullLogger()}
+		Once: true, Lease: time.Minute, Rescan: time.Second, Settle: 100 * time.Millisecond, Logger: hclog.NewNullLogger()}
 }
 
 func runOnce(t testing.TB, cfg Config) *Worker {
@@ -174,4 +176,75 @@ func readReport(t testing.TB, b []byte) protocol.Report {
 		t.Fatalf("report: %v\n%s", err, b)
 	}
 	return r
+}
+
+// runWithin runs w (Once) and fails the test if it has not returned within
+// limit: a worker stuck on a hostile input must show up as a failure, not
+// as a test binary that hangs until go test's own timeout.
+func runWithin(t testing.TB, w *Worker, limit time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(limit):
+		t.Fatalf("the worker was still running after %v: stuck", limit)
+	}
+}
+
+// newWorker is New that fails the test on error.
+func newWorker(t testing.TB, cfg Config) *Worker {
+	t.Helper()
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// syncBuffer is a log sink several goroutines may write to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// sidecarError reads an error sidecar.
+func sidecarError(t testing.TB, b []byte) protocol.ErrorSidecar {
+	t.Helper()
+	var e protocol.ErrorSidecar
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatalf("error sidecar: %v\n%s", err, b)
+	}
+	return e
+}
+
+// queueDir lists to_be_processed/.
+func (d testDirs) queueDir(t testing.TB) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(d.wf, protocol.DirQueued))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,12 @@ func (w *Worker) process(parent context.Context, c *claim) {
 	}()
 
 	log.Info("job claimed", "name", c.name)
-	rep, err := w.runJob(ctx, c)
+	// The wall-clock limit ends the job like a cancellation (its qemu-img
+	// process group is killed), but fails it instead of handing it back.
+	jobCtx, stopClock := context.WithTimeoutCause(ctx, w.cfg.JobTimeout, jobTooLong(w.cfg.JobTimeout))
+	rep, err := w.runJob(jobCtx, c)
+	timedOut := jobCtx.Err() != nil
+	stopClock()
 	stopLease()
 	<-renewing
 	if ctx.Err() != nil {
@@ -45,6 +51,10 @@ func (w *Worker) process(parent context.Context, c *claim) {
 		}
 		log.Warn("job interrupted and handed back to the queue", "reason", cause)
 		return
+	}
+	var limit *limitError
+	if err != nil && timedOut && !errors.As(err, &limit) {
+		err = context.Cause(jobCtx) // whatever the stop broke, the limit is the reason
 	}
 	if err != nil {
 		log.Error("job failed", "error", err)
@@ -99,11 +109,17 @@ func errorSidecar(c *claim, err error) protocol.ErrorSidecar {
 // sidecar (temp + rename), then moves the manifest into today's date
 // folder: an observer that sees the manifest there always finds a complete
 // sidecar. errLost means the job was no longer ours: nothing was written.
+//
+// Nothing there is ever replaced: a job of the same name finished earlier
+// that day (another submitter's, or one a daemon is still writing the
+// sidecar of) keeps its files, and this one is filed under the daemon's
+// clash name <id>_<YYYYMMDD_HHMMSS>, manifest and sidecar alike.
 func (w *Worker) finish(c *claim, top, suffix string, sidecar any) error {
 	data, err := json.MarshalIndent(sidecar, "", "  ")
 	if err != nil {
 		return err
 	}
+	data = append(data, '\n')
 	dir := w.dir(top, protocol.DateDir(time.Now()))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -116,13 +132,77 @@ func (w *Worker) finish(c *claim, top, suffix string, sidecar any) error {
 		os.Remove(tomb)
 		fsutil.SyncDir(w.dir(protocol.DirProcessing))
 	}()
-	side := filepath.Join(dir, c.name+suffix)
-	if err := fsutil.WriteFileAtomic(side, append(data, '\n'), 0o644); err != nil {
+	src := w.dir(protocol.DirProcessing, c.name)
+	for i := 0; i <= 10; i++ {
+		name := c.name
+		if i > 0 {
+			name = protocol.ClashName(protocol.ClashBase(c.id), c.ext, time.Now().Add(time.Duration(i-1)*time.Second))
+		}
+		err := fileAway(src, dir, name, suffix, data, c.lease.token)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("move manifest to %s: %w", top, err)
+		}
+		if name != c.name {
+			w.log.Warn("a job of this name was already filed today: filed under a clash name", "job", c.id, "dir", dir, "as", name)
+		}
+		return fsutil.SyncDir(dir)
+	}
+	return fmt.Errorf("move manifest to %s: no free name in %s for %s", top, dir, c.name)
+}
+
+// fileAway puts the sidecar, then the manifest src, under name in dir,
+// replacing nothing. It fails with os.ErrExist, leaving nothing of this job
+// in dir, when the name or its sidecar's is taken: by a manifest too, since
+// a daemon moves the manifest before it writes the sidecar.
+func fileAway(src, dir, name, suffix string, sidecar []byte, token string) error {
+	dst := filepath.Join(dir, name)
+	if _, err := os.Lstat(dst); err == nil {
+		return os.ErrExist
+	}
+	side := dst + suffix
+	mine, err := writeNoReplace(side, sidecar, token)
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(w.dir(protocol.DirProcessing, c.name), filepath.Join(dir, c.name)); err != nil {
-		os.Remove(side)
-		return fmt.Errorf("move manifest to %s: %w", top, err)
+	if err := moveNoReplace(src, dst); err != nil {
+		if cur, serr := os.Lstat(side); serr == nil && os.SameFile(mine, cur) {
+			os.Remove(side)
+		}
+		return err
 	}
-	return fsutil.SyncDir(dir)
+	return nil
+}
+
+// writeNoReplace writes data to path atomically (a dot temp file in the
+// same directory, fsync, then a rename that replaces nothing) and returns
+// the file written. An existing path is os.ErrExist. The directory is not
+// fsynced: the caller does that once for all it moved there.
+func writeNoReplace(path string, data []byte, token string) (os.FileInfo, error) {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+token+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644) // whatever the umask
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	fi, serr := f.Stat()
+	if cerr := f.Close(); err == nil {
+		err = cmp.Or(serr, cerr)
+	}
+	if err == nil {
+		err = moveNoReplace(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	return fi, nil
 }

@@ -232,7 +232,7 @@ func (w *Worker) keepLease(ctx context.Context, c *claim, cancel context.CancelC
 // stillOwner checks that c's manifest is where this worker put it and
 // that c's lease is still the job's.
 func (w *Worker) stillOwner(c *claim) error {
-	if _, err := os.Stat(w.dir(protocol.DirProcessing, c.name)); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(w.dir(protocol.DirProcessing, c.name)); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%w (the manifest left processing/)", errLost)
 	}
 	return c.lease.held()

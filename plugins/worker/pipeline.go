@@ -44,9 +44,9 @@ func inStage(stage string, err error) error {
 func (w *Worker) runJob(ctx context.Context, c *claim) (*protocol.Report, error) {
 	start := time.Now()
 	path := w.dir(protocol.DirProcessing, c.name)
-	data, err := os.ReadFile(path)
+	data, err := readJobFile(path, w.cfg.MaxManifestBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
+		return nil, err
 	}
 	m, err := protocol.ParseManifest(data, c.ext)
 	if err != nil {
@@ -72,7 +72,14 @@ func (w *Worker) runJob(ctx context.Context, c *claim) (*protocol.Report, error)
 	w.trace("start", c.id)
 	defer w.trace("end", c.id)
 	var convertSecs, checkSecs float64
+	verified := 0
 	for _, d := range disks {
+		if d.Checksum != "" {
+			verified++
+		} else {
+			rep.warn("convert", fmt.Sprintf("disk %s: no checksum in the manifest: the input was not verified", d.ID))
+			w.log.Warn("no checksum in the manifest: the input was not verified", "job", c.id, "disk", d.ID)
+		}
 		art, t, err := w.convertDisk(ctx, c, m, d, outDir, rep)
 		if err != nil {
 			return nil, err
@@ -81,8 +88,11 @@ func (w *Worker) runJob(ctx context.Context, c *claim) (*protocol.Report, error)
 		checkSecs += t.check
 		rep.Artifacts = append(rep.Artifacts, art)
 	}
-	rep.stage("convert", protocol.StageResult{Success: true, Duration: convertSecs,
-		Result: fmt.Sprintf("%d disk(s) converted to %s with qemu-img, input sha256 verified", len(disks), m.Output.Format)})
+	result := fmt.Sprintf("%d disk(s) converted to %s with qemu-img, input sha256 verified", len(disks), m.Output.Format)
+	if verified < len(disks) {
+		result += fmt.Sprintf(" for %d of %d disk(s) (the others have no checksum in the manifest)", verified, len(disks))
+	}
+	rep.stage("convert", protocol.StageResult{Success: true, Duration: convertSecs, Result: result})
 	rep.stage("validate", protocol.StageResult{Success: true, Duration: checkSecs,
 		Result: "qemu-img check passed (raw: qemu-img compare against the input)"})
 	rep.finish(time.Since(start))
@@ -197,6 +207,9 @@ func (w *Worker) produce(ctx context.Context, d protocol.Disk, src, tmp, format 
 	if err != nil {
 		return t, inStage("convert", err)
 	}
+	if info.VirtualSize > w.cfg.MaxVirtualSize {
+		return t, inStage("convert", diskTooLarge(info.VirtualSize, w.cfg.MaxVirtualSize))
+	}
 	if err := w.checkReferences(info, src); err != nil {
 		return t, inStage("convert", err)
 	}
@@ -259,8 +272,19 @@ func (w *Worker) checkImage(ctx context.Context, src, srcFormat, out, format str
 	return err
 }
 
-// verifyInput checks the input's size and sha256 against the manifest.
+// verifyInput checks the input's size and sha256 against the manifest; a
+// disk without a checksum has its size checked only.
 func (w *Worker) verifyInput(ctx context.Context, path string, d protocol.Disk) error {
+	if d.Checksum == "" {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		if fi.Size() != d.Bytes {
+			return fmt.Errorf("input %s is %d bytes, the manifest says %d", path, fi.Size(), d.Bytes)
+		}
+		return nil
+	}
 	f, err := w.openInput(path)
 	if err != nil {
 		return err

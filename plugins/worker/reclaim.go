@@ -23,7 +23,7 @@ func (w *Worker) reclaimStale() {
 	}
 	jobs := map[string]bool{}
 	for _, e := range entries {
-		if _, _, ok := protocol.JobFile(e.Name()); ok && e.Type().IsRegular() {
+		if _, _, ok := protocol.JobFile(e.Name()); ok { // any kind: a symlink claimed is a job too
 			jobs[e.Name()] = true
 		}
 	}
@@ -88,7 +88,7 @@ func (w *Worker) takeAway(p string, seen os.FileInfo) (string, bool) {
 func (w *Worker) reclaimLeaseless(name string) {
 	m := w.dir(protocol.DirProcessing, name)
 	stale := func() (time.Duration, bool) {
-		fi, err := os.Stat(m)
+		fi, err := os.Lstat(m)
 		if err != nil {
 			return 0, false
 		}

@@ -51,6 +51,20 @@ type Config struct {
 	// Grace is how long in-flight jobs may run on after shutdown starts
 	// before they are cancelled and handed back (default 60s).
 	Grace time.Duration
+	// Settle: a job file that does not parse and changed less than Settle
+	// ago is left in the queue for a later look (a writer that writes in
+	// place may not be done); past it, the job fails (default 5s).
+	Settle time.Duration
+	// MaxManifestBytes caps what is read of a job file; a larger one fails
+	// (default DefaultMaxManifestBytes).
+	MaxManifestBytes int64
+	// JobTimeout caps one job's wall-clock time; at the limit its qemu-img
+	// process group is killed and the job fails (default DefaultJobTimeout).
+	JobTimeout time.Duration
+	// MaxVirtualSize caps a disk's virtual size as qemu-img info reports
+	// it; a larger disk fails the job before it is converted (default
+	// DefaultMaxVirtualSize).
+	MaxVirtualSize int64
 	// QemuImg is the qemu-img binary (default "qemu-img" from PATH).
 	QemuImg string
 	Logger  hclog.Logger
@@ -77,6 +91,10 @@ type Worker struct {
 	// "stale" (a lease was judged stale, before it is taken away) and
 	// "pass" (a reclaim pass ended). A no-op outside tests.
 	testHook func(event, name string)
+
+	// warned holds the queue warnings already given (queue.go); only the
+	// main loop, which looks at the queue, uses it.
+	warned map[string]bool
 
 	ready chan struct{} // closed once Run serves the directory
 	sd    *sdnotify.Notifier
@@ -113,13 +131,25 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Grace <= 0 {
 		cfg.Grace = 60 * time.Second
 	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = DefaultSettle
+	}
+	if cfg.MaxManifestBytes <= 0 {
+		cfg.MaxManifestBytes = DefaultMaxManifestBytes
+	}
+	if cfg.JobTimeout <= 0 {
+		cfg.JobTimeout = DefaultJobTimeout
+	}
+	if cfg.MaxVirtualSize <= 0 {
+		cfg.MaxVirtualSize = DefaultMaxVirtualSize
+	}
 	if cfg.QemuImg == "" {
 		cfg.QemuImg = "qemu-img"
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger, running: map[string]string{},
+	w := &Worker{cfg: cfg, log: cfg.Logger, running: map[string]string{}, warned: map[string]bool{},
 		openInput: func(p string) (io.ReadCloser, error) { return os.Open(p) },
 		testHook:  func(string, string) {}, ready: make(chan struct{})}
 	w.sd = sdnotify.New(w.log)
@@ -180,11 +210,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	close(w.ready)
 	w.sd.Ready(w.status())
 	w.log.Info("worker started", "workflow_dir", w.cfg.WorkflowDir, "jobs", w.cfg.Jobs, "owner", w.owner)
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
 	for {
-		idle := w.fill(jobCtx, &wg, finished)
+		idle, wake := w.fill(jobCtx, &wg, finished)
 		w.sd.Status(w.status())
-		if w.cfg.Once && idle && w.inFlight() == 0 {
+		if w.cfg.Once && idle && wake.IsZero() && w.inFlight() == 0 {
 			break
+		}
+		if !wake.IsZero() { // a job file left for a later look
+			settle.Reset(time.Until(wake) + 10*time.Millisecond)
 		}
 		select {
 		case <-ctx.Done():
@@ -194,6 +230,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		case name := <-finished:
 			w.log.Debug("job finished", "name", name)
 			w.writeStats()
+		case <-settle.C:
 		case <-rescan.C:
 			w.reclaimStale()
 		case <-watchdog:
@@ -225,16 +262,17 @@ func (w *Worker) shutdown(wg *sync.WaitGroup, cancelJobs context.CancelFunc) err
 }
 
 // fill claims jobs while slots are free. It reports whether the queue had
-// nothing left to claim.
-func (w *Worker) fill(ctx context.Context, wg *sync.WaitGroup, finished chan<- string) bool {
+// nothing left to claim now, and when a job file left for a later look
+// settles (zero: none).
+func (w *Worker) fill(ctx context.Context, wg *sync.WaitGroup, finished chan<- string) (idle bool, wake time.Time) {
 	for w.inFlight() < w.cfg.Jobs {
-		c, err := w.claimNext()
+		c, wake, err := w.claimNext()
 		if err != nil {
 			w.log.Error("claim failed", "error", err)
-			return true
+			return true, time.Time{}
 		}
 		if c == nil {
-			return true
+			return true, wake
 		}
 		wg.Add(1)
 		go func() {
@@ -247,7 +285,7 @@ func (w *Worker) fill(ctx context.Context, wg *sync.WaitGroup, finished chan<- s
 			}
 		}()
 	}
-	return false
+	return false, time.Time{}
 }
 
 func (w *Worker) inFlight() int {

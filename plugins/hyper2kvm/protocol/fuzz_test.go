@@ -5,9 +5,15 @@ import (
 )
 
 // FuzzParseManifest: no input panics the parser or the validator, and a
-// manifest that validates survives a marshal/parse round trip still valid.
+// manifest that validates survives a marshal/parse round trip still valid,
+// each disk's checksum (or its absence) unchanged. The corpus under
+// testdata/fuzz holds manifests without checksums and with oversize fields.
 func FuzzParseManifest(f *testing.F) {
 	b, _ := validManifest().Marshal()
+	f.Add(b, true)
+	noSum := validManifest()
+	noSum.Disks[0].Checksum = ""
+	b, _ = noSum.Marshal()
 	f.Add(b, true)
 	f.Add([]byte("manifest_version: \"1.0\"\ndisks: [{id: a}]\n"), false)
 	f.Add([]byte(`{"disks":[{"boot_order_hint":-1}]}`), true)
@@ -33,6 +39,11 @@ func FuzzParseManifest(f *testing.F) {
 		}
 		if err := m2.Validate(); err != nil {
 			t.Fatalf("valid manifest invalid after round trip: %v\n%s", err, out)
+		}
+		for i := range m.Disks {
+			if m.Disks[i].Checksum != m2.Disks[i].Checksum {
+				t.Fatalf("disk %d checksum %q became %q in the round trip", i, m.Disks[i].Checksum, m2.Disks[i].Checksum)
+			}
 		}
 	})
 }

@@ -73,6 +73,17 @@ func MatchesJob(fileID, id string) bool {
 	return ok && clashTail.MatchString(rest)
 }
 
+// ClashBase is the job id a file id stands for: fileID without the clash
+// tail a daemon added (<J>_<YYYYMMDD_HHMMSS>), else fileID itself. A job
+// clashing again is renamed from its base, so that MatchesJob still finds
+// it under the id it was submitted as.
+func ClashBase(fileID string) string {
+	if i := len(fileID) - len("_YYYYMMDD_HHMMSS"); i > 0 && clashTail.MatchString(fileID[i:]) {
+		return fileID[:i]
+	}
+	return fileID
+}
+
 // ClashName is the name a claimed job gets when its plain name is taken.
 func ClashName(id, ext string, t time.Time) string {
 	return id + "_" + t.Format(ClashLayout) + ext

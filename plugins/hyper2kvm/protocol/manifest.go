@@ -45,13 +45,16 @@ type VM struct {
 	OSHint     string `json:"os_hint" yaml:"os_hint"` // linux | windows | unknown
 }
 
-// Disk is one input disk.
+// Disk is one input disk. Checksum is optional, as for the daemon
+// (hypersdk omits it with --manifest-checksum=false): an empty one is left
+// out of the JSON, because the daemon checks the format of any checksum key
+// that is present.
 type Disk struct {
 	ID            string `json:"id" yaml:"id"`
 	SourceFormat  string `json:"source_format" yaml:"source_format"`
 	Bytes         int64  `json:"bytes" yaml:"bytes"`
 	LocalPath     string `json:"local_path" yaml:"local_path"`
-	Checksum      string `json:"checksum" yaml:"checksum"` // sha256:<64 hex>
+	Checksum      string `json:"checksum,omitempty" yaml:"checksum,omitempty"` // sha256:<64 lower-case hex>
 	BootOrderHint int    `json:"boot_order_hint" yaml:"boot_order_hint"`
 	Label         string `json:"label" yaml:"label"`
 	DiskType      string `json:"disk_type" yaml:"disk_type"` // boot | data | unknown

@@ -31,6 +31,8 @@ func TestValidate(t *testing.T) {
 		{"no disks", func(m *Manifest) { m.Disks = nil }, []string{"at least one disk"}},
 		{"duplicate ids", func(m *Manifest) { m.Disks = append(m.Disks, m.Disks[0]) }, []string{"not unique"}},
 		{"bad checksum", func(m *Manifest) { m.Disks[0].Checksum = "md5:00" }, []string{"checksum"}},
+		{"no checksum: optional, as for the daemon", func(m *Manifest) { m.Disks[0].Checksum = "" }, nil},
+		{"upper-case checksum", func(m *Manifest) { m.Disks[0].Checksum = "sha256:" + strings.Repeat("A", 64) }, []string{"lower-case hex"}},
 		{"relative path", func(m *Manifest) { m.Disks[0].LocalPath = "a.vmdk" }, []string{"not an absolute path"}},
 		{"output dotdot", func(m *Manifest) { m.Output.Directory = "/out/../etc" }, []string{"clean absolute path"}},
 		{"report escapes", func(m *Manifest) { m.Options.Report.Path = "../../x" }, []string{"options.report.path"}},
@@ -80,6 +82,27 @@ func TestManifestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestManifestWithoutChecksum: a disk without a checksum is written without
+// the key (the daemon refuses a present but empty one) and reads back valid.
+func TestManifestWithoutChecksum(t *testing.T) {
+	m := validManifest()
+	m.Disks[0].Checksum = ""
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), `"checksum"`) {
+		t.Errorf("an empty checksum must be left out:\n%s", b)
+	}
+	got, err := ParseManifest(b, ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("a manifest without checksum must validate: %v", err)
+	}
+}
+
 func TestParseReport(t *testing.T) {
 	tests := []struct {
 		name string
@@ -123,6 +146,15 @@ func TestNames(t *testing.T) {
 	} {
 		if got := MatchesJob(tt.file, tt.id); got != tt.want {
 			t.Errorf("MatchesJob(%q, %q) = %v", tt.file, tt.id, got)
+		}
+	}
+	for file, want := range map[string]string{"j": "j", "j_20261123_010203": "j", "j_20261123_010203_20261124_000000": "j_20261123_010203",
+		"_20261123_010203": "_20261123_010203", "j_2026": "j_2026", "j-20261123_010203": "j-20261123_010203"} {
+		if got := ClashBase(file); got != want {
+			t.Errorf("ClashBase(%q) = %q, want %q", file, got, want)
+		}
+		if !MatchesJob(file, ClashBase(file)) {
+			t.Errorf("MatchesJob(%q, ClashBase) = false", file)
 		}
 	}
 	for name, ok := range map[string]bool{"a.json": true, "a.yml": true, "a.yaml": true, ".a.json.tmp": false, "a.json.report.json": false, "a b.json": false, "a.txt": false} {
