@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -41,7 +42,7 @@ func (c *Converter) consumers(ctx context.Context) *consumers {
 		if !protocol.IsHeartbeatFile(e.Name()) || !e.Type().IsRegular() {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(cs.dir, e.Name()))
+		b, err := fsutil.ReadRegular(filepath.Join(cs.dir, e.Name()), maxSidecar)
 		if errors.Is(err, os.ErrNotExist) {
 			continue // its worker stopped since the listing
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -66,7 +67,7 @@ func (c *Converter) observe(ctx context.Context, sc *scanResult, q plugins.JobQu
 		}
 		c.stall(&obs, "processing", unit)
 	case inFailed:
-		b, err := os.ReadFile(f.path + protocol.ErrorSuffix)
+		b, err := fsutil.ReadRegular(f.path+protocol.ErrorSuffix, maxSidecar)
 		if err == nil {
 			var e protocol.ErrorSidecar
 			if e, err = protocol.ParseErrorSidecar(b); err == nil {
@@ -89,7 +90,7 @@ func (c *Converter) waitSidecar(obs *plugins.JobObservation, f *jobFile, kind st
 }
 
 func (c *Converter) observeProcessed(ctx context.Context, f *jobFile, obs plugins.JobObservation, unit func() string) (plugins.JobObservation, error) {
-	b, err := os.ReadFile(f.path + protocol.ReportSuffix)
+	b, err := fsutil.ReadRegular(f.path+protocol.ReportSuffix, maxSidecar)
 	var oc protocol.Outcome
 	if err == nil {
 		oc, err = protocol.ParseReport(b)

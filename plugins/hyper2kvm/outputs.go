@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -21,7 +22,7 @@ func (c *Converter) outputs(ctx context.Context, f *jobFile, oc protocol.Outcome
 	if oc.Full {
 		arts = oc.Artifacts
 	} else {
-		data, err := os.ReadFile(f.path)
+		data, err := fsutil.ReadRegular(f.path, maxManifest)
 		if err != nil {
 			return nil, fmt.Errorf("read manifest: %w", err)
 		}

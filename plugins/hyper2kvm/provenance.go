@@ -2,10 +2,10 @@ package hyper2kvm
 
 import (
 	"fmt"
-	"os"
 	"syscall"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -32,6 +32,14 @@ func tagsProvenance(tags map[string]string) plugins.JobProvenance {
 		Fingerprint: tags[tagFingerprint], ExportDigest: tags[tagExportDigest]}
 }
 
+// What the observer reads of files others write into the workflow
+// directory, at most: a manifest hyperagent writes is a few KiB (the
+// worker refuses more than 4 MiB), a report or heartbeat as much.
+const (
+	maxManifest = 4 << 20
+	maxSidecar  = 16 << 20
+)
+
 // provKey identifies one version of a job file: a job file is renamed
 // between directories but never rewritten, so inode, size and change time
 // tell whether its provenance must be read again.
@@ -55,7 +63,7 @@ func (c *Converter) provenance(f *jobFile) (plugins.JobProvenance, error) {
 			return p, nil
 		}
 	}
-	b, err := os.ReadFile(f.path)
+	b, err := fsutil.ReadRegular(f.path, maxManifest)
 	if err != nil {
 		return plugins.JobProvenance{}, err
 	}

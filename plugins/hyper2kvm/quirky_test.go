@@ -297,3 +297,23 @@ func TestLeaseIsProgress(t *testing.T) {
 		t.Fatalf("a lease not renewed for over the timeout: %+v, want stalled and claimed", o)
 	}
 }
+
+// TestObserverNeverFollowsSymlinks: a job "file" that is a symlink (a
+// worker moves one to failed/ as it is) is not a job: never followed, never
+// read.
+func TestObserverNeverFollowsSymlinks(t *testing.T) {
+	f := newFixture(t)
+	f.submitted(t, "real")
+	target := filepath.Join(f.wf, protocol.DirQueued, "real.json")
+	day := filepath.Join(f.wf, protocol.DirFailed, "2026-12-01")
+	if err := os.MkdirAll(day, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(day, "link.json")); err != nil {
+		t.Fatal(err)
+	}
+	f.wants["link"] = f.wants["real"]
+	if o := f.observe(t, "link")["link"]; o.State != plugins.JobUnknown {
+		t.Errorf("a symlinked job file was taken for a job: %+v", o)
+	}
+}

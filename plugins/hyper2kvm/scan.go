@@ -124,7 +124,9 @@ func (c *Converter) scan(ctx context.Context) (*scanResult, error) {
 		}
 		for _, e := range entries {
 			id, ext, ok := protocol.JobFile(e.Name())
-			if !ok || e.IsDir() {
+			// A job file is a regular file: a symlink is never followed
+			// (a worker refuses one and moves it to failed/ as it is).
+			if !ok || !e.Type().IsRegular() {
 				continue
 			}
 			info, err := e.Info()

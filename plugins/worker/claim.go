@@ -72,7 +72,7 @@ func (w *Worker) claimNext() (*claim, time.Time, error) {
 }
 
 // claim moves to_be_processed/<file> to processing/<id><ext>, or to
-// <id>_<YYYYMMDD_HHMMSS><ext> when that name is taken (PROTOCOL.md §1). The
+// <id>_<YYYYMMDD_HHMMSS><ext> when that name is taken (docs/protocol.md, section 2). The
 // lease is created first (exclusively: one worker gets it) and the manifest
 // renamed in after, without replacing anything: of several workers, on
 // several hosts sharing the directory, exactly one wins each job; the
@@ -121,7 +121,7 @@ func (w *Worker) claim(file, id, ext string) (*claim, error) {
 }
 
 // moveAside renames src into dir under its own name, or under
-// <id>_<YYYYMMDD_HHMMSS><ext> when that name is taken (PROTOCOL.md §1). It
+// <id>_<YYYYMMDD_HHMMSS><ext> when that name is taken (docs/protocol.md, section 2). It
 // returns the name used. A missing src is os.ErrNotExist.
 func (w *Worker) moveAside(src, dir, id, ext string) (string, error) {
 	name := id + ext

@@ -1,5 +1,5 @@
 // Package worker is hyperagent's own converter daemon: the consumer side of
-// PROTOCOL.md (§1, §5). It claims jobs by rename (RENAME_NOREPLACE, or
+// docs/protocol.md (sections 1 and 12). It claims jobs by rename (RENAME_NOREPLACE, or
 // link+unlink where the filesystem lacks it, so a clash is detected and the
 // job renamed <id>_<YYYYMMDD_HHMMSS>), refuses inputs and outputs outside its
 // roots, verifies input checksums (where the manifest has them; a disk

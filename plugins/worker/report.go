@@ -6,7 +6,7 @@ import (
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
-// report builds the full report of PROTOCOL.md §3.
+// report builds the full report of docs/protocol.md, section 7.
 type report struct{ protocol.Report }
 
 func newReport(m *protocol.Manifest, path, id string) *report {

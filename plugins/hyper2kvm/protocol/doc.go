@@ -1,4 +1,4 @@
-// Package protocol is the hyper2kvm watch-directory protocol of PROTOCOL.md
+// Package protocol is the hyper2kvm watch-directory protocol of docs/protocol.md
 // as data: the Artifact Manifest v1.0 and its validation, the full and short
 // success reports, the error sidecar, the directory layout and job-file
 // naming, the worker heartbeat (.workers/<host>-<pid>.json) and the

@@ -26,7 +26,7 @@ const (
 )
 
 // Capabilities a heartbeat lists: the pipeline stages of the manifest
-// (PROTOCOL.md §2) a worker runs, and CapChecksum when it verifies
+// (docs/protocol.md, section 5) a worker runs, and CapChecksum when it verifies
 // disks[].checksum.
 const (
 	CapInspect  = "inspect"

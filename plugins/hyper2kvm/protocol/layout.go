@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Directory names under a workflow directory (PROTOCOL.md §1).
+// Directory names under a workflow directory (docs/protocol.md, section 1).
 const (
 	DirQueued     = "to_be_processed"
 	DirProcessing = "processing"

@@ -11,7 +11,7 @@ import (
 // ManifestVersion is the only Artifact Manifest version there is.
 const ManifestVersion = "1.0"
 
-// Manifest is an Artifact Manifest v1.0 (PROTOCOL.md §2). Every field a
+// Manifest is an Artifact Manifest v1.0 (docs/protocol.md, section 5). Every field a
 // daemon reads is written without omitempty: a missing pipeline stage counts
 // as disabled, and a missing boot_order_hint makes the daemon guess.
 type Manifest struct {

@@ -9,7 +9,7 @@ import (
 // ReportVersion is the version of the full report format.
 const ReportVersion = "1.0"
 
-// Report is the full success report (PROTOCOL.md §3), written beside the
+// Report is the full success report (docs/protocol.md, section 7), written beside the
 // manifest as <job>.json.report.json and to <output.directory>/report.json.
 type Report struct {
 	Version          string         `json:"version"`

@@ -11,7 +11,7 @@ import (
 
 var checksumRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
-// Validate checks every rule of PROTOCOL.md §2 and returns all violations
+// Validate checks every rule of docs/protocol.md, section 5, and returns all violations
 // joined, or nil. It is what the submitter runs before writing and what the
 // worker runs after claiming.
 func (m *Manifest) Validate() error {
