@@ -56,7 +56,7 @@ func functions(dir string) map[string]function.Function {
 		"flatten":         stdlib.FlattenFunc,
 		"index":           stdlib.IndexFunc,
 		"keys":            stdlib.KeysFunc,
-		"length":          stdlib.LengthFunc,
+		"length":          lengthFunc,
 		"lookup":          stdlib.LookupFunc,
 		"merge":           stdlib.MergeFunc,
 		"range":           stdlib.RangeFunc,
@@ -329,3 +329,24 @@ func templateFileFunc(dir string, fns map[string]function.Function) function.Fun
 		},
 	})
 }
+
+// lengthFunc is Terraform's length(): the number of elements of a list,
+// set, tuple, map or object, or of characters of a string.
+var lengthFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowDynamicType: true}},
+	Type:   function.StaticReturnType(cty.Number),
+	RefineResult: func(b *cty.RefinementBuilder) *cty.RefinementBuilder {
+		return b.NotNull()
+	},
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		v := args[0]
+		ty := v.Type()
+		switch {
+		case ty == cty.String:
+			return stdlib.Strlen(v)
+		case ty.IsListType(), ty.IsSetType(), ty.IsMapType(), ty.IsTupleType(), ty.IsObjectType():
+			return cty.NumberIntVal(int64(v.LengthInt())), nil
+		}
+		return cty.UnknownVal(cty.Number), fmt.Errorf("length of a %s: want a string, list, set, tuple, map or object", ty.FriendlyName())
+	},
+})

@@ -22,6 +22,11 @@ type LoadOptions struct {
 	VarFiles []string // -var-file paths, in order given
 	Env      []string // the environment, for HYPERAGENT_VAR_name; nil means none
 	Plugins  PluginSchemas
+	// UnsetUnknown makes a required variable that is not set an unknown
+	// value of its type instead of an error: validate checks a repo
+	// without its secrets (as terraform validate does), and what cannot be
+	// checked without the value is left unchecked.
+	UnsetUnknown bool
 }
 
 // Files is the parsed source, kept so diagnostics can be printed with
@@ -113,6 +118,11 @@ func (l *loader) load() (*Config, hcl.Diagnostics) {
 	diags = append(diags, l.loadMigrations(blocks.OfType("migration"), diags.HasErrors())...)
 	if diags.HasErrors() {
 		return nil, diags
+	}
+	if l.opts.UnsetUnknown {
+		// Values are missing on purpose: the config is for checking only,
+		// and has no digest to bind a plan to.
+		return l.cfg, diags
 	}
 	digest, err := configDigest(l.cfg)
 	if err != nil {

@@ -317,3 +317,43 @@ locals {
 		t.Fatalf("diagnostics:\n%s", diagText(diags))
 	}
 }
+
+// TestTerraformSemantics: length() of a string or a set, a for_each over
+// an empty set (zero instances), and a load without variable values
+// (validate) that leaves unknown what depends on them.
+func TestTerraformSemantics(t *testing.T) {
+	dir := writeRepo(t, map[string]string{"main.hcl": basePlugins + `
+variable "vms" {
+  type = set(string)
+}
+locals {
+  n = length("héllo") + length(toset(["a", "b"])) + length({ a = 1 })
+}
+migration "none" {
+  for_each  = toset([])
+  source    = source.vsphere.dc1
+  converter = converter.hyper2kvm.main
+  target    = target.libvirt.kvm1
+  vm        = "/DC1/vm/${each.key}"
+  export { dir = "/srv/exports" }
+}
+migration "later" {
+  for_each  = var.vms
+  source    = source.vsphere.dc1
+  converter = converter.hyper2kvm.main
+  target    = target.libvirt.kvm1
+  vm        = "/DC1/vm/${each.key}"
+  export { dir = "/srv/exports" }
+}
+`})
+	cfg := mustLoad(t, LoadOptions{Dir: dir, Vars: []string{`vms=["x"]`}})
+	if len(cfg.Migrations) != 1 || cfg.Migrations[0].Addr.String() != `migration.later["x"]` {
+		t.Errorf("migrations %v, want only migration.later[\"x\"] (toset([]) is zero instances)", cfg.Migrations)
+	}
+	if _, _, diags := Load(LoadOptions{Dir: dir, Plugins: testPlugins}); !diags.HasErrors() {
+		t.Error("a load for plan without the required variable succeeded")
+	}
+	if _, _, diags := Load(LoadOptions{Dir: dir, Plugins: testPlugins, UnsetUnknown: true}); diags.HasErrors() {
+		t.Errorf("a load for validate without variable values: %v", diags)
+	}
+}

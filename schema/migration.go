@@ -166,7 +166,9 @@ func (l *loader) forEach(a *hcl.Attribute, ctx *hcl.EvalContext, hadErrors bool)
 	}
 	switch {
 	case !v.IsWhollyKnown():
-		if hadErrors {
+		// validate without variable values: its instances are unknown,
+		// and their settings are not checked.
+		if hadErrors || l.opts.UnsetUnknown {
 			return nil, diags
 		}
 		return bad("The for_each value is not known. It must be known when the configuration is loaded.")
@@ -183,6 +185,8 @@ func (l *loader) forEach(a *hcl.Attribute, ctx *hcl.EvalContext, hadErrors bool)
 			k, e := it.Element()
 			insts = append(insts, instance{key: k.AsString(), value: e})
 		}
+	case ty.IsSetType() && v.LengthInt() == 0:
+		// toset([]) is a set of no known element type: zero instances.
 	case ty.IsSetType():
 		if !ty.ElementType().Equals(cty.String) {
 			return bad(fmt.Sprintf("The for_each set must be a set of strings, and you have provided a set of %s.", ty.ElementType().FriendlyName()))

@@ -70,7 +70,7 @@ func (l *loader) loadVariables(blocks hcl.Blocks) hcl.Diagnostics {
 	l.vars = map[string]cty.Value{}
 	for _, name := range sortedKeys(l.varDecls) {
 		d := l.varDecls[name]
-		val, ds := finalValue(d, given[name])
+		val, ds := finalValue(d, given[name], l.opts.UnsetUnknown)
 		diags = append(diags, ds...)
 		if d.bad || ds.HasErrors() {
 			l.vars[name] = cty.DynamicVal
@@ -262,11 +262,14 @@ func parseRaw(d *varDecl, raw, from string) (cty.Value, hcl.Diagnostics) {
 }
 
 // finalValue picks the given value or the default and converts it.
-func finalValue(d *varDecl, a assignment) (cty.Value, hcl.Diagnostics) {
+func finalValue(d *varDecl, a assignment, unsetUnknown bool) (cty.Value, hcl.Diagnostics) {
 	if d.bad {
 		return cty.DynamicVal, nil
 	}
 	if !a.set {
+		if isNil(d.def) && unsetUnknown {
+			return cty.UnknownVal(d.v.Type), nil
+		}
 		if isNil(d.def) {
 			return cty.DynamicVal, hcl.Diagnostics{{
 				Severity: hcl.DiagError,

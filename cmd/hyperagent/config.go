@@ -31,13 +31,17 @@ func (r *repeated) Set(s string) error { *r = append(*r, s); return nil }
 // loadConfig loads the migration repo in dir with the builtin plugins'
 // schemas and the given variables.
 func loadConfig(e *env, dir string, cf configFlags) (*schema.Config, schema.Files, hcl.Diagnostics) {
-	return schema.Load(schema.LoadOptions{
+	return schema.Load(cf.options(e, dir))
+}
+
+func (cf configFlags) options(e *env, dir string) schema.LoadOptions {
+	return schema.LoadOptions{
 		Dir:      dir,
 		Vars:     cf.vars,
 		VarFiles: cf.varFiles,
 		Env:      e.environ,
 		Plugins:  e.registry.Schemas(),
-	})
+	}
 }
 
 // writeDiagnostics prints diagnostics for people on stderr, with source

@@ -14,7 +14,9 @@ import (
 const validateHelp = `Usage: hyperagent validate [options] [DIR]
 
   Checks the configuration in DIR (default: the current directory): syntax,
-  types, references, variables and plugin blocks. It contacts nothing.
+  types, references, variables and plugin blocks. It contacts nothing, and
+  needs no variable values: a required variable that is not set is taken as
+  unknown, and what depends on its value is not checked.
 
 Options:
 `
@@ -52,7 +54,11 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 	if fs.NArg() == 1 {
 		dir = fs.Arg(0)
 	}
-	_, files, diags := loadConfig(e, dir, cf)
+	// Variables nobody set are unknown, not missing: a pull request is
+	// validated without the vCenter password.
+	o := cf.options(e, dir)
+	o.UnsetUnknown = true
+	_, files, diags := schema.Load(o)
 	if *asJSON {
 		return viewValidateJSON(e, files, diags)
 	}
