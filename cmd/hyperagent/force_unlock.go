@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-
 )
 
 const forceUnlockHelp = `Usage: hyperagent force-unlock [options] LOCK_ID
