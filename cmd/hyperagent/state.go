@@ -227,19 +227,15 @@ func statePush(ctx context.Context, e *env, store *reconcile.Store, file string,
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	from := reconcile.VersionOf(pushed)
-	var to reconcile.Version
+	var written *reconcile.State // Edit writes it, moving its serial on
 	err = pass.Edit(ctx, store, "state push", lf.timeout, func(st *reconcile.State) error {
-		if err := pass.Push(st, pushed, force); err != nil {
-			return err
-		}
-		to = reconcile.VersionOf(st)
-		to.Serial++ // the write moves it on
-		return nil
+		written = st
+		return pass.Push(st, pushed, force)
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "Pushed %s (%s) to the state in %s; it is at %s now.\n", file, from, store, to)
+	fmt.Fprintf(e.stdout, "Pushed %s (%s) to the state in %s; it is at %s now.\n", file, from, store, reconcile.VersionOf(written))
 	return nil
 }
 
