@@ -23,5 +23,6 @@
 // The connection string is a secret: it is never printed, stored or put
 // in an error; String names only the host, database and workspace.
 //
-// It imports reconcile and pgx; nothing of the agent or the CLI.
+// It imports reconcile, schema (the name of the connection string's
+// environment variable) and pgx; nothing of the agent or the CLI.
 package pgstate

@@ -9,11 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/schema"
 )
-
-// ConnStrEnv is the environment variable the connection string is read
-// from when the repo's state block sets none (schema resolves it).
-const ConnStrEnv = "HYPERAGENT_PG_CONN_STR"
 
 // Backend is one campaign's state in a PostgreSQL database. It keeps one
 // connection: the session that holds the campaign's lock, and over which
@@ -40,7 +37,7 @@ var _ reconcile.Backend = (*Backend)(nil)
 // string's syntax and contacts nothing.
 func Open(connStr, workspace string) (*Backend, error) {
 	if connStr == "" {
-		return nil, fmt.Errorf("the pg state backend needs a connection string: set conn_str in the state block, or %s", ConnStrEnv)
+		return nil, fmt.Errorf("the pg state backend needs a connection string: set conn_str in the state block, or %s", schema.PGConnStrEnv)
 	}
 	cfg, err := pgx.ParseConfig(connStr)
 	if err != nil {
