@@ -32,95 +32,84 @@ func (i LockInfo) String() string {
 
 // LockedError is returned when another process holds the state lock.
 type LockedError struct {
+	// Dir says where the state is: its directory, or for PostgreSQL
+	// the database workspace (Backend.String).
 	Dir  string
 	Info LockInfo // zero when the holder wrote no info
+	// Session is set when the lock lives in a database session: the
+	// server drops it when its process dies, so only a stuck holder
+	// ever needs force-unlock.
+	Session bool
 }
 
 func (e *LockedError) Error() string {
-	if e.Info.ID == "" {
+	switch {
+	case e.Info.ID == "":
 		return fmt.Sprintf("the state in %s is locked by another process", e.Dir)
+	case e.Session:
+		return fmt.Sprintf("the state in %s is locked (%s); a process that dies loses the lock with its database session; if that one is stuck, run: hyperagent force-unlock %s", e.Dir, e.Info, e.Info.ID)
 	}
 	return fmt.Sprintf("the state in %s is locked (%s); if that process is gone, run: hyperagent force-unlock %s", e.Dir, e.Info, e.Info.ID)
 }
 
-type heldLock struct {
-	fl   *flock.Flock
-	info LockInfo
+// Lock takes the state lock for op, or returns a *LockedError naming the
+// holder. A holder that dies loses the lock (the kernel drops a flock,
+// the database server a session), so a stale holder record left by a
+// killed process is simply replaced.
+func (s *Store) Lock(op string) (LockInfo, error) {
+	ctx, cancel := opContext()
+	defer cancel()
+	return s.lock(ctx, op)
 }
 
-// Lock takes the state lock for op, or returns a *LockedError naming the
-// holder. The lock is flock(2) on state.lock: the kernel releases it when
-// the holder dies, so a stale info file left by a killed process is simply
-// replaced.
-func (s *Store) Lock(op string) (LockInfo, error) {
-	if s.lock != nil {
+func (s *Store) lock(ctx context.Context, op string) (LockInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held != nil {
 		return LockInfo{}, errors.New("the state lock is already held by this process")
 	}
-	path := filepath.Join(s.dir, lockFile)
-	for tries := 0; ; tries++ {
-		fl := flock.New(path, flock.SetPermissions(0o600))
-		ok, err := fl.TryLock()
-		if err != nil {
-			return LockInfo{}, fmt.Errorf("locking state: %w", err)
-		}
-		if !ok {
-			info, _, _ := ReadLockInfo(s.dir)
-			return LockInfo{}, &LockedError{Dir: s.dir, Info: info}
-		}
-		// force-unlock removes the lock file; a lock on a removed file
-		// guards nothing, so make sure ours is the file at the path.
-		if same, err := lockedFileIsCurrent(fl, path); err != nil || !same {
-			_ = fl.Unlock()
-			if err != nil && tries > 3 {
-				return LockInfo{}, fmt.Errorf("locking state: %w", err)
-			}
-			continue
-		}
-		host, _ := os.Hostname()
-		info := LockInfo{ID: uuid.NewString(), Operation: op, PID: os.Getpid(), Host: host, Since: time.Now().UTC()}
-		b, _ := json.MarshalIndent(info, "", "  ")
-		if err := WriteFileAtomic(filepath.Join(s.dir, lockInfoFile), append(b, '\n')); err != nil {
-			_ = fl.Unlock()
-			return LockInfo{}, fmt.Errorf("writing lock info: %w", err)
-		}
-		s.lock = &heldLock{fl: fl, info: info}
-		return info, nil
+	host, _ := os.Hostname()
+	info := LockInfo{ID: uuid.NewString(), Operation: op, PID: os.Getpid(), Host: host, Since: time.Now().UTC()}
+	if err := s.b.Lock(ctx, info); err != nil {
+		return LockInfo{}, err
 	}
+	s.held = &info
+	return info, nil
 }
 
-func lockedFileIsCurrent(fl *flock.Flock, path string) (bool, error) {
-	held, err := fl.Stat()
-	if err != nil {
-		return false, err
-	}
-	cur, err := os.Stat(path)
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(held, cur), nil
-}
-
-// Unlock removes the info file and releases the lock. The lock file stays:
-// removing it would let two processes lock different inodes.
+// Unlock releases the lock this Store holds (nothing when none).
 func (s *Store) Unlock() error {
-	if s.lock == nil {
+	ctx, cancel := opContext()
+	defer cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
 		return nil
 	}
-	h := s.lock
-	s.lock = nil
-	var errs []error
-	if info, ok, _ := ReadLockInfo(s.dir); ok && info.ID == h.info.ID {
-		if err := os.Remove(filepath.Join(s.dir, lockInfoFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	if err := h.fl.Unlock(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	info := *s.held
+	s.held = nil
+	if err := s.b.Unlock(ctx, info); err != nil {
 		return fmt.Errorf("unlocking state: %w", err)
 	}
 	return nil
+}
+
+// Holder says who the lock's record names (ok false: nobody), and
+// whether a live process holds the lock (held false: the record is
+// stale, its process died).
+func (s *Store) Holder(ctx context.Context) (info LockInfo, ok, held bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Holder(ctx)
+}
+
+// ForceUnlock breaks the lock whose record names id: the local backend
+// removes the lock file, PostgreSQL ends the holder's session. Use it
+// only when the holder is known to be stuck.
+func (s *Store) ForceUnlock(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.ForceUnlock(ctx, id)
 }
 
 // ReadLockInfo reads the holder's info; ok is false when there is none.
@@ -189,12 +178,12 @@ func ForceUnlock(dir, id string) error {
 // starts a pause, so a view can say whom it waits for.
 func (s *Store) LockWait(ctx context.Context, op string, timeout time.Duration, waiting func(LockInfo, time.Duration)) (LockInfo, error) {
 	if timeout <= 0 {
-		return s.Lock(op)
+		return s.lock(ctx, op)
 	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval, b.Multiplier = 100*time.Millisecond, 2*time.Second, 2
 	return backoff.Retry(ctx, func() (LockInfo, error) {
-		info, err := s.Lock(op)
+		info, err := s.lock(ctx, op)
 		var le *LockedError
 		if err != nil && !errors.As(err, &le) {
 			return info, backoff.Permanent(err)

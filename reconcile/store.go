@@ -1,114 +1,145 @@
 package reconcile
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
 
-const (
-	stateFile    = "state.json"
-	backupFile   = "state.json.backup"
-	lockFile     = "state.lock"
-	lockInfoFile = "state.lock.info"
-)
+// DefaultWorkspace names the campaign of a repo that names none: the only
+// one of a state directory, and the default one in a database.
+const DefaultWorkspace = "default"
 
-// Store is the local state store: one JSON file in the state directory,
-// replaced atomically on every write, guarded by a lock (lock.go).
+// storeTimeout bounds one load, write or unlock. They are not given the
+// caller's context: a state write must not be abandoned half-way because
+// the run that records its last step was interrupted, nor the lock kept
+// because the pass that releases it was.
+const storeTimeout = time.Minute
+
+// Store is the engine's state store: a Backend (the local directory, or
+// PostgreSQL) with what every backend shares: the lock's holder record,
+// the serial and lineage of each write, and the version of the state
+// this process last read or wrote, which every write must follow.
+// It is safe for concurrent use.
 type Store struct {
-	dir  string
-	lock *heldLock
+	b     Backend
+	local *localBackend // the directory backend; nil for others
+
+	mu   sync.Mutex
+	held *LockInfo // the lock this Store holds
+	// base is the stored state as this Store last loaded or wrote it; a
+	// write is refused unless the backend still holds it.
+	base *Version
 }
 
-// OpenStore returns the store in dir, creating the directory (0700).
+// OpenStore returns the local store in dir, creating the directory (0700).
 func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	return &Store{dir: dir}, nil
+	l := &localBackend{dir: dir}
+	return &Store{b: l, local: l}, nil
 }
 
-// Dir is the state directory.
-func (s *Store) Dir() string { return s.dir }
+// NewStore returns a store over another backend (pgstate.Open).
+func NewStore(b Backend) *Store { return &Store{b: b} }
 
-// Path is the state file.
-func (s *Store) Path() string { return filepath.Join(s.dir, stateFile) }
+// String says where the state is (a directory, or a database workspace).
+func (s *Store) String() string { return s.b.String() }
 
-// BackupPath is the state as it was before the last write.
-func (s *Store) BackupPath() string { return filepath.Join(s.dir, backupFile) }
+// Dir is the state directory of a local store; empty for other backends.
+func (s *Store) Dir() string {
+	if s.local == nil {
+		return ""
+	}
+	return s.local.dir
+}
 
-// Load reads the state; a missing file is an empty state. A state that
-// does not decode names its backup.
+// Path is the state file of a local store; empty for other backends.
+func (s *Store) Path() string {
+	if s.local == nil {
+		return ""
+	}
+	return s.local.path()
+}
+
+// BackupPath is a local store's state as it was before the last write.
+func (s *Store) BackupPath() string {
+	if s.local == nil {
+		return ""
+	}
+	return s.local.backupPath()
+}
+
+func opContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), storeTimeout)
+}
+
+// Load reads the state; none stored yet is an empty state.
 func (s *Store) Load() (*State, error) {
-	b, err := os.ReadFile(s.Path())
-	if errors.Is(err, os.ErrNotExist) {
-		return NewState(), nil
-	}
+	ctx, cancel := opContext()
+	defer cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.b.Load(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading state: %w", err)
+		return nil, err
 	}
-	st, err := DecodeState(b)
-	if err != nil {
-		if _, berr := os.Stat(s.BackupPath()); berr == nil {
-			return nil, fmt.Errorf("%s: %w; the state before the last write is in %s (hyperagent state restore puts it back)", s.Path(), err, s.BackupPath())
-		}
-		return nil, fmt.Errorf("%s: %w", s.Path(), err)
-	}
+	v := VersionOf(st)
+	s.base = &v
 	return st, nil
 }
 
-// LoadBackup reads the state as it was before the last write.
+// LoadBackup reads the state as it was before the last write, where the
+// backend keeps one.
 func (s *Store) LoadBackup() (*State, error) {
-	b, err := os.ReadFile(s.BackupPath())
-	if err != nil {
-		return nil, fmt.Errorf("reading the state's backup: %w", err)
+	bk, ok := s.b.(Backupper)
+	if !ok {
+		return nil, fmt.Errorf("the state in %s keeps no backup of the state before the last write (state pull and state push -force copy a state instead)", s.b)
 	}
-	st, err := DecodeState(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.BackupPath(), err)
-	}
-	return st, nil
+	ctx, cancel := opContext()
+	defer cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bk.LoadBackup(ctx)
 }
 
 // Write bumps st.Serial (assigning a lineage on the first write) and
-// replaces the state file atomically: temp file in the same directory,
-// fsync, rename, fsync of the directory. The file is 0600. A process killed
-// at any instant leaves either the old or the new state, never a mix.
-// The state it replaces is kept as the backup first: a hard link to the
-// old file (which the rename leaves untouched), so keeping it costs no
-// copy. The caller must hold the lock.
+// stores st as one transaction (atomically, for the local backend). It
+// is refused with a *ConflictError, and nothing written, unless the
+// stored state is still the one this Store last loaded or wrote (or,
+// when it did neither, the one st was made from). The caller must hold
+// the lock.
 func (s *Store) Write(st *State) error {
-	if s.lock == nil {
+	ctx, cancel := opContext()
+	defer cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
 		return errors.New("writing state: the state lock is not held")
 	}
-	// force-unlock removes the lock file: a holder still running after
-	// that holds a lock on nothing, and must not write.
-	if same, err := lockedFileIsCurrent(s.lock.fl, filepath.Join(s.dir, lockFile)); err != nil || !same {
-		return fmt.Errorf("writing state: the state lock was broken (hyperagent force-unlock?) while this process held it; nothing was written")
+	base := VersionOf(st)
+	if s.base != nil {
+		base = *s.base
 	}
 	if st.Lineage == "" {
 		st.Lineage = uuid.NewString()
 	}
 	st.FormatVersion = StateFormatVersion
 	st.Serial++
-	b, err := st.Encode()
-	if err != nil {
-		st.Serial--
-		return err
-	}
-	if err := s.keepBackup(); err != nil {
-		st.Serial--
-		return fmt.Errorf("writing state: keeping the backup: %w", err)
-	}
-	if err := WriteFileAtomic(s.Path(), b); err != nil {
+	if err := s.b.Write(ctx, st, base); err != nil {
 		st.Serial--
 		return fmt.Errorf("writing state: %w", err)
 	}
+	v := VersionOf(st)
+	s.base = &v
 	return nil
 }
 
@@ -120,51 +151,41 @@ func WriteFileAtomic(path string, data []byte) error {
 	return fsutil.WriteFileAtomic(path, data, 0o600)
 }
 
-// keepBackup makes the current state file the backup: a link under a
-// temporary name renamed over the old backup, so the backup too is
-// replaced atomically; where the filesystem has no hard links, a copy
-// written atomically. No state file yet means no backup to keep.
-func (s *Store) keepBackup() error {
-	tmp := s.BackupPath() + ".tmp"
-	_ = os.Remove(tmp) // left by a process killed here
-	err := os.Link(s.Path(), tmp)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return nil
-	case err == nil:
-		return os.Rename(tmp, s.BackupPath())
-	}
-	b, rerr := os.ReadFile(s.Path())
-	if errors.Is(rerr, os.ErrNotExist) {
-		return nil
-	}
-	if rerr != nil {
-		return errors.Join(err, rerr)
-	}
-	return WriteFileAtomic(s.BackupPath(), b)
-}
-
 // Restore makes the backup the state again, keeping the state it replaces
 // as the new backup. The serial goes on from the current state's (a
-// saved plan made against either is stale), the lineage must match. The
-// caller holds the lock.
+// saved plan made against either is stale), the lineage must match. A
+// current state that does not decode is replaced. The caller holds the
+// lock.
 func (s *Store) Restore() (from, to uint64, err error) {
 	old, err := s.LoadBackup()
 	if err != nil {
 		return 0, 0, err
 	}
 	from = old.Serial
-	b, err := os.ReadFile(s.Path())
-	if err == nil {
-		if cur, derr := DecodeState(b); derr == nil {
-			if cur.Lineage != "" && old.Lineage != "" && cur.Lineage != old.Lineage {
-				return 0, 0, fmt.Errorf("the backup is of another campaign (lineage %s, the state's is %s); not restored", old.Lineage, cur.Lineage)
-			}
-			old.Serial = max(old.Serial, cur.Serial)
+	if cur, err := s.Load(); err == nil {
+		if cur.Lineage != "" && old.Lineage != "" && cur.Lineage != old.Lineage {
+			return 0, 0, fmt.Errorf("the backup is of another campaign (lineage %s, the state's is %s); not restored", old.Lineage, cur.Lineage)
 		}
+		old.Serial = max(old.Serial, cur.Serial)
 	}
 	if err := s.Write(old); err != nil {
 		return 0, 0, err
 	}
 	return from, old.Serial, nil
+}
+
+// Workspaces lists the campaigns the backend stores.
+func (s *Store) Workspaces(ctx context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Workspaces(ctx)
+}
+
+// Close releases the lock if this Store still holds it, and the
+// backend's connections.
+func (s *Store) Close() error {
+	uerr := s.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return errors.Join(uerr, s.b.Close())
 }

@@ -20,6 +20,7 @@ type Config struct {
 	Digest string
 
 	Agent      AgentConfig
+	State      StateConfig
 	Variables  map[string]*Variable
 	Sources    map[string]*PluginBlock // keyed by "TYPE.NAME", e.g. "vsphere.dc1"
 	Converters map[string]*PluginBlock
@@ -39,8 +40,9 @@ func (c *Config) Migration(a addrs.Migration) *Migration {
 }
 
 // Secrets returns every sensitive string value in the config (variables
-// marked sensitive and plugin attributes declared sensitive), so that output
-// and logs can redact them.
+// marked sensitive, plugin attributes declared sensitive, and the state
+// backend's connection string with its password), so that output and logs
+// can redact them.
 func (c *Config) Secrets() []string {
 	var out []string
 	seen := map[string]bool{}
@@ -49,6 +51,9 @@ func (c *Config) Secrets() []string {
 			seen[s] = true
 			out = append(out, s)
 		}
+	}
+	for _, s := range connStrSecrets(c.State.ConnStr) {
+		add(s)
 	}
 	for _, v := range c.Variables {
 		if v.Sensitive {

@@ -44,6 +44,11 @@ type digestMigration struct {
 	PreventDestroy bool     `json:"prevent_destroy"`
 }
 
+type digestState struct {
+	Backend   string `json:"backend"`
+	Workspace string `json:"workspace"`
+}
+
 type digestConfig struct {
 	Agent struct {
 		StateDir     string `json:"state_dir"`
@@ -53,6 +58,10 @@ type digestConfig struct {
 		StatusSocket string `json:"status_socket"`
 		StatusAddr   string `json:"status_addr"`
 	} `json:"agent"`
+	// State is omitted for the local backend, so a config without a
+	// state block hashes as it did before the block existed. The
+	// connection string is a secret and is left out.
+	State      *digestState      `json:"state,omitempty"`
 	Variables  []digestVariable  `json:"variables"`
 	Plugins    []digestPlugin    `json:"plugins"`
 	Migrations []digestMigration `json:"migrations"`
@@ -67,6 +76,9 @@ func configDigest(c *Config) (string, error) {
 	doc.Agent.Interval = c.Agent.Interval.String()
 	doc.Agent.StatusSocket = relTo(c.Dir, c.Agent.StatusSocket)
 	doc.Agent.StatusAddr = c.Agent.StatusAddr
+	if c.State.Backend != "" && c.State.Backend != BackendLocal {
+		doc.State = &digestState{Backend: c.State.Backend, Workspace: c.State.Workspace}
+	}
 
 	for _, name := range sortedKeys(c.Variables) {
 		v := c.Variables[name]

@@ -39,6 +39,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "locals"},
 		{Type: "agent"},
+		{Type: "state"},
 		{Type: string(addrs.KindSource), LabelNames: []string{"type", "name"}},
 		{Type: string(addrs.KindConverter), LabelNames: []string{"type", "name"}},
 		{Type: string(addrs.KindTarget), LabelNames: []string{"type", "name"}},
@@ -114,6 +115,7 @@ func (l *loader) load() (*Config, hcl.Diagnostics) {
 	diags = append(diags, l.loadVariables(blocks.OfType("variable"))...)
 	diags = append(diags, l.loadLocals(blocks.OfType("locals"))...)
 	diags = append(diags, l.loadAgent(blocks.OfType("agent"))...)
+	diags = append(diags, l.loadState(blocks.OfType("state"))...)
 	diags = append(diags, l.loadPlugins(blocks)...)
 	diags = append(diags, l.loadMigrations(blocks.OfType("migration"), diags.HasErrors())...)
 	if diags.HasErrors() {

@@ -181,7 +181,7 @@ func runSuspend(ctx context.Context, e *env, verb string, args []string) int {
 		fmt.Fprintf(e.stderr, "Error: agent %s takes addresses or -all\n", verb)
 		return exitError
 	}
-	dir, ok := stateDirIn(e, *configDir, *stateDir, cf)
+	ref, ok := stateIn(e, *configDir, *stateDir, cf)
 	if !ok {
 		return exitError
 	}
@@ -192,11 +192,12 @@ func runSuspend(ctx context.Context, e *env, verb string, args []string) int {
 			inConfig[m.Addr.String()] = true
 		}
 	}
-	store, err := reconcile.OpenStore(dir)
+	store, err := ref.open()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
 	}
+	defer store.Close()
 	now := time.Now().UTC()
 	err = pass.Edit(ctx, store, "agent "+verb, lf.timeout, func(st *reconcile.State) error {
 		if verb == "suspend" {

@@ -166,42 +166,71 @@ func closeWorkspace(e *env, w *workspace) {
 	}
 }
 
-// stateDirFor finds the state directory for commands that only need the
-// state: -state-dir when given, else the config's agent.state_dir. With no
-// config files in "." it is ./.hyperagent; a config that does not load is
-// an error (its state_dir is unknown, and guessing could show or edit the
-// wrong state), reported with its diagnostics.
-func stateDirFor(e *env, flagDir string, cf configFlags) (string, bool) {
-	return stateDirIn(e, ".", flagDir, cf)
+// stateRef is where the commands that only need the state find it: a
+// local directory, or the store a configuration's state block names.
+type stateRef struct {
+	dir string         // the local state directory; "" when cfg names another backend
+	cfg *schema.Config // the configuration, when one loaded
 }
 
-// stateDirIn is stateDirFor for the configuration in dir.
-func stateDirIn(e *env, dir, flagDir string, cf configFlags) (string, bool) {
+// open opens the store (a local directory is created if missing).
+func (r stateRef) open() (*reconcile.Store, error) {
+	if r.dir != "" {
+		return reconcile.OpenStore(r.dir)
+	}
+	return pass.OpenStore(r.cfg, "")
+}
+
+// stateFor finds the state for commands that only need the state:
+// -state-dir when given (a local directory), else the store the
+// configuration in "." names (its state block, else agent.state_dir).
+// With no config files in "." it is ./.hyperagent; a config that does not
+// load is an error (where its state is is unknown, and guessing could
+// show or edit the wrong state), reported with its diagnostics.
+func stateFor(e *env, flagDir string, cf configFlags) (stateRef, bool) {
+	return stateIn(e, ".", flagDir, cf)
+}
+
+// stateIn is stateFor for the configuration in dir. The
+// configuration's secrets (a connection string) go to the redactor.
+func stateIn(e *env, dir, flagDir string, cf configFlags) (stateRef, bool) {
 	if flagDir != "" {
-		return flagDir, true
+		return stateRef{dir: flagDir}, true
 	}
 	cfg, files, diags := loadConfig(e, dir, cf)
 	if !diags.HasErrors() && cfg != nil {
-		return cfg.Agent.StateDir, true
+		e.redact.SetSecrets(cfg.Secrets())
+		if cfg.State.Backend == schema.BackendPG {
+			return stateRef{cfg: cfg}, true
+		}
+		return stateRef{dir: cfg.Agent.StateDir, cfg: cfg}, true
 	}
 	if len(diags) == 1 && diags[0].Summary == "No configuration files" {
-		return schema.DefaultStateDir, true
+		return stateRef{dir: schema.DefaultStateDir}, true
 	}
 	writeDiagnostics(e, files, diags)
-	fmt.Fprintf(e.stderr, "Error: the configuration in %s does not load, so its state directory is unknown; fix it, pass its -var/-var-file, or name the directory with -state-dir\n", dir)
-	return "", false
+	fmt.Fprintf(e.stderr, "Error: the configuration in %s does not load, so its state directory is unknown (or the store its state block names); fix it, pass its -var/-var-file, or name a state directory with -state-dir\n", dir)
+	return stateRef{}, false
 }
 
-// readState loads the state for commands that only read it; a state
-// directory that does not exist is an empty state, and is not created.
-func readState(dir string) (*reconcile.State, error) {
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return reconcile.NewState(), nil
+// readState loads the state of a local directory for commands that only
+// read it (readStateAt).
+func readState(dir string) (*reconcile.State, error) { return readStateAt(stateRef{dir: dir}) }
+
+// readStateAt loads the state for commands that only read it; a local
+// state directory that does not exist is an empty state, and is not
+// created.
+func readStateAt(ref stateRef) (*reconcile.State, error) {
+	if ref.dir != "" {
+		if _, err := os.Stat(ref.dir); errors.Is(err, os.ErrNotExist) {
+			return reconcile.NewState(), nil
+		}
 	}
-	store, err := reconcile.OpenStore(dir)
+	store, err := ref.open()
 	if err != nil {
 		return nil, err
 	}
+	defer store.Close()
 	return store.Load()
 }
 

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-
-	"github.com/hypersdk/hyperagent/reconcile"
 )
 
 const forceUnlockHelp = `Usage: hyperagent force-unlock [options] LOCK_ID
@@ -32,18 +30,24 @@ func runForceUnlock(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "Error: force-unlock takes the lock ID")
 		return exitError
 	}
-	dir, ok := stateDirFor(e, *stateDir, cf)
+	ref, ok := stateFor(e, *stateDir, cf)
 	if !ok {
 		return exitError
 	}
+	store, err := ref.open()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return exitError
+	}
+	defer store.Close()
 	id := fs.Arg(0)
-	info, ok, err := reconcile.ReadLockInfo(dir)
+	info, ok, held, err := store.Holder(ctx)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
 	}
 	if !ok {
-		fmt.Fprintf(e.stderr, "Error: the state in %s is not locked\n", dir)
+		fmt.Fprintf(e.stderr, "Error: the state in %s is not locked\n", store)
 		return exitError
 	}
 	// A wrong ID is refused before anything is asked: it usually means
@@ -52,15 +56,10 @@ func runForceUnlock(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "Error: lock ID %q does not match the held lock (%s)\n", id, info)
 		return exitError
 	}
-	held, err := reconcile.LockHeld(dir)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "Error: %v\n", err)
-		return exitError
-	}
 	if !held {
 		// Its process died without unlocking; nobody holds the lock, so
 		// removing the record cannot hurt anyone.
-		if err := reconcile.ForceUnlock(dir, id); err != nil {
+		if err := store.ForceUnlock(ctx, id); err != nil {
 			fmt.Fprintf(e.stderr, "Error: %v\n", err)
 			return exitError
 		}
@@ -79,7 +78,7 @@ func runForceUnlock(ctx context.Context, e *env, args []string) int {
 			return exitError
 		}
 	}
-	if err := reconcile.ForceUnlock(dir, id); err != nil {
+	if err := store.ForceUnlock(ctx, id); err != nil {
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
 	}

@@ -29,11 +29,11 @@ func runShow(ctx context.Context, e *env, args []string) int {
 	}
 	switch fs.NArg() {
 	case 0:
-		dir, ok := stateDirFor(e, *stateDir, cf)
+		ref, ok := stateFor(e, *stateDir, cf)
 		if !ok {
 			return exitError
 		}
-		return showState(e, dir, *asJSON)
+		return showState(e, ref, *asJSON)
 	case 1:
 		b, err := os.ReadFile(fs.Arg(0))
 		if err != nil {
@@ -56,8 +56,8 @@ func runShow(ctx context.Context, e *env, args []string) int {
 	return exitError
 }
 
-func showState(e *env, dir string, asJSON bool) int {
-	st, err := readState(dir)
+func showState(e *env, ref stateRef, asJSON bool) int {
+	st, err := readStateAt(ref)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError

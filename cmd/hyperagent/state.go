@@ -4,28 +4,42 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
+	"time"
 
 	"github.com/hypersdk/hyperagent/reconcile"
 	"github.com/hypersdk/hyperagent/reconcile/pass"
 	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
-const stateHelp = `Usage: hyperagent state list | show ADDR | rm ADDR... | restore [options]
+const stateHelp = `Usage: hyperagent state list | show ADDR | rm ADDR... | mv SRC DST | pull | push FILE | restore [options]
 
   list     prints every migration address the state records
   show     prints one record as JSON (state holds no secrets)
   rm       forgets records, so hyperagent no longer manages what they name;
            it touches nothing outside the state
+  mv       moves a record to another address (a migration block renamed);
+           refused when DST is in the state. The artifacts keep the owner
+           records they were made with (see docs/state.md)
+  pull     prints the whole state as JSON
+  push     replaces the state with FILE (a state pull saved); refused when
+           FILE is of another campaign (lineage) or older (serial) than
+           the stored state, unless -force. The serial goes on from the
+           stored one's
   restore  puts back the state as it was before its last write (kept as
-           state.json.backup at every write); the state it replaces
-           becomes the backup
+           state.json.backup at every write; the local backend only); the
+           state it replaces becomes the backup
+
+The state is where the configuration in "." keeps it (its state block, else
+agent.state_dir), or the local directory -state-dir names.
 
 Options:
 `
 
 func runState(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("state", flag.ContinueOnError)
-	stateDir := fs.String("state-dir", "", "the state directory (default: the config's agent.state_dir)")
+	stateDir := fs.String("state-dir", "", "a local state directory (default: where the configuration keeps its state)")
+	force := fs.Bool("force", false, "push: replace a state of another campaign, or a newer one")
 	var cf configFlags
 	cf.register(fs)
 	var lf lockFlags
@@ -44,83 +58,127 @@ func runState(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	rest := fs.Args()
-	dir, ok := stateDirFor(e, *stateDir, cf)
-	if !ok {
-		return exitError
-	}
-	switch sub {
-	case "list":
-		return stateList(e, dir)
-	case "show":
-		if len(rest) != 1 {
-			fmt.Fprintln(e.stderr, "Error: state show takes one address")
-			return exitError
-		}
-		return stateShow(e, dir, rest[0])
-	case "rm":
+	want := map[string]int{"list": 0, "show": 1, "mv": 2, "pull": 0, "push": 1, "restore": 0}
+	n, known := want[sub]
+	switch {
+	case sub == "rm":
 		if len(rest) == 0 {
 			fmt.Fprintln(e.stderr, "Error: state rm takes one or more addresses")
 			return exitError
 		}
-		store, err := reconcile.OpenStore(dir)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "Error: %v\n", err)
-			return exitError
-		}
-		return stateRm(ctx, e, store, rest, lf)
-	case "restore":
-		if len(rest) != 0 {
-			fmt.Fprintln(e.stderr, "Error: state restore takes no arguments")
-			return exitError
-		}
-		return stateRestore(ctx, e, dir, lf)
+	case !known:
+		fmt.Fprintf(e.stderr, "Error: unknown state subcommand %q (list, show, rm, mv, pull, push, restore)\n", sub)
+		return exitError
+	case len(rest) != n:
+		fmt.Fprintf(e.stderr, "Error: state %s takes %s\n", sub, map[string]string{
+			"list": "no arguments", "show": "one address", "mv": "two addresses (SRC DST)",
+			"pull": "no arguments", "push": "one file", "restore": "no arguments"}[sub])
+		return exitError
 	}
-	fmt.Fprintf(e.stderr, "Error: unknown state subcommand %q (list, show, rm, restore)\n", sub)
-	return exitError
-}
-
-func stateList(e *env, dir string) int {
-	st, err := readState(dir)
+	ref, ok := stateFor(e, *stateDir, cf)
+	if !ok {
+		return exitError
+	}
+	var err error
+	switch sub {
+	case "list":
+		err = stateList(e, ref)
+	case "show":
+		err = stateShow(e, ref, rest[0])
+	case "pull":
+		err = statePull(e, ref)
+	default:
+		err = withStore(ref, func(store *reconcile.Store) error {
+			switch sub {
+			case "rm":
+				return stateRm(ctx, e, store, rest, lf)
+			case "mv":
+				return stateMv(ctx, e, store, rest[0], rest[1], lf)
+			case "push":
+				return statePush(ctx, e, store, rest[0], *force, lf)
+			}
+			return stateRestore(ctx, e, store, lf)
+		})
+	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
-	}
-	for _, a := range st.Addresses() {
-		fmt.Fprintln(e.stdout, a)
 	}
 	return exitOK
 }
 
-func stateShow(e *env, dir string, addr string) int {
+// withStore opens the store for fn and closes it after.
+func withStore(ref stateRef, fn func(*reconcile.Store) error) error {
+	store, err := ref.open()
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return fn(store)
+}
+
+func stateList(e *env, ref stateRef) error {
+	st, err := readStateAt(ref)
+	if err != nil {
+		return err
+	}
+	for _, a := range st.Addresses() {
+		fmt.Fprintln(e.stdout, a)
+	}
+	return nil
+}
+
+func stateShow(e *env, ref stateRef, addr string) error {
 	a, err := addrs.ParseMigration(addr)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "Error: %v\n", err)
-		return exitError
+		return err
 	}
-	st, err := readState(dir)
+	st, err := readStateAt(ref)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "Error: %v\n", err)
-		return exitError
+		return err
 	}
 	ms, ok := st.Migrations[a.String()]
 	if !ok {
-		fmt.Fprintf(e.stderr, "Error: %s is not in the state\n", a)
-		return exitError
+		return fmt.Errorf("%s is not in the state", a)
 	}
-	return writeJSON(e, ms)
+	if writeJSON(e, ms) != exitOK {
+		return fmt.Errorf("printing %s failed", a)
+	}
+	return nil
 }
 
-func stateRm(ctx context.Context, e *env, store *reconcile.Store, args []string, lf lockFlags) int {
+// statePull prints the state as the local backend's file holds it.
+func statePull(e *env, ref stateRef) error {
+	st, err := readStateAt(ref)
+	if err != nil {
+		return err
+	}
+	b, err := st.Encode()
+	if err != nil {
+		return err
+	}
+	_, err = e.stdout.Write(b)
+	return err
+}
+
+func parseAddrs(args []string) ([]addrs.Migration, error) {
 	var list []addrs.Migration
 	for _, s := range args {
 		a, err := addrs.ParseMigration(s)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "Error: %v\n", err)
-			return exitError
+			return nil, err
 		}
 		list = append(list, a)
 	}
-	err := pass.Edit(ctx, store, "state rm", lf.timeout, func(st *reconcile.State) error {
+	return list, nil
+}
+
+func stateRm(ctx context.Context, e *env, store *reconcile.Store, args []string, lf lockFlags) error {
+	list, err := parseAddrs(args)
+	if err != nil {
+		return err
+	}
+	err = pass.Edit(ctx, store, "state rm", lf.timeout, func(st *reconcile.State) error {
 		for _, a := range list {
 			if _, ok := st.Migrations[a.String()]; !ok {
 				return fmt.Errorf("%s is not in the state; nothing was removed", a)
@@ -132,33 +190,67 @@ func stateRm(ctx context.Context, e *env, store *reconcile.Store, args []string,
 		return nil
 	})
 	if err != nil {
-		fmt.Fprintf(e.stderr, "Error: %v\n", err)
-		return exitError
+		return err
 	}
 	for _, a := range list {
 		fmt.Fprintf(e.stdout, "Removed %s from the state.\n", a)
 	}
-	return exitOK
+	return nil
+}
+
+// stateMv moves a record to the address a renamed migration block gives
+// it, under the lock.
+func stateMv(ctx context.Context, e *env, store *reconcile.Store, src, dst string, lf lockFlags) error {
+	list, err := parseAddrs([]string{src, dst})
+	if err != nil {
+		return err
+	}
+	from, to := list[0].String(), list[1].String()
+	err = pass.Edit(ctx, store, "state mv", lf.timeout, func(st *reconcile.State) error {
+		return pass.Move(st, from, to, time.Now().UTC())
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Moved %s to %s.\n", from, to)
+	return nil
+}
+
+// statePush replaces the state with a file's, under the lock.
+func statePush(ctx context.Context, e *env, store *reconcile.Store, file string, force bool, lf lockFlags) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	pushed, err := reconcile.DecodeState(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	from := reconcile.VersionOf(pushed)
+	var written *reconcile.State // Edit writes it, moving its serial on
+	err = pass.Edit(ctx, store, "state push", lf.timeout, func(st *reconcile.State) error {
+		written = st
+		return pass.Push(st, pushed, force)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Pushed %s (%s) to the state in %s; it is at %s now.\n", file, from, store, reconcile.VersionOf(written))
+	return nil
 }
 
 // stateRestore puts the backup back, under the lock.
-func stateRestore(ctx context.Context, e *env, dir string, lf lockFlags) int {
-	store, err := reconcile.OpenStore(dir)
-	if err == nil {
-		_, err = store.LockWait(ctx, "state restore", lf.timeout, lf.waiting(e))
-	}
-	if err != nil {
-		fmt.Fprintf(e.stderr, "Error: %v\n", err)
-		return exitError
+func stateRestore(ctx context.Context, e *env, store *reconcile.Store, lf lockFlags) error {
+	if _, err := store.LockWait(ctx, "state restore", lf.timeout, lf.waiting(e)); err != nil {
+		return err
 	}
 	from, to, err := store.Restore()
 	if uerr := store.Unlock(); err == nil {
 		err = uerr
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "Error: %v\n", err)
-		return exitError
+		return err
 	}
 	fmt.Fprintf(e.stdout, "Restored the state as it was at serial %d (now serial %d); the state it replaced is the backup.\n", from, to)
-	return exitOK
+	return nil
 }

@@ -78,3 +78,42 @@ func Resume(st *reconcile.State, list []addrs.Migration, all bool, now time.Time
 	}
 	return nil
 }
+
+// Move gives the record of from the address to (a migration block was
+// renamed). It is refused when to is in the state already, or from is
+// not. The record's artifacts keep the owner records they were made
+// with, naming from.
+func Move(st *reconcile.State, from, to string, now time.Time) error {
+	ms := st.Migrations[from]
+	switch {
+	case from == to:
+		return fmt.Errorf("%s and %s are the same address", from, to)
+	case ms == nil:
+		return fmt.Errorf("%s is not in the state; nothing was moved", from)
+	case st.Migrations[to] != nil:
+		return fmt.Errorf("%s is in the state already; nothing was moved (state rm it first if it is to go)", to)
+	}
+	delete(st.Migrations, from)
+	ms.Address, ms.UpdatedAt = to, now
+	st.Migrations[to] = ms
+	return nil
+}
+
+// Push makes st, the stored state loaded under the lock, the pushed one.
+// It is refused when pushed is of another campaign (lineage) or older
+// (serial) than st, unless force. The serial goes on from the higher of
+// the two, so that a saved plan made against either is stale.
+func Push(st, pushed *reconcile.State, force bool) error {
+	if !force {
+		if st.Lineage != "" && pushed.Lineage != st.Lineage {
+			return fmt.Errorf("the pushed state is of campaign %q and the stored one of campaign %q; nothing was pushed (-force replaces it)", pushed.Lineage, st.Lineage)
+		}
+		if pushed.Serial < st.Serial {
+			return fmt.Errorf("the pushed state is at serial %d, older than the stored serial %d; nothing was pushed (-force replaces it)", pushed.Serial, st.Serial)
+		}
+	}
+	serial := max(st.Serial, pushed.Serial)
+	*st = *pushed.Clone()
+	st.Serial = serial
+	return nil
+}

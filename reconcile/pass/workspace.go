@@ -2,6 +2,7 @@ package pass
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/reconcile/pgstate"
 	"github.com/hypersdk/hyperagent/schema"
 )
 
@@ -36,7 +38,8 @@ type OpenRequest struct {
 	Log      hclog.Logger
 	// Redact receives the config's secrets; nil makes a new one.
 	Redact *reconcile.Redactor
-	// StateDir overrides the config's agent.state_dir when set.
+	// StateDir overrides the config's agent.state_dir when set, and
+	// means the local backend whatever the state block says.
 	StateDir string
 }
 
@@ -61,11 +64,7 @@ func Open(ctx context.Context, req OpenRequest) (*Workspace, error) {
 	if err != nil {
 		return nil, red.Error(err)
 	}
-	dir := cfg.Agent.StateDir
-	if req.StateDir != "" {
-		dir = req.StateDir
-	}
-	store, err := reconcile.OpenStore(dir)
+	store, err := OpenStore(cfg, req.StateDir)
 	if err != nil {
 		set.Close()
 		return nil, fmt.Errorf("opening the state: %w", err)
@@ -73,8 +72,22 @@ func Open(ctx context.Context, req OpenRequest) (*Workspace, error) {
 	return &Workspace{Config: cfg, Plugins: set, Store: store, Redact: red, Log: log}, nil
 }
 
-// Close releases the plugins' connections.
-func (w *Workspace) Close() error { return w.Plugins.Close() }
+// OpenStore opens the configuration's state store: PostgreSQL when its
+// state block says so, else the local directory agent.state_dir. A
+// stateDir given (the -state-dir flag) means that local directory
+// whatever the block says. A pg store contacts nothing until first used.
+func OpenStore(cfg *schema.Config, stateDir string) (*reconcile.Store, error) {
+	if stateDir == "" && cfg.State.Backend == schema.BackendPG {
+		return pgstate.NewStore(cfg.State.ConnStr, cfg.State.Workspace)
+	}
+	if stateDir == "" {
+		stateDir = cfg.Agent.StateDir
+	}
+	return reconcile.OpenStore(stateDir)
+}
+
+// Close releases the plugins' connections and the state store's.
+func (w *Workspace) Close() error { return errors.Join(w.Plugins.Close(), w.Store.Close()) }
 
 func (w *Workspace) engine() *reconcile.Engine {
 	return &reconcile.Engine{Config: w.Config, Plugins: w.Plugins, Store: w.Store, Log: w.Log.Named("apply"), Redact: w.Redact,

@@ -1,0 +1,139 @@
+package pgstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hypersdk/hyperagent/reconcile"
+)
+
+// Lock takes the campaign's advisory lock on this backend's session,
+// without waiting, and records its holder. Another session holding it
+// is a *reconcile.LockedError naming that holder.
+func (b *Backend) Lock(ctx context.Context, info reconcile.LockInfo) error {
+	if b.locked && b.conn != nil && !b.conn.IsClosed() {
+		return errors.New("the state lock is already held by this process")
+	}
+	b.locked = false
+	conn, err := b.connect(ctx)
+	if err != nil {
+		return err
+	}
+	id, err := b.campaignID(ctx, conn, true)
+	if err != nil {
+		return fmt.Errorf("locking state: %w", err)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockClass, id).Scan(&ok); err != nil {
+		return fmt.Errorf("locking state: %w", err)
+	}
+	if !ok {
+		holder, _, _ := b.holderRecord(ctx, conn, id)
+		return &reconcile.LockedError{Dir: b.where, Info: holder, Session: true}
+	}
+	b.locked = true
+	if _, err := conn.Exec(ctx, `INSERT INTO hyperagent_locks (campaign, id, operation, pid, host, since, session_pid)
+		VALUES ($1, $2, $3, $4, $5, $6, pg_backend_pid())
+		ON CONFLICT (campaign) DO UPDATE SET id = excluded.id, operation = excluded.operation, pid = excluded.pid,
+			host = excluded.host, since = excluded.since, session_pid = excluded.session_pid`,
+		id, info.ID, info.Operation, info.PID, info.Host, info.Since); err != nil {
+		_ = b.Unlock(ctx, info)
+		return fmt.Errorf("writing lock info: %w", err)
+	}
+	return nil
+}
+
+func (b *Backend) holderRecord(ctx context.Context, conn *pgx.Conn, id int32) (info reconcile.LockInfo, ok bool, err error) {
+	err = conn.QueryRow(ctx, `SELECT id, operation, pid, host, since FROM hyperagent_locks WHERE campaign = $1`, id).
+		Scan(&info.ID, &info.Operation, &info.PID, &info.Host, &info.Since)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return reconcile.LockInfo{}, false, nil
+	}
+	if err != nil {
+		return reconcile.LockInfo{}, false, err
+	}
+	info.Since = info.Since.UTC()
+	return info, true, nil
+}
+
+// Unlock removes the holder record if it still names info, and releases
+// the advisory lock. A session that ended released it already; the
+// record it left is replaced by the next holder.
+func (b *Backend) Unlock(ctx context.Context, info reconcile.LockInfo) error {
+	if !b.locked {
+		return nil
+	}
+	b.locked = false
+	if b.conn == nil || b.conn.IsClosed() {
+		return nil
+	}
+	_, derr := b.conn.Exec(ctx, `DELETE FROM hyperagent_locks WHERE campaign = $1 AND id = $2`, b.campaign, info.ID)
+	var released bool
+	uerr := b.conn.QueryRow(ctx, `SELECT pg_advisory_unlock($1, $2)`, lockClass, b.campaign).Scan(&released)
+	if uerr == nil && !released {
+		uerr = errors.New("the advisory lock was not held by this session")
+	}
+	return errors.Join(derr, uerr)
+}
+
+// lockHolderPID is the server process of the session holding the
+// campaign's lock; 0 when none does.
+const lockHolderPID = `SELECT coalesce((SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+	AND classid::int8 = $1 AND objid::int8 = $2 AND objsubid = 2 LIMIT 1), 0)`
+
+func (b *Backend) Holder(ctx context.Context) (reconcile.LockInfo, bool, bool, error) {
+	conn, err := b.connect(ctx)
+	if err != nil {
+		return reconcile.LockInfo{}, false, false, err
+	}
+	id, err := b.campaignID(ctx, conn, false)
+	if err != nil || id == 0 {
+		return reconcile.LockInfo{}, false, false, err
+	}
+	info, ok, err := b.holderRecord(ctx, conn, id)
+	if err != nil || !ok {
+		return info, ok, false, err
+	}
+	var pid int32
+	if err := conn.QueryRow(ctx, lockHolderPID, lockClass, id).Scan(&pid); err != nil {
+		return info, ok, false, err
+	}
+	return info, ok, pid != 0, nil
+}
+
+// ForceUnlock ends the session that holds the lock whose record names
+// id (waiting up to 5 s for it to go), then removes the record. A record
+// whose session is gone is only removed.
+func (b *Backend) ForceUnlock(ctx context.Context, id string) error {
+	info, ok, _, err := b.Holder(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("the state in %s is not locked", b.where)
+	}
+	if info.ID != id {
+		return fmt.Errorf("lock ID %q does not match the held lock (%s)", id, info)
+	}
+	conn := b.conn
+	var pid int32
+	if err := conn.QueryRow(ctx, lockHolderPID, lockClass, b.campaign).Scan(&pid); err != nil {
+		return err
+	}
+	if pid != 0 {
+		var ended bool
+		if err := conn.QueryRow(ctx, `SELECT pg_terminate_backend($1, 5000)`, pid).Scan(&ended); err != nil {
+			return fmt.Errorf("force-unlock: ending the holder's database session: %w", err)
+		}
+		if !ended {
+			return fmt.Errorf("force-unlock: the holder's database session (server pid %d) did not end within 5s", pid)
+		}
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM hyperagent_locks WHERE campaign = $1 AND id = $2`, b.campaign, id); err != nil {
+		return fmt.Errorf("force-unlock: %w", err)
+	}
+	return nil
+}
