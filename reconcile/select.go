@@ -1,6 +1,11 @@
 package reconcile
 
 import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/agext/levenshtein"
 	"github.com/hypersdk/hyperagent/schema"
 	"github.com/hypersdk/hyperagent/schema/addrs"
 )
@@ -90,6 +95,96 @@ func dependencies(m *schema.Migration, byName map[string][]*schema.Migration) []
 				out = append(out, dm.Addr.String())
 			}
 		}
+	}
+	return out
+}
+
+// UnmatchedError is a -target, -exclude or -replace address that names
+// nothing in the configuration (or, for -target and -exclude, in the
+// state), with the closest addresses that exist.
+type UnmatchedError struct {
+	Flag    string
+	Addr    string
+	Closest []string
+}
+
+func (e *UnmatchedError) Error() string {
+	msg := fmt.Sprintf("-%s=%s names no migration", e.Flag, e.Addr)
+	if len(e.Closest) > 0 {
+		msg += "; did you mean " + strings.Join(e.Closest, ", ") + "?"
+	}
+	return msg
+}
+
+// CheckAddresses refuses, as Terraform does, a selection or replacement
+// that names nothing: a typo in -target would otherwise plan everything
+// it was meant to narrow, or nothing at all.
+func CheckAddresses(cfg *schema.Config, st *State, sel Selection, replace []addrs.Migration) error {
+	known := map[string]addrs.Migration{}
+	for _, m := range cfg.Migrations {
+		known[m.Addr.String()] = m.Addr
+	}
+	inState := map[string]addrs.Migration{}
+	for a := range st.Migrations {
+		if m, err := addrs.ParseMigration(a); err == nil {
+			inState[a] = m
+		}
+	}
+	check := func(flag string, list []addrs.Migration, withState bool) error {
+		for _, want := range list {
+			pool := []map[string]addrs.Migration{known}
+			if withState {
+				pool = append(pool, inState)
+			}
+			found := false
+			var names []string
+			for _, p := range pool {
+				for s, a := range p {
+					found = found || want.Contains(a)
+					names = append(names, s)
+				}
+			}
+			if !found {
+				return &UnmatchedError{Flag: flag, Addr: want.String(), Closest: closest(want.String(), names)}
+			}
+		}
+		return nil
+	}
+	if err := check("target", sel.Targets, true); err != nil {
+		return err
+	}
+	if err := check("exclude", sel.Excludes, true); err != nil {
+		return err
+	}
+	return check("replace", replace, false)
+}
+
+// closest lists up to three names within a few edits of s, nearest first.
+func closest(s string, names []string) []string {
+	type cand struct {
+		name string
+		d    int
+	}
+	seen := map[string]bool{}
+	var cs []cand
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if d := levenshtein.Distance(s, n, nil); d <= max(3, len(s)/4) {
+			cs = append(cs, cand{n, d})
+		}
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].d != cs[j].d {
+			return cs[i].d < cs[j].d
+		}
+		return cs[i].name < cs[j].name
+	})
+	var out []string
+	for i := 0; i < len(cs) && i < 3; i++ {
+		out = append(out, cs[i].name)
 	}
 	return out
 }

@@ -82,6 +82,7 @@ func runApply(ctx context.Context, e *env, args []string) int {
 		return interruptedOr(interrupted, exitError)
 	}
 	defer closeWorkspace(e, w)
+	pf.warnTargeting(e)
 
 	v := newApplyView(e, *asJSON)
 	req := pass.Request{Mode: pass.ModeApply, Operation: "apply", Saved: saved, Plan: pf.request(),

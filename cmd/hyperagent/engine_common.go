@@ -51,6 +51,21 @@ func (pf *planFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&pf.refresh, "refresh", true, "observe the plugins (false: plan from state alone)")
 }
 
+// warnTargeting says, as Terraform does, that a targeted plan may not be
+// all the configuration asks for.
+func (pf *planFlags) warnTargeting(e *env) {
+	if len(pf.targets) == 0 {
+		return
+	}
+	fmt.Fprint(e.stderr, `Warning: Targeting is in effect
+
+This plan is limited to the migrations -target names and what they depend
+on, so it may not be all the configuration asks for. -target is for
+exceptional situations (recovering from an error), not routine use.
+
+`)
+}
+
 func (pf *planFlags) request() reconcile.PlanRequest {
 	return reconcile.PlanRequest{
 		Selection: reconcile.Selection{Targets: pf.targets, Excludes: pf.excludes},

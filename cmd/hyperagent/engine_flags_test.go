@@ -99,8 +99,7 @@ func TestPlanSelectionAndVariables(t *testing.T) {
 			r.lacks(t, tc.lacks...)
 		})
 	}
-	r := runCLI(t, ctx, "", false, "plan", "-target", "migration.nope", dir)
-	r.want(t, exitOK, "No changes.")
+	runCLI(t, ctx, "", false, "plan", "-target", "migration.nope", dir).want(t, exitError)
 	runCLI(t, ctx, "", false, "plan", "-target", "not an address", dir).want(t, exitError)
 }
 
@@ -232,4 +231,21 @@ func TestStateRestore(t *testing.T) {
 	runCLI(t, ctx, "", false, "state", "-state-dir", sd, "rm", `migration.web["b"]`).want(t, exitOK)
 	runCLI(t, ctx, "", false, "state", "-state-dir", sd, "restore").want(t, exitOK, "Restored the state as it was at serial")
 	runCLI(t, ctx, "", false, "state", "-state-dir", sd, "list").want(t, exitOK, `migration.web["b"]`)
+}
+
+// TestTargetNamingNothing: -target, -exclude or -replace naming no
+// migration is an error that suggests the closest; targeting in effect is
+// said.
+func TestTargetNamingNothing(t *testing.T) {
+	dir := fakeRepo(t, 0, twoMigrations)
+	ctx := context.Background()
+	r := runCLI(t, ctx, "", false, "plan", "-target", `migration.wbe["a"]`, dir)
+	r.want(t, exitError)
+	r.stderrHas(t, `-target=migration.wbe["a"] names no migration; did you mean migration.web["a"]`)
+	r = runCLI(t, ctx, "", false, "apply", "-auto-approve", "-replace", "migration.nope", dir)
+	r.want(t, exitError)
+	r.stderrHas(t, "-replace=migration.nope names no migration")
+	r = runCLI(t, ctx, "", false, "plan", "-target", `migration.web["a"]`, dir)
+	r.want(t, exitOK, `+ migration.web["a"]`)
+	r.stderrHas(t, "Warning: Targeting is in effect")
 }

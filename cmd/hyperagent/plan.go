@@ -48,6 +48,7 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 		return exitError
 	}
 	defer closeWorkspace(e, w)
+	pf.warnTargeting(e)
 	res, err := w.Run(ctx, pass.Request{Mode: pass.ModePlan, Operation: "plan", Plan: pf.request(),
 		LockTimeout: lf.timeout, NoLock: !lf.lock, LockWaiting: lf.waiting(e)})
 	if err != nil {

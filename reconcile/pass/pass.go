@@ -127,6 +127,9 @@ func (w *Workspace) plan(ctx context.Context, st *reconcile.State, req Request) 
 		w.Redact.Plan(req.Saved)
 		return req.Saved, nil
 	}
+	if err := reconcile.CheckAddresses(w.Config, st, req.Plan.Selection, req.Plan.Replace); err != nil {
+		return nil, err
+	}
 	p, err := reconcile.MakePlan(ctx, w.Config, st, w.Plugins, req.Plan)
 	if err != nil {
 		return nil, err
