@@ -145,7 +145,7 @@ func CheckAddresses(cfg *schema.Config, st *State, sel Selection, replace []addr
 				}
 			}
 			if !found {
-				return &UnmatchedError{Flag: flag, Addr: want.String(), Closest: closest(want.String(), names)}
+				return &UnmatchedError{Flag: flag, Addr: want.String(), Closest: Closest(want.String(), names)}
 			}
 		}
 		return nil
@@ -159,8 +159,9 @@ func CheckAddresses(cfg *schema.Config, st *State, sel Selection, replace []addr
 	return check("replace", replace, false)
 }
 
-// closest lists up to three names within a few edits of s, nearest first.
-func closest(s string, names []string) []string {
+// Closest lists up to three names within a few edits of s, nearest
+// first: the suggestions under an unknown address or command.
+func Closest(s string, names []string) []string {
 	type cand struct {
 		name string
 		d    int
@@ -172,7 +173,7 @@ func closest(s string, names []string) []string {
 			continue
 		}
 		seen[n] = true
-		if d := levenshtein.Distance(s, n, nil); d <= max(3, len(s)/4) {
+		if d := levenshtein.Distance(s, n, nil); d <= max(2, len(s)/4) {
 			cs = append(cs, cand{n, d})
 		}
 	}

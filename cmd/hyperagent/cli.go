@@ -110,16 +110,45 @@ func run(ctx context.Context, args []string, e *env) int {
 	}
 	name := rest[0]
 	if name == "help" || name == "-h" || name == "--help" {
+		if len(rest) > 1 && name == "help" {
+			return help(ctx, e, rest[1])
+		}
 		usage(e.stdout)
 		return exitOK
 	}
 	cmd, ok := commands()[name]
 	if !ok {
-		fmt.Fprintf(e.stderr, "Error: unknown command %q\n\n", name)
-		usage(e.stderr)
+		unknownCommand(e, name)
 		return exitError
 	}
 	return cmd.run(ctx, e, rest[1:])
+}
+
+// help prints one command's usage on stdout, as "COMMAND -h" does on
+// stderr.
+func help(ctx context.Context, e *env, name string) int {
+	cmd, ok := commands()[name]
+	if !ok {
+		unknownCommand(e, name)
+		return exitError
+	}
+	he := *e
+	he.stderr = e.stdout
+	return cmd.run(ctx, &he, []string{"-h"})
+}
+
+// unknownCommand says so and names the closest commands, as git does.
+func unknownCommand(e *env, name string) {
+	fmt.Fprintf(e.stderr, "Error: unknown command %q\n", name)
+	names := make([]string, 0, len(commands()))
+	for n := range commands() {
+		names = append(names, n)
+	}
+	if near := reconcile.Closest(name, names); len(near) > 0 {
+		fmt.Fprintf(e.stderr, "\nDid you mean %s?\n", strings.Join(near, " or "))
+	}
+	fmt.Fprintln(e.stderr)
+	usage(e.stderr)
 }
 
 func usage(w io.Writer) {

@@ -10,7 +10,7 @@ func commands() map[string]command {
 		"plan":         {"Show the steps left to reach the configuration", runPlan},
 		"apply":        {"Run the steps of a plan", runApply},
 		"show":         {"Show a saved plan or the state", runShow},
-		"state":        {"Inspect or edit the state (list, show, rm)", runState},
+		"state":        {"Inspect or edit the state (list, show, rm, mv, pull, push, restore)", runState},
 		"force-unlock": {"Release a stuck state lock", runForceUnlock},
 		"worker":       {"Run the built-in converter on a workflow directory", runWorker},
 		"agent":        {"Reconcile continuously, as a service (also: agent suspend, resume)", runAgent},

@@ -27,7 +27,15 @@ func runVersion(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "Usage: hyperagent version [-json]")
+		fmt.Fprintln(e.stderr)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
 		return exitError
 	}
 	if *asJSON {
