@@ -44,6 +44,7 @@ type liveMigration struct {
 	awaited bool
 	items   map[string]*liveItem // the running export's files, by name
 	samples []sample             // their total done over time, for the rate
+	lastAt  time.Time            // the last report
 }
 
 type liveItem struct{ done, total int64 }
@@ -163,6 +164,7 @@ func (l *live) progress(ev plugins.ProgressEvent) int64 {
 	}
 	it.done, it.total = ev.Done, ev.Total
 	now := l.now()
+	m.lastAt = now
 	if n := len(m.samples); n == 0 || now.Sub(m.samples[n-1].at) >= rateSample {
 		var done int64
 		for _, x := range m.items {

@@ -143,10 +143,11 @@ func (m *liveMigration) progressView(now time.Time) *Progress {
 			b.Total += it.total
 		}
 	}
-	if n := len(m.samples); n >= 2 {
-		first, last := m.samples[0], m.samples[n-1]
-		if d := last.at.Sub(first.at).Seconds(); d > 0 && last.done > first.done {
-			b.RateBytesPerSecond = float64(last.done-first.done) / d
+	// From the oldest sample in the window to the last report.
+	if len(m.samples) > 0 {
+		first := m.samples[0]
+		if d := m.lastAt.Sub(first.at); d >= rateSample && b.Done > first.done {
+			b.RateBytesPerSecond = float64(b.Done-first.done) / d.Seconds()
 		}
 	}
 	if b.Total > 0 && b.RateBytesPerSecond > 0 {
