@@ -307,6 +307,8 @@ func renderStatus(w io.Writer, s *agent.Status, ms []agent.MigrationStatus, now 
 			failed = append(failed, failedLine(m, now))
 		case m.StepState == "running" || m.Phase == reconcile.PhaseConverting:
 			running = append(running, runningLine(m, now))
+		case m.StepState == "done" && (m.Phase == reconcile.PhaseDefined || m.Step == reconcile.StepForget):
+			// finished since the last plan
 		case m.Action != reconcile.ActionNoOp || m.Phase == reconcile.PhaseQueued:
 			waiting = append(waiting, waitingLine(m, ms, now))
 		}
