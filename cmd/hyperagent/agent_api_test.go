@@ -383,3 +383,89 @@ func checkMetrics(t *testing.T, c *apiConn, want map[string]float64) map[string]
 	}
 	return got
 }
+
+// ownAddress is a non-loopback IPv4 address of this machine, or nil.
+func ownAddress() net.IP {
+	ifs, _ := net.Interfaces()
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+				return ipn.IP
+			}
+		}
+	}
+	return nil
+}
+
+// TestAgentAPITokenOffLoopback: on this machine's own non-loopback
+// address the agent refuses to serve without a token file; with one,
+// requests without the token or with a wrong one get 401 (and trigger
+// nothing), the right one is served, and `status` sends the token of
+// the configuration.
+func TestAgentAPITokenOffLoopback(t *testing.T) {
+	ip := ownAddress()
+	if ip == nil {
+		t.Skip("this machine has no non-loopback address; the token check is tested through the handler (agent.TestTokenCheckedByHandler)")
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	spec := "tcp:" + addr
+
+	dir := apiRepo(t, onDemandAgent)
+	a := startAgent(t, dir, []string{"HYPERAGENT_AGENT_NO_EVENTS=1"}, "-listen="+spec)
+	done := make(chan error, 1)
+	go func() { done <- a.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the agent serves a non-loopback address without a token")
+	}
+	if code := a.cmd.ProcessState.ExitCode(); code != exitError || !strings.Contains(a.stderr.String(), "requires a bearer token") {
+		t.Fatalf("exit %d, want 1 saying a token is required:\n%s", code, a.stderr.String())
+	}
+
+	secrets := t.TempDir()
+	token := filepath.Join(secrets, "token")
+	if err := os.WriteFile(token, []byte("3b1f0c9e8d7a6b5c4d3e2f1a0b9c8d7e\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wrong := filepath.Join(secrets, "wrong")
+	if err := os.WriteFile(wrong, []byte("00000000000000000000000000000000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rewrite(t, dir, `retry_max  = "2h"`, `retry_max  = "2h"
+  status_token_file = "`+token+`"`)
+	a = startAgent(t, dir, []string{"HYPERAGENT_AGENT_NO_EVENTS=1"}, "-listen="+spec)
+	c := &apiConn{t: t, base: "http://" + addr, hc: &http.Client{Timeout: 30 * time.Second}}
+	c.token = "3b1f0c9e8d7a6b5c4d3e2f1a0b9c8d7e"
+	eventually(t, "the first pass", func() bool { return c.status().Passes >= 1 })
+	passes := c.status().Passes
+	for _, tok := range []string{"", "00000000000000000000000000000000", "3b1f0c9e"} {
+		c.token = tok
+		for _, r := range [][2]string{{"GET", "/v1/status"}, {"GET", "/v1/migrations"}, {"GET", "/metrics"}, {"POST", "/v1/reconcile"}} {
+			if code, b := c.call(r[0], r[1], ""); code != http.StatusUnauthorized {
+				t.Errorf("%s %s with token %q: %d, want 401: %s", r[0], r[1], tok, code, b)
+			}
+		}
+	}
+	c.token = "3b1f0c9e8d7a6b5c4d3e2f1a0b9c8d7e"
+	if got := c.status().Passes; got != passes {
+		t.Errorf("an unauthorized POST /v1/reconcile ran %d passes", got-passes)
+	}
+	c.reconcile()
+
+	ctx := context.Background()
+	runCLI(t, ctx, "", false, "status", "-config", dir, "-listen", spec).want(t, exitOK, "Migrations (4)")
+	r := runCLI(t, ctx, "", false, "status", "-config", dir, "-listen", spec, "-token-file", wrong)
+	r.want(t, exitError)
+	r.stderrHas(t, "401 Unauthorized")
+	a.stopAndWait(t)
+}
