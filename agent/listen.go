@@ -155,6 +155,9 @@ type unixListener struct {
 	fi   os.FileInfo
 }
 
+// Addr is the socket's path, not where it was bound.
+func (l *unixListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
 func (l *unixListener) Close() error {
 	err := l.UnixListener.Close()
 	if cur, lerr := os.Lstat(l.path); lerr == nil && os.SameFile(l.fi, cur) {

@@ -19,7 +19,10 @@ type MigrationStatus struct {
 	Wave      int      `json:"wave"`
 	DependsOn []string `json:"depends_on"`
 	Suspended bool     `json:"suspended"`
-	Blocked   bool     `json:"blocked"`
+	// Blocked is set when an error finding (or prevent_destroy) stops
+	// the migration; Findings are the plugins' pre-flight findings.
+	Blocked  bool                `json:"blocked"`
+	Findings []reconcile.Finding `json:"findings"`
 
 	// Step is the step running now or the last one that ran in this
 	// agent; StepState is running, done, failed or waiting (a job in the
@@ -93,6 +96,7 @@ func (l *live) migration(c *reconcile.Change, held map[string]RetryStatus, now t
 	ms := MigrationStatus{
 		Address: c.Address, Phase: c.Phase, Action: c.Action, Reason: c.Reason, Wave: l.waves[c.Address],
 		DependsOn: append([]string{}, c.DependsOn...), Suspended: c.Suspended, Blocked: c.Blocked,
+		Findings:  append([]reconcile.Finding{}, c.Findings...),
 		Converter: c.Converter, JobID: rec.jobID, Attempt: rec.attempt, LastError: rec.lastError,
 	}
 	if c.Action == reconcile.ActionDelete {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,7 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/hypersdk/hyperagent/agent"
+	"github.com/hypersdk/hyperagent/plugins/worker"
 	"github.com/hypersdk/hyperagent/reconcile"
 )
 
@@ -468,4 +472,193 @@ func TestAgentAPITokenOffLoopback(t *testing.T) {
 	r.want(t, exitError)
 	r.stderrHas(t, "401 Unauthorized")
 	a.stopAndWait(t)
+}
+
+// TestAgentAPIRealWorker: a files source exporting an OVA holding a
+// 512 MiB disk (unpacking it reports progress), the hyper2kvm converter and the built-in worker
+// (qemu-img) on a real workflow directory. The API shows the export's
+// bytes moving with a rate and an ETA, then the conversion with no
+// figures but its elapsed time, then the migration defined; the worker's
+// heartbeat makes the converter live, in the status and the metrics, and
+// the bytes exported and converted are counted.
+func TestAgentAPIRealWorker(t *testing.T) {
+	work := t.TempDir()
+	for _, d := range []string{"nas", "wf", "out", "exports", "fakes", "repo"} {
+		if err := os.MkdirAll(filepath.Join(work, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const size = 512 << 20
+	writeSparseOVA(t, filepath.Join(work, "nas", "big.ova"), "big-disk1.raw", size)
+	w, err := worker.New(worker.Config{WorkflowDir: filepath.Join(work, "wf"), InputRoots: []string{filepath.Join(work, "nas"), filepath.Join(work, "exports")},
+		OutputRoots: []string{filepath.Join(work, "out")}, Rescan: 200 * time.Millisecond, HeartbeatInterval: time.Second, Logger: hclog.NewNullLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stopWorker := context.WithCancel(context.Background())
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- w.Run(wctx) }()
+	defer func() { stopWorker(); <-workerDone }()
+	<-w.Ready()
+
+	repo := filepath.Join(work, "repo")
+	hcl := fmt.Sprintf(`
+agent {
+  auto_apply = true
+  interval   = "200ms"
+}
+source "files" "nas" {
+  dir = "%[1]s/nas"
+}
+converter "hyper2kvm" "w" {
+  workflow_dir = "%[1]s/wf"
+  output_dir   = "%[1]s/out"
+  timeout      = "5m"
+}
+target "fake" "kvm" {
+  dir = "%[1]s/fakes"
+}
+migration "big" {
+  source    = source.files.nas
+  converter = converter.hyper2kvm.w
+  target    = target.fake.kvm
+  vm        = "big.ova"
+  export { dir = "%[1]s/exports" }
+  convert {
+    fix { enabled = false }
+  }
+}
+`, work)
+	if err := os.WriteFile(filepath.Join(repo, "main.hcl"), []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, repo, nil)
+	c := unixAPI(t, a.sock)
+
+	var exporting []agent.ByteProgress
+	var converting *agent.MigrationStatus
+	var list agent.MigrationsResponse
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not defined in 2 minutes: %+v", list)
+		}
+		list = agent.MigrationsResponse{} // decoding into the old one would reuse its pointers
+		c.json("GET", "/v1/migrations", "", http.StatusOK, &list)
+		if len(list.Migrations) != 1 {
+			continue
+		}
+		m := list.Migrations[0]
+		if m.Step == reconcile.StepExport && m.StepState == "running" && m.Progress != nil && m.Progress.Bytes != nil {
+			exporting = append(exporting, *m.Progress.Bytes)
+		}
+		if (m.Phase == reconcile.PhaseQueued || m.Phase == reconcile.PhaseConverting) && m.Progress != nil && converting == nil {
+			converting = &m
+		}
+		if m.Phase == reconcile.PhaseDefined {
+			break
+		}
+	}
+	moving := map[int64]bool{}
+	rated := false
+	for _, b := range exporting {
+		if b.Total < size {
+			continue // before the disk's first report: the descriptor alone
+		}
+		if b.Total > size+1<<20 { // the disk and the descriptor
+			t.Errorf("export progress %+v: total %d, want the OVA's members, %d and a few", b, b.Total, size)
+		}
+		if b.Done > 0 && b.Done < b.Total {
+			moving[b.Done] = true
+		}
+		if b.RateBytesPerSecond > 0 && b.ETASeconds != nil && b.Done < b.Total {
+			rated = true
+		}
+	}
+	if len(moving) < 2 || !rated {
+		t.Errorf("the export's progress did not show moving with a rate and an ETA: %d distinct partial values, rate seen %v, in %d samples",
+			len(moving), rated, len(exporting))
+	}
+	if converting == nil {
+		t.Error("never saw the conversion under way")
+	} else if p := converting.Progress; p.Bytes != nil || p.ElapsedSeconds < 0 || p.Since.IsZero() || converting.JobID == "" || converting.Attempt != 1 {
+		t.Errorf("conversion %+v, progress %+v: want no figures, the time since submission, job and attempt", converting, p)
+	}
+
+	// The pass that defined it records what it collected when it ends.
+	s := c.status()
+	eventually(t, "the pass after the definition", func() bool { return c.status().Passes > s.Passes })
+	s = c.status()
+	if len(s.Converters) != 1 || !s.Converters[0].Known || !s.Converters[0].Live || !strings.Contains(s.Converters[0].Detail, "worker on") {
+		t.Errorf("converters %+v: want converter.hyper2kvm.w live from the worker's heartbeat", s.Converters)
+	}
+	got := checkMetrics(t, c, map[string]float64{
+		`hyperagent_converter_up{converter="converter.hyper2kvm.w"}`: 1,
+		`hyperagent_migrations{phase="defined"}`:                     1,
+	})
+	if v := got[`hyperagent_exported_bytes_total`]; v < size || v > size+1<<20 {
+		t.Errorf("exported bytes %v, want the OVA's members (%d and a few)", v, size)
+	}
+	var outputs int64
+	for _, o := range loadState(t, repo).Migrations["migration.big"].Outputs {
+		outputs += o.Size
+	}
+	if v := got[`hyperagent_converted_bytes_total`]; outputs == 0 || v != float64(outputs) {
+		t.Errorf("converted bytes %v, want the outputs' %d", v, outputs)
+	}
+	a.stopAndWait(t)
+}
+
+// writeSparseOVA writes an OVA of one VM whose raw disk of size bytes
+// (zeros) is a hole in the archive: cheap to make, and as long to unpack
+// as a real one.
+func writeSparseOVA(t *testing.T, path, disk string, size int64) {
+	t.Helper()
+	ovf := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
+  <References><File ovf:href="%[1]s" ovf:id="file1"/></References>
+  <DiskSection><Info>Virtual disk information</Info>
+    <Disk ovf:capacity="%[2]d" ovf:capacityAllocationUnits="byte * 2^20" ovf:diskId="vmdisk1" ovf:fileRef="file1"/>
+  </DiskSection>
+  <VirtualSystem ovf:id="big"><Info>A virtual machine</Info><Name>big</Name>
+    <OperatingSystemSection ovf:id="80" vmw:osType="rhel9_64Guest"><Info>The OS</Info></OperatingSystemSection>
+    <VirtualHardwareSection><Info>Virtual hardware requirements</Info>
+      <System><vssd:ElementName>Virtual Hardware Family</vssd:ElementName><vssd:InstanceID>0</vssd:InstanceID><vssd:VirtualSystemType>vmx-19</vssd:VirtualSystemType></System>
+      <Item><rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits><rasd:ElementName>1 virtual CPU(s)</rasd:ElementName><rasd:InstanceID>1</rasd:InstanceID><rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>1</rasd:VirtualQuantity></Item>
+      <Item><rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits><rasd:ElementName>memory</rasd:ElementName><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>256</rasd:VirtualQuantity></Item>
+      <Item><rasd:Address>0</rasd:Address><rasd:ElementName>SCSI controller 0</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceSubType>VirtualSCSI</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>
+      <Item><rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:ElementName>Hard disk 1</rasd:ElementName><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>10</rasd:InstanceID><rasd:Parent>3</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+`, disk, size>>20)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	if err := tw.WriteHeader(&tar.Header{Name: "big.ovf", Mode: 0o644, Size: int64(len(ovf)), Format: tar.FormatUSTAR}); err == nil {
+		_, err = tw.Write([]byte(ovf))
+	}
+	if err == nil {
+		err = tw.WriteHeader(&tar.Header{Name: disk, Mode: 0o644, Size: size, Format: tar.FormatUSTAR})
+	}
+	if err == nil {
+		err = tw.Flush() // the header is out; the body is left to the hole below
+	}
+	if err != nil && !strings.Contains(err.Error(), "missed writing") {
+		t.Fatal(err)
+	}
+	// The body: size zeros (a multiple of 512, so no padding), then the
+	// two zero blocks that end an archive.
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size%512 != 0 {
+		t.Fatal("size must be a multiple of 512")
+	}
+	if err := f.Truncate(end + size + 1024); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -410,7 +410,12 @@ func waitingLine(m agent.MigrationStatus, all []agent.MigrationStatus, now time.
 	case m.Suspended:
 		why = "suspended (hyperagent agent resume)"
 	case m.Blocked:
-		why = "blocked: " + m.Reason
+		why = "blocked"
+		for _, f := range m.Findings {
+			if f.Severity == "error" {
+				why += fmt.Sprintf("; %s: %s", f.Plugin, f.Summary)
+			}
+		}
 	case m.Phase == reconcile.PhaseQueued:
 		why = fmt.Sprintf("queued in %s", m.Converter)
 		if m.Progress != nil {
