@@ -27,7 +27,7 @@ var agentSchema = BlockSchema{
 		{Name: "retry_max", Type: cty.String, Default: cty.StringVal(DefaultRetryMax.String()), Description: "longest wait between the agent's retries of a migration"},
 		{Name: "status_socket", Type: cty.String, Description: "unix socket of the status API (mode 0660)"},
 		{Name: "status_addr", Type: cty.String, Description: "HOST:PORT of the status API over TCP; outside loopback it needs status_token_file"},
-		{Name: "status_token_file", Type: cty.String, Description: "file holding the bearer token the status API requires over TCP; relative to the config directory"},
+		{Name: "status_token_file", Type: cty.String, Description: "file holding the bearer token (16 bytes or more, not readable by others) the status API requires over TCP; relative to the config directory"},
 	},
 }
 

@@ -336,7 +336,9 @@ func TestAgentAPI(t *testing.T) {
 		t.Errorf("-watch refreshed %d times in 1.5 s at 100 ms:\n%s", n, r.stdout)
 	}
 
-	a.stopAndWait(t)
+	if code := a.stopAndWait(t); code != 0 {
+		t.Errorf("the agent exited %d:\n%s", code, a.stderr.String())
+	}
 	if strings.Contains(a.stderr.String(), apiSecret) {
 		t.Error("the agent's log carries the secret")
 	}
@@ -471,7 +473,9 @@ func TestAgentAPITokenOffLoopback(t *testing.T) {
 	r := runCLI(t, ctx, "", false, "status", "-config", dir, "-listen", spec, "-token-file", wrong)
 	r.want(t, exitError)
 	r.stderrHas(t, "401 Unauthorized")
-	a.stopAndWait(t)
+	if code := a.stopAndWait(t); code != 0 {
+		t.Errorf("the agent exited %d:\n%s", code, a.stderr.String())
+	}
 }
 
 // TestAgentAPIRealWorker: a files source exporting an OVA holding a
@@ -605,7 +609,9 @@ migration "big" {
 	if v := got[`hyperagent_converted_bytes_total`]; outputs == 0 || v != float64(outputs) {
 		t.Errorf("converted bytes %v, want the outputs' %d", v, outputs)
 	}
-	a.stopAndWait(t)
+	if code := a.stopAndWait(t); code != 0 {
+		t.Errorf("the agent exited %d:\n%s", code, a.stderr.String())
+	}
 }
 
 // writeSparseOVA writes an OVA of one VM whose raw disk of size bytes
