@@ -307,7 +307,24 @@ func TestAgentAPI(t *testing.T) {
 	}
 	c.reconcile() // one whole pass after the state said so
 
-	checkMetrics(t, c, map[string]float64{
+	// A pass that waits for the lock someone holds: its wait is measured.
+	store, err := reconcile.OpenStore(filepath.Join(dir, ".hyperagent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Lock("test holds the lock"); err != nil {
+		t.Fatal(err)
+	}
+	n := c.status().Passes
+	c.json("POST", "/v1/reconcile", "", http.StatusAccepted, nil)
+	eventually(t, "the pass waiting for the lock", func() bool { return strings.Contains(a.stderr.String(), "test holds the lock") })
+	time.Sleep(300 * time.Millisecond)
+	if err := store.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the pass that waited", func() bool { return c.status().Passes > n })
+
+	got := checkMetrics(t, c, map[string]float64{
 		`hyperagent_migrations{phase="defined"}`:                                    3,
 		`hyperagent_migrations{phase="pending"}`:                                    1,
 		`hyperagent_step_failures_total{step="export"}`:                             1,
@@ -315,6 +332,12 @@ func TestAgentAPI(t *testing.T) {
 		`hyperagent_converter_up{converter="converter.fake.conv"}`:                  1,
 		`hyperagent_converter_jobs{converter="converter.fake.conv",state="queued"}`: 0,
 	})
+	if w := got["hyperagent_lock_wait_seconds_sum"]; w < 0.3 {
+		t.Errorf("lock wait %v s, want at least the 0.3 s the lock was held after the pass began waiting", w)
+	}
+	if got[`hyperagent_pass_duration_seconds_count{outcome="ok"}`] < 5 {
+		t.Errorf("pass count %v", got[`hyperagent_pass_duration_seconds_count{outcome="ok"}`])
+	}
 
 	// The CLI's view of the same agent.
 	ctx := context.Background()
