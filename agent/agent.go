@@ -11,7 +11,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/reconcile"
 	"github.com/hypersdk/hyperagent/reconcile/pass"
 	"github.com/hypersdk/hyperagent/schema"
@@ -33,6 +32,10 @@ type Agent struct {
 
 	mu     sync.Mutex
 	status Status
+	// live and metrics follow passes for the status API (api.go).
+	live    *live
+	metrics *metrics
+	edit    *editTarget // nil until a configuration loaded
 
 	// Owned by Run's goroutine.
 	ws       *workspace
@@ -50,7 +53,10 @@ func New(o Options) *Agent {
 	a := &Agent{o: o, log: o.Log, dirty: make(chan struct{}, 1), reload: make(chan struct{}, 1),
 		retries: newRetries(time.Now)}
 	a.status = Status{FormatVersion: StatusVersion, Phases: map[reconcile.Phase]int{},
-		ConfigErrors: []Diagnostic{}, Retrying: []RetryStatus{}, NoEvents: []string{}}
+		ConfigErrors: []Diagnostic{}, Retrying: []RetryStatus{}, NoEvents: []string{},
+		Converters: []ConverterStatus{}, Version: o.Version}
+	a.live = newLive(time.Now, o.Redact.String)
+	a.metrics = newMetrics(a, o.Version)
 	return a
 }
 
@@ -75,13 +81,13 @@ func (a *Agent) Reload() {
 // Status returns a copy of what the agent knows now.
 func (a *Agent) Status() Status {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	s := a.status
-	s.Phases = make(map[reconcile.Phase]int, len(a.status.Phases))
-	for k, v := range a.status.Phases {
-		s.Phases[k] = v
-	}
+	a.mu.Unlock()
 	s.Retrying = a.retries.status()
+	s.Phases = a.live.phases()
+	s.Converters = a.withQueues(s.Converters)
+	s.ConfigErrors = append([]Diagnostic{}, s.ConfigErrors...)
+	s.NoEvents = append([]string{}, s.NoEvents...)
 	return s
 }
 
@@ -269,14 +275,20 @@ func (a *Agent) pass(ctx context.Context, n int, log hclog.Logger) error {
 			a.progressed()
 			log.Info("waiting for the state lock", "holder", h.String())
 		},
-		Planned: func(*reconcile.Plan) { a.progressed() },
+		Planned: func(p *reconcile.Plan) {
+			a.progressed()
+			a.live.planned(p)
+			a.setStatus(func(s *Status) { s.Plan = p })
+		},
 		Apply: reconcile.ApplyOptions{
 			Parallelism: par, SkipAwait: true, Hold: a.retries.hold(cfg),
-			Progress: func(plugins.ProgressEvent) { a.progressed() },
+			Progress: a.progress,
 			Events: func(ev reconcile.Event) {
 				a.progressed()
+				a.live.event(ev)
 				switch ev.Status {
 				case "failed":
+					a.metrics.stepFailed(ctx, ev.Step)
 					log.Warn("step failed", "address", ev.Address, "step", ev.Step, "error", ev.Err)
 				case "done", "waiting":
 					log.Info("step "+ev.Status, "address", ev.Address, "step", ev.Step, "detail", ev.Detail)
@@ -294,13 +306,13 @@ func (a *Agent) pass(ctx context.Context, n int, log hclog.Logger) error {
 	if res.Applied != nil {
 		a.retries.record(cfg, res.Plan, res.Applied)
 	}
+	a.afterPass(ctx, w, res, err)
 	a.setStatus(func(s *Status) {
 		s.Passes = n
 		t := res.Started
 		s.LastPass, s.LastPassTook, s.AutoApply = &t, took, apply
 		if res.Plan != nil {
 			s.Plan = res.Plan
-			s.Phases = res.Plan.Phases()
 			s.OutOfSync, s.Suspended, s.Blocked = outOfSync(res.Plan), res.Plan.Summary.Suspended, res.Plan.Summary.Blocked
 		}
 		if res.Applied != nil {

@@ -2,90 +2,39 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Listen opens the status API's listener: "unix:PATH" (a socket created
-// mode 0660, replacing a stale one) or "tcp:HOST:PORT" (loopback only: a
-// TCP listener elsewhere needs authentication, which this build does not
-// have).
-func Listen(spec string) (net.Listener, error) {
-	kind, addr, ok := strings.Cut(spec, ":")
-	if !ok || addr == "" {
-		return nil, fmt.Errorf("listen %q: want unix:PATH or tcp:HOST:PORT", spec)
-	}
-	switch kind {
-	case "unix":
-		if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			if c, err := net.Dial("unix", addr); err == nil {
-				c.Close()
-				return nil, fmt.Errorf("listen %s: another process serves this socket", addr)
-			}
-			_ = os.Remove(addr) // a socket left by a process that died
-		}
-		l, err := net.Listen("unix", addr)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.Chmod(addr, 0o660); err != nil {
-			l.Close()
-			return nil, err
-		}
-		return l, nil
-	case "tcp":
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, fmt.Errorf("listen %q: %w", spec, err)
-		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return nil, fmt.Errorf("listen %q: only a loopback address is served (no authentication in this build); use a unix socket", spec)
-		}
-		return net.Listen("tcp", addr)
-	}
-	return nil, fmt.Errorf("listen %q: want unix:PATH or tcp:HOST:PORT", spec)
-}
+// APIVersion is the version of every JSON answer of the status API (its
+// format_version); the paths carry it too (/v1/…).
+const APIVersion = 1
 
 // Serve answers the status API on l until ctx ends:
 //
-//	GET  /v1/status     the agent's Status
-//	GET  /v1/plan       the last plan, as plan -json prints it
-//	POST /v1/reconcile  a pass now
+//	GET  /v1/status            the agent's Status
+//	GET  /v1/migrations        every migration's MigrationStatus
+//	GET  /v1/migrations/ADDR   one (ADDR path-escaped)
+//	GET  /v1/plan              the last plan, as plan -json prints it
+//	POST /v1/reconcile         a pass now
+//	POST /v1/suspend           hold migrations, recorded in state as `agent suspend` does
+//	POST /v1/resume            let them go on
+//	GET  /metrics              Prometheus' text format
 //
-// Errors are JSON {"error": …} with a status code.
-func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, a.Status())
-	})
-	mux.HandleFunc("GET /v1/plan", func(w http.ResponseWriter, r *http.Request) {
-		p := a.Status().Plan
-		if p == nil {
-			writeJSON(w, http.StatusNotFound, apiError{"no pass has planned yet"})
-			return
-		}
-		b, err := p.Encode()
-		if err != nil {
-			writeJSON(w, http.StatusInternalServerError, apiError{err.Error()})
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(b)
-	})
-	mux.HandleFunc("POST /v1/reconcile", func(w http.ResponseWriter, r *http.Request) {
-		a.Trigger()
-		writeJSON(w, http.StatusAccepted, map[string]string{"status": "a pass will run"})
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)})
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+// Errors are JSON {"error": …} with a status code. Over TCP with a token
+// every request needs "Authorization: Bearer TOKEN".
+func (a *Agent) Serve(ctx context.Context, l *Listener) error {
+	srv := &http.Server{Handler: a.handler(l.token), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: a.log.Named("api").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -98,14 +47,100 @@ func (a *Agent) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
-type apiError struct {
-	Error string `json:"error"`
+// handler routes the API; tokenSum, when set, is the SHA-256 of the
+// bearer token every request must carry.
+func (a *Agent) handler(tokenSum []byte) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/status", only(http.MethodGet, a.serveStatus))
+	mux.Handle("/v1/migrations", only(http.MethodGet, a.serveMigrations))
+	mux.Handle("/v1/migrations/{addr...}", only(http.MethodGet, a.serveMigration))
+	mux.Handle("/v1/plan", only(http.MethodGet, a.servePlan))
+	mux.Handle("/v1/reconcile", only(http.MethodPost, a.serveReconcile))
+	mux.Handle("/v1/suspend", only(http.MethodPost, a.serveSuspend(verbSuspend)))
+	mux.Handle("/v1/resume", only(http.MethodPost, a.serveSuspend(verbResume)))
+	metrics := promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	mux.Handle("/metrics", only(http.MethodGet, metrics.ServeHTTP))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	if tokenSum == nil {
+		return mux
+	}
+	return requireToken(tokenSum, mux)
+}
+
+// requireToken lets through the requests that carry the bearer token.
+// Both sides are hashed before the constant-time comparison, so that
+// neither the token's bytes nor its length show in the timing.
+func requireToken(sum []byte, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		gs := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(gs[:], sum) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hyperagent"`)
+			writeError(w, http.StatusUnauthorized, "this address requires the bearer token of agent.status_token_file (Authorization: Bearer TOKEN)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// only serves one method (GET includes HEAD) and answers others 405.
+func only(method string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+			w.Header().Set("Allow", method)
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s takes %s, not %s", r.URL.Path, method, r.Method))
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (a *Agent) serveStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.Status())
+}
+
+func (a *Agent) servePlan(w http.ResponseWriter, r *http.Request) {
+	p := a.Status().Plan
+	if p == nil {
+		writeError(w, http.StatusNotFound, "no pass has planned yet")
+		return
+	}
+	b, err := p.Encode()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+func (a *Agent) serveReconcile(w http.ResponseWriter, r *http.Request) {
+	a.Trigger()
+	writeJSON(w, http.StatusAccepted, Accepted{FormatVersion: APIVersion, Status: "a pass will run"})
+}
+
+// Accepted answers a request that starts a pass.
+type Accepted struct {
+	FormatVersion int    `json:"format_version"`
+	Status        string `json:"status"`
+}
+
+// APIError is the body of every error answer.
+type APIError struct {
+	FormatVersion int    `json:"format_version"`
+	Error         string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, APIError{FormatVersion: APIVersion, Error: msg})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed"}`)
+		code, b = http.StatusInternalServerError, []byte(`{"format_version":1,"error":"encoding the answer failed"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

@@ -18,5 +18,10 @@
 // per phase, WATCHDOG=1 from the loop (only while passes make progress, so
 // a wedged pass stops the pings), RELOADING=1 and STOPPING=1.
 //
+// It serves a status API (api.go: versioned JSON over a unix socket, or
+// TCP with a bearer token outside loopback) and Prometheus metrics
+// (metrics.go), both computed from what the passes report as they run
+// (live.go); client.go is the API's client, for `hyperagent status`.
+//
 // It may import reconcile and plugins; nothing imports it but the CLI.
 package agent

@@ -29,6 +29,8 @@ type Options struct {
 	// it); each loaded config hands it its secrets.
 	Redact   *reconcile.Redactor
 	Notifier *sdnotify.Notifier
+	// Version is the build's, for the status and the build_info metric.
+	Version string
 
 	StateDir    string        // override of agent.state_dir
 	Interval    time.Duration // override of agent.interval: the periodic resync

@@ -20,8 +20,8 @@ type Status struct {
 	FormatVersion int  `json:"format_version"`
 	Ready         bool `json:"ready"` // a configuration loaded at least once
 	AutoApply     bool `json:"auto_apply"`
-	// Phases counts the configured migrations by phase, as the last
-	// pass saw them.
+	// Phases counts the configured migrations by phase: as the last plan
+	// observed them, moved on by the steps done since.
 	Phases map[reconcile.Phase]int `json:"phases"`
 	// OutOfSync counts the changes the last plan had (with auto_apply
 	// off, what a person has to apply).
@@ -44,6 +44,10 @@ type Status struct {
 	// NoEvents lists watched directories whose filesystem delivers no
 	// file events (NFS): only the resync sees changes there.
 	NoEvents []string `json:"no_events"`
+	// Converters is each converter's health as of the last pass, with
+	// its queue as the campaign stands now.
+	Converters []ConverterStatus `json:"converters"`
+	Version    string            `json:"version"`
 
 	Plan *reconcile.Plan `json:"-"` // the last plan, for the API's /v1/plan
 }

@@ -64,6 +64,13 @@ func (a *Agent) loadConfig(ctx context.Context, log hclog.Logger) {
 		log.Info("configuration loaded", "digest", cfg.Digest[:12], "migrations", len(cfg.Migrations))
 	}
 	a.ws = a.watchWorkspace(ctx, key, w)
+	et := &editTarget{stateDir: w.Store.Dir(), inConfig: map[string]bool{}}
+	for _, m := range cfg.Migrations {
+		et.inConfig[m.Addr.String()] = true
+	}
+	a.mu.Lock()
+	a.edit = et
+	a.mu.Unlock()
 	a.configErrors(log, nil)
 }
 

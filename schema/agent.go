@@ -25,8 +25,9 @@ var agentSchema = BlockSchema{
 		{Name: "interval", Type: cty.String, Default: cty.StringVal(DefaultInterval.String()), Description: "the agent's periodic re-observation, besides file events"},
 		{Name: "retry_min", Type: cty.String, Default: cty.StringVal(DefaultRetryMin.String()), Description: "first wait before the agent retries a failed migration"},
 		{Name: "retry_max", Type: cty.String, Default: cty.StringVal(DefaultRetryMax.String()), Description: "longest wait between the agent's retries of a migration"},
-		{Name: "status_socket", Type: cty.String},
-		{Name: "status_addr", Type: cty.String},
+		{Name: "status_socket", Type: cty.String, Description: "unix socket of the status API (mode 0660)"},
+		{Name: "status_addr", Type: cty.String, Description: "HOST:PORT of the status API over TCP; outside loopback it needs status_token_file"},
+		{Name: "status_token_file", Type: cty.String, Description: "file holding the bearer token (16 bytes or more, not readable by others) the status API requires over TCP; relative to the config directory"},
 	},
 }
 
@@ -110,6 +111,9 @@ func (l *loader) loadAgent(blocks hcl.Blocks) hcl.Diagnostics {
 	}
 	if s, ok := get("status_addr"); ok {
 		a.StatusAddr = s.AsString()
+	}
+	if s, ok := get("status_token_file"); ok {
+		a.StatusTokenFile = resolve(l.dir, s.AsString())
 	}
 	return diags
 }

@@ -96,7 +96,10 @@ type AgentConfig struct {
 	RetryMin     time.Duration // the agent's first wait before retrying a failed migration
 	RetryMax     time.Duration // its longest wait
 	StatusSocket string        // unix socket of the status API
-	StatusAddr   string        // optional localhost TCP address
+	StatusAddr   string        // optional TCP address
+	// StatusTokenFile holds the bearer token the status API requires
+	// over TCP (mandatory outside loopback).
+	StatusTokenFile string
 }
 
 // Variable is a declared input variable with its final value.

@@ -53,7 +53,7 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	configDir := fs.String("config", ".", "the migration repo")
 	stateDir := fs.String("state-dir", "", "the state directory (default: the config's agent.state_dir)")
-	listen := fs.String("listen", "", "serve the status API on unix:PATH or tcp:HOST:PORT (loopback) (default: agent.status_socket and agent.status_addr)")
+	listen := fs.String("listen", "", "serve the status API on unix:PATH or tcp:HOST:PORT (outside loopback only with agent.status_token_file) (default: agent.status_socket and agent.status_addr)")
 	interval := fs.Duration("interval", 0, "periodic resync (default: agent.interval)")
 	parallelism := fs.Int("parallelism", 0, "migrations in flight at once (default: agent.parallelism)")
 	var autoApply optBool
@@ -83,7 +83,7 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	o := agent.Options{
 		ConfigDir: dir, Load: load, VarFiles: cf.varFiles, Registry: e.registry, Log: e.log.Named("agent"), Redact: e.redact,
 		Notifier: sdnotify.New(e.log), StateDir: *stateDir, Interval: *interval, Parallelism: *parallelism,
-		LockTimeout: *lockTimeout,
+		LockTimeout: *lockTimeout, Version: currentVersion(),
 	}
 	if autoApply.set {
 		o.AutoApply = &autoApply.v
@@ -104,20 +104,24 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	specs := []string{*listen}
+	// The status API: -listen, else the agent block's addresses; over
+	// TCP with the block's token file.
+	specs, tokenFile := []string{*listen}, ""
+	cfg, _, diags := load()
 	if *listen == "" {
 		specs = nil
-		if cfg, _, diags := load(); !diags.HasErrors() {
-			if cfg.Agent.StatusSocket != "" {
-				specs = append(specs, "unix:"+cfg.Agent.StatusSocket)
-			}
-			if cfg.Agent.StatusAddr != "" {
-				specs = append(specs, "tcp:"+cfg.Agent.StatusAddr)
-			}
+	}
+	if !diags.HasErrors() {
+		tokenFile = cfg.Agent.StatusTokenFile
+		if *listen == "" && cfg.Agent.StatusSocket != "" {
+			specs = append(specs, "unix:"+cfg.Agent.StatusSocket)
+		}
+		if *listen == "" && cfg.Agent.StatusAddr != "" {
+			specs = append(specs, "tcp:"+cfg.Agent.StatusAddr)
 		}
 	}
 	for _, spec := range specs {
-		l, err := agent.Listen(spec)
+		l, err := agent.Listen(spec, tokenFile)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "Error: %v\n", err)
 			return exitError
@@ -127,7 +131,7 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 				e.log.Error("status API stopped", "error", err)
 			}
 		}()
-		e.log.Info("status API", "listen", spec)
+		e.log.Info("status API", "listen", spec, "address", l.Addr().String(), "token", l.RequiresToken())
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)

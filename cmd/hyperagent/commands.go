@@ -14,6 +14,7 @@ func commands() map[string]command {
 		"force-unlock": {"Release a stuck state lock", runForceUnlock},
 		"worker":       {"Run the built-in converter on a workflow directory", runWorker},
 		"agent":        {"Reconcile continuously, as a service (also: agent suspend, resume)", runAgent},
+		"status":       {"Show what the running agent is doing (or, without one, what the state records)", runStatus},
 		"demo":         {demoSynopsis, runDemo},
 	}
 }
