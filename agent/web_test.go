@@ -3,12 +3,19 @@ package agent
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/chromedp/chromedp"
+
+	"github.com/hypersdk/hyperagent/agent/webtest"
+	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/reconcile"
 )
 
@@ -151,4 +158,103 @@ func TestPageBeforeThePlan(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), "No pass has planned yet.") {
 		t.Errorf("%s", rec.Body)
 	}
+}
+
+// clock is a settable clock, safe to read from the server's goroutines.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// progressAgent is an agent whose last plan holds big, exporting 4 GiB
+// (0 at first, then 1 GiB two seconds later: 512 MiB/s, 6 s left), and
+// stream, exporting an item of unknown size (300 MiB so far), fed as a
+// pass feeds them (events, then the source's progress reports).
+func progressAgent(clk *clock) *Agent {
+	a := New(Options{})
+	a.live.now = clk.now
+	a.live.planned(&reconcile.Plan{Changes: []reconcile.Change{
+		{Address: "migration.big", Action: reconcile.ActionCreate, Phase: reconcile.PhasePending},
+		{Address: "migration.stream", Action: reconcile.ActionCreate, Phase: reconcile.PhasePending},
+	}})
+	for _, addr := range []string{"migration.big", "migration.stream"} {
+		a.live.event(reconcile.Event{Address: addr, Step: reconcile.StepExport, Status: "start"})
+	}
+	a.live.progress(plugins.ProgressEvent{Address: "migration.big", Item: "disk1.vmdk", Done: 0, Total: 4 << 30})
+	a.live.progress(plugins.ProgressEvent{Address: "migration.stream", Item: "disk1.vmdk", Done: 0, Total: -1})
+	clk.add(2 * time.Second)
+	a.live.progress(plugins.ProgressEvent{Address: "migration.big", Item: "disk1.vmdk", Done: 1 << 30, Total: 4 << 30})
+	a.live.progress(plugins.ProgressEvent{Address: "migration.stream", Item: "disk1.vmdk", Done: 300 << 20, Total: -1})
+	return a
+}
+
+// TestPageTableProgress: the table shows an export's bytes as a bar and
+// a percentage, with its rate and ETA; an unknown total shows the bytes
+// so far and no ETA.
+func TestPageTableProgress(t *testing.T) {
+	a := progressAgent(&clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)})
+	body := get(t, a.handler(nil), http.MethodGet, "/", "").Body.String()
+	for _, want := range []string{
+		`<progress max="100" value="25">25%</progress><br>25% (1.0 GiB of 4.0 GiB), 2s so far</td>
+        <td>512.0 MiB/s</td>
+        <td>6s</td>`,
+		`<td>300.0 MiB so far (total unknown), 2s</td>
+        <td>150.0 MiB/s</td>
+        <td></td>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the table lacks\n%s\nin\n%s", want, body)
+		}
+	}
+}
+
+// TestPageProgressInBrowser: in a real browser, the card of an export
+// shows its bar, percentage, rate and ETA from the agent's server, and
+// they move as the source reports more bytes, without a reload; an
+// unknown total gives a striped bar, the bytes so far and no ETA; when
+// the export ends the card moves on to exported.
+func TestPageProgressInBrowser(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	a := progressAgent(clk)
+	srv := httptest.NewServer(a.handler(nil))
+	defer srv.Close()
+	tab := webtest.Tab(t, webtest.Browser(t))
+	webtest.Do(t, tab, "open the page", chromedp.Navigate(srv.URL+"/?refresh=1"))
+
+	const card = `document.querySelector('#board .card[data-address="migration.big"]')`
+	shows := func(width, figures string) string {
+		return fmt.Sprintf(`!!%[1]s && %[1]s.querySelector('.bar:not(.unknown) > span').style.width === %[2]q && %[1]s.querySelector('.figures').textContent.startsWith(%[3]q)`,
+			card, width, figures)
+	}
+	webtest.Poll(t, tab, "a quarter exported", shows("25%", "25% (1.0 GiB of 4.0 GiB) · 512.0 MiB/s · ETA 6s · 2s so far"))
+	if n := webtest.Eval[int](t, tab, `document.querySelectorAll('#board .card').length`); n != 2 {
+		t.Errorf("%d cards, want 2", n)
+	}
+	stream := webtest.Eval[struct {
+		Striped bool   `json:"striped"`
+		Figures string `json:"figures"`
+	}](t, tab, `(() => { const c = document.querySelector('#board .card[data-address="migration.stream"]');
+	  return {striped: !!c.querySelector('.bar.unknown'), figures: c.querySelector('.figures').textContent}; })()`)
+	if !stream.Striped || stream.Figures != "300.0 MiB so far · 150.0 MiB/s · 2s so far" {
+		t.Errorf("migration.stream, total unknown: %+v", stream)
+	}
+
+	clk.add(2 * time.Second)
+	a.live.progress(plugins.ProgressEvent{Address: "migration.big", Item: "disk1.vmdk", Done: 3 << 30, Total: 4 << 30})
+	webtest.Poll(t, tab, "three quarters exported", shows("75%", "75% (3.0 GiB of 4.0 GiB) · 768.0 MiB/s · ETA 1s · 4s so far"))
+
+	a.live.event(reconcile.Event{Address: "migration.big", Step: reconcile.StepExport, Status: "done"})
+	webtest.Poll(t, tab, "the export done", card+`.dataset.phase === 'exported' && !`+card+`.querySelector('.bar')`)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/hypersdk/hyperagent/agent/webtest"
 	"github.com/hypersdk/hyperagent/reconcile"
 )
 
@@ -105,7 +106,7 @@ func (b pageBoard) card(t *testing.T, addr string) pageCard {
 // a phone's width the waves stack. With -update it rewrites
 // docs/status-page.png, the README's screenshot.
 func TestStatusPage(t *testing.T) {
-	bctx := browser(t)
+	bctx := webtest.Browser(t)
 	work := t.TempDir()
 	sock := filepath.Join(work, "agent.sock")
 	tokenFile := filepath.Join(work, "token")
@@ -148,17 +149,17 @@ func TestStatusPage(t *testing.T) {
 
 	// Without JavaScript, through the tunnel (no token): the table, one
 	// row per migration with the API's phase, markup as text.
-	nojs := tab(t, bctx)
+	nojs := webtest.Tab(t, bctx)
 	if _, err := chromedp.Call(nojs, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
 		t.Fatal(err)
 	}
-	do(t, nojs, "open the page without JavaScript", chromedp.Navigate(sshTunnel(t, sock)+"/"))
+	webtest.Do(t, nojs, "open the page without JavaScript", chromedp.Navigate(sshTunnel(t, sock)+"/"))
 	type row struct {
 		Address string   `json:"address"`
 		Phase   string   `json:"phase"`
 		Cells   []string `json:"cells"`
 	}
-	table := eval[struct {
+	table := webtest.Eval[struct {
 		Rows      []row `json:"rows"`
 		Imgs      int   `json:"imgs"`
 		BoardShow bool  `json:"boardShown"`
@@ -186,18 +187,18 @@ func TestStatusPage(t *testing.T) {
 	}
 
 	// With JavaScript, on the TCP address that requires the token.
-	js := tab(t, bctx)
-	do(t, js, "open the page", chromedp.Navigate("http://"+addr+"/?refresh=1"), chromedp.WaitVisible(chromedp.CSS("#token-form")))
-	if html := eval[string](t, js, `document.documentElement.outerHTML`); strings.Contains(html, "migration.") {
+	js := webtest.Tab(t, bctx)
+	webtest.Do(t, js, "open the page", chromedp.Navigate("http://"+addr+"/?refresh=1"), chromedp.WaitVisible(chromedp.CSS("#token-form")))
+	if html := webtest.Eval[string](t, js, `document.documentElement.outerHTML`); strings.Contains(html, "migration.") {
 		t.Error("the page shows migrations before the token is given")
 	}
-	do(t, js, "type a wrong token", chromedp.SendKeys(chromedp.CSS("#token"), "00000000000000000000000000000000"),
+	webtest.Do(t, js, "type a wrong token", chromedp.SendKeys(chromedp.CSS("#token"), "00000000000000000000000000000000"),
 		chromedp.Click(chromedp.CSS("#token-form button")))
-	pollJS(t, js, "the wrong token refused", `document.getElementById('banner').textContent.includes('refused this token')`)
-	do(t, js, "type the token", chromedp.SendKeys(chromedp.CSS("#token"), pageToken), chromedp.Click(chromedp.CSS("#token-form button")))
-	pollJS(t, js, "the board's cards", `document.querySelectorAll('#board .card').length === 5`)
+	webtest.Poll(t, js, "the wrong token refused", `document.getElementById('banner').textContent.includes('refused this token')`)
+	webtest.Do(t, js, "type the token", chromedp.SendKeys(chromedp.CSS("#token"), pageToken), chromedp.Click(chromedp.CSS("#token-form button")))
+	webtest.Poll(t, js, "the board's cards", `document.querySelectorAll('#board .card').length === 5`)
 
-	b := eval[pageBoard](t, js, boardJS)
+	b := webtest.Eval[pageBoard](t, js, boardJS)
 	s := c.status()
 	want := map[string]int{}
 	for ph, n := range s.Phases {
@@ -231,16 +232,16 @@ func TestStatusPage(t *testing.T) {
 			t.Errorf("the page carries the secret %q", secret)
 		}
 	}
-	if got := eval[string](t, js, `sessionStorage.getItem('hyperagent.token')`); got != pageToken {
+	if got := webtest.Eval[string](t, js, `sessionStorage.getItem('hyperagent.token')`); got != pageToken {
 		t.Errorf("sessionStorage holds %q, want the token", got)
 	}
 	// A reload keeps the token (this tab's sessionStorage).
-	do(t, js, "reload", chromedp.Reload())
-	pollJS(t, js, "the board after a reload", `document.querySelectorAll('#board .card').length === 5 && document.getElementById('auth').hidden`)
+	webtest.Do(t, js, "reload", chromedp.Reload())
+	webtest.Poll(t, js, "the board after a reload", `document.querySelectorAll('#board .card').length === 5 && document.getElementById('auth').hidden`)
 
 	// The conversion ends as passes run: the card moves while the page
 	// is watched, without a reload.
-	pollJS(t, js, "migration.db converting", `document.querySelector('#board .card[data-address="migration.db"]').dataset.phase === 'converting'`)
+	webtest.Poll(t, js, "migration.db converting", `document.querySelector('#board .card[data-address="migration.db"]').dataset.phase === 'converting'`)
 	if err := chromedp.Do(js, chromedp.Evaluate[chromedp.Void](`window.loadedOnce = true`)); err != nil {
 		t.Fatal(err)
 	}
@@ -250,15 +251,15 @@ func TestStatusPage(t *testing.T) {
 		}
 		c.reconcile()
 	}
-	pollJS(t, js, "migration.db defined", `window.loadedOnce && document.querySelector('#board .card[data-address="migration.db"]').dataset.phase === 'defined'`)
-	if h := eval[string](t, js, `document.querySelector('.wave[data-wave="0"] h2').textContent`); !strings.Contains(h, "1 of 2 defined") {
+	webtest.Poll(t, js, "migration.db defined", `window.loadedOnce && document.querySelector('#board .card[data-address="migration.db"]').dataset.phase === 'defined'`)
+	if h := webtest.Eval[string](t, js, `document.querySelector('.wave[data-wave="0"] h2').textContent`); !strings.Contains(h, "1 of 2 defined") {
 		t.Errorf("wave 0's heading %q", h)
 	}
 
 	// Wave 1 starts: its exports and jobs, converting after two passes.
 	c.reconcile()
 	c.reconcile()
-	pollJS(t, js, "wave 1 converting", `document.querySelectorAll('.wave[data-wave="1"] .card[data-phase="converting"]').length === 2`)
+	webtest.Poll(t, js, "wave 1 converting", `document.querySelectorAll('.wave[data-wave="1"] .card[data-phase="converting"]').length === 2`)
 	shot, err := chromedp.Run(js, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
@@ -273,8 +274,8 @@ func TestStatusPage(t *testing.T) {
 	}
 
 	// A phone: the page fits its width and the waves stack.
-	do(t, js, "a phone's screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
-	pollJS(t, js, "the waves stacked on a phone", `(() => {
+	webtest.Do(t, js, "a phone's screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	webtest.Poll(t, js, "the waves stacked on a phone", `(() => {
 	  const w = [...document.querySelectorAll('#board .wave')].map(e => e.getBoundingClientRect());
 	  return document.documentElement.scrollWidth <= window.innerWidth && w.length === 2 && w[1].top >= w[0].bottom && w[0].width <= window.innerWidth;
 	})()`)
