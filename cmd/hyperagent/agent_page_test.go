@@ -160,14 +160,17 @@ func TestStatusPage(t *testing.T) {
 		Cells   []string `json:"cells"`
 	}
 	table := webtest.Eval[struct {
-		Rows      []row `json:"rows"`
-		Imgs      int   `json:"imgs"`
-		BoardShow bool  `json:"boardShown"`
+		Rows      []row  `json:"rows"`
+		Imgs      int    `json:"imgs"`
+		BoardShow bool   `json:"boardShown"`
+		Agent     string `json:"agent"`
 	}](t, nojs, `(() => ({
+	  agent: document.getElementById('agent').textContent,
 	  rows: [...document.querySelectorAll('#table tbody tr')].map(r => ({address: r.dataset.address, phase: r.dataset.phase,
 	    cells: [...r.cells].map(c => c.textContent.trim())})),
 	  imgs: document.querySelectorAll('img').length, boardShown: !document.getElementById('board').hidden}))()`)
-	if len(table.Rows) != len(list.Migrations) || table.Imgs != 0 || table.BoardShow {
+	if len(table.Rows) != len(list.Migrations) || table.Imgs != 0 || table.BoardShow ||
+		!strings.Contains(table.Agent, "auto_apply on; ") || !strings.Contains(table.Agent, " passes; the last began at ") {
 		t.Fatalf("the table without JavaScript: %+v", table)
 	}
 	phases := map[string]string{}
@@ -280,7 +283,10 @@ func TestStatusPage(t *testing.T) {
 	  return document.documentElement.scrollWidth <= window.innerWidth && w.length === 2 && w[1].top >= w[0].bottom && w[0].width <= window.innerWidth;
 	})()`)
 
+	// The agent stops: the page says so and keeps what it said last.
 	if code := a.stopAndWait(t); code != 0 {
 		t.Errorf("the agent exited %d:\n%s", code, a.stderr.String())
 	}
+	webtest.Poll(t, js, "the page noticing the agent gone", `document.body.classList.contains('stale') &&
+	  document.getElementById('banner').textContent.startsWith('The agent does not answer') && document.querySelectorAll('#board .card').length === 5`)
 }
