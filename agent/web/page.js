@@ -117,7 +117,7 @@
     refresh();
   });
 
-  function render(s, list) {
+  function render(s, ms) {
     $('auth').hidden = true;
     banner('');
     body.classList.remove('stale');
@@ -127,7 +127,7 @@
     $('agent').textContent = agentLine(s);
     renderProblems(s.config_errors || []);
     renderConverters(s.converters || []);
-    renderBoard(list);
+    renderBoard(ms);
     $('table-wrap').hidden = true;
     $('updated').textContent = 'As of ' + new Date().toLocaleString() + '.';
   }
@@ -168,24 +168,25 @@
     return out;
   }
 
-  function renderProblems(diags) {
-    var sec = clear($('problems'));
-    sec.hidden = diags.length === 0;
-    if (!diags.length) return;
-    sec.appendChild(el('h2', '', 'The configuration does not load (the last good one runs)'));
+  // list fills the section id with a title and one item per value
+  // (none: the section is hidden).
+  function list(id, title, values, item) {
+    var sec = clear($(id));
+    sec.hidden = values.length === 0;
+    if (!values.length) return;
+    sec.appendChild(el('h2', '', title));
     var ul = sec.appendChild(el('ul'));
-    diags.forEach(function (d) {
-      ul.appendChild(el('li', '', d.file + ':' + d.line + ':' + d.column + ': ' + d.summary + (d.detail ? ': ' + d.detail : '')));
+    values.forEach(function (v) { ul.appendChild(item(v)); });
+  }
+
+  function renderProblems(diags) {
+    list('problems', 'The configuration does not load (the last good one runs)', diags, function (d) {
+      return el('li', '', d.file + ':' + d.line + ':' + d.column + ': ' + d.summary + (d.detail ? ': ' + d.detail : ''));
     });
   }
 
   function renderConverters(cs) {
-    var sec = clear($('converters'));
-    sec.hidden = cs.length === 0;
-    if (!cs.length) return;
-    sec.appendChild(el('h2', '', 'Converters'));
-    var ul = sec.appendChild(el('ul'));
-    cs.forEach(function (c) {
+    list('converters', 'Converters', cs, function (c) {
       var li = el('li');
       li.dataset.live = String(c.live);
       li.appendChild(el('b', '', c.name));
@@ -193,19 +194,19 @@
         '; ' + c.queued + ' queued, ' + c.processing + ' processing'));
       li.appendChild(el('br'));
       li.appendChild(el('span', 'muted', c.detail));
-      ul.appendChild(li);
+      return li;
     });
   }
 
-  function renderBoard(list) {
+  function renderBoard(ms) {
     var board = clear($('board'));
     board.hidden = false;
-    if (!list.planned) {
+    if (!ms.planned) {
       board.appendChild(el('p', '', 'No pass has planned yet.'));
       return;
     }
     var waves = {};
-    list.migrations.forEach(function (m) { (waves[m.wave] = waves[m.wave] || []).push(m); });
+    ms.migrations.forEach(function (m) { (waves[m.wave] = waves[m.wave] || []).push(m); });
     Object.keys(waves).map(Number).sort(function (a, b) { return a - b; }).forEach(function (w) {
       var ms = waves[w];
       var col = el('section', 'wave');

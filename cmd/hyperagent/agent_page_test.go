@@ -283,6 +283,18 @@ func TestStatusPage(t *testing.T) {
 	  return document.documentElement.scrollWidth <= window.innerWidth && w.length === 2 && w[1].top >= w[0].bottom && w[0].width <= window.innerWidth;
 	})()`)
 
+	// The converter's health, and a configuration that stops loading:
+	// the page says where, while the last good one runs.
+	if cv := webtest.Eval[string](t, js, `document.querySelector('#converters li[data-live="true"]').textContent`); !strings.Contains(cv, "converter.fake.conv: live") {
+		t.Errorf("converters: %q", cv)
+	}
+	rewrite(t, dir, `migration "bad" {`, `migration "bad" {
+  nonsense = 1`)
+	c.reconcile()
+	webtest.Poll(t, js, "the configuration's error", `!document.getElementById('problems').hidden &&
+	  /main\.hcl:\d+:\d+: Unsupported argument/.test(document.getElementById('problems').textContent) &&
+	  document.getElementById('summary').textContent.includes('configuration has 1 error(s)')`)
+
 	// The agent stops: the page says so and keeps what it said last.
 	if code := a.stopAndWait(t); code != 0 {
 		t.Errorf("the agent exited %d:\n%s", code, a.stderr.String())
