@@ -20,9 +20,8 @@ import (
 var webFiles embed.FS
 
 var (
-	pageTemplate = template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{
-		"bytes": formatBytes, "duration": formatDuration, "clock": formatClock,
-	}).ParseFS(webFiles, "web/page.html.tmpl"))
+	pageTemplate = template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{"clock": formatClock}).
+			ParseFS(webFiles, "web/page.html.tmpl"))
 	pageStyle  = mustRead("web/page.css")
 	pageScript = mustRead("web/page.js")
 	// pageCSP allows the page's own inline style and script (by hash)

@@ -79,14 +79,14 @@ func row(m MigrationStatus) pageRow {
 		case b == nil:
 			r.Progress = elapsed + " so far, progress unknown"
 		case b.Total < 0:
-			r.Progress = formatBytes(b.Done) + " so far (total unknown), " + elapsed
+			r.Progress = fsutil.FormatBytes(b.Done) + " so far (total unknown), " + elapsed
 		default:
 			r.Percent = percent(b.Done, b.Total)
-			r.Progress = fmt.Sprintf("%d%% (%s of %s), %s so far", r.Percent, formatBytes(b.Done), formatBytes(b.Total), elapsed)
+			r.Progress = fmt.Sprintf("%d%% (%s of %s), %s so far", r.Percent, fsutil.FormatBytes(b.Done), fsutil.FormatBytes(b.Total), elapsed)
 		}
 		if b := p.Bytes; b != nil {
 			if b.RateBytesPerSecond > 0 {
-				r.Rate = formatBytes(int64(b.RateBytesPerSecond)) + "/s"
+				r.Rate = fsutil.FormatBytes(int64(b.RateBytesPerSecond)) + "/s"
 			}
 			if b.ETASeconds != nil {
 				r.ETA = formatDuration(time.Duration(*b.ETASeconds * float64(time.Second)))
@@ -115,8 +115,6 @@ func percent(done, total int64) int {
 	}
 	return int(min(max(done*100/total, 0), 100))
 }
-
-func formatBytes(n int64) string { return fsutil.FormatBytes(n) }
 
 // formatDuration is "1h 2m", "3m 12s" or "45s".
 func formatDuration(d time.Duration) string {
