@@ -35,7 +35,7 @@ const APIVersion = 1
 // every request needs "Authorization: Bearer TOKEN", but for the status
 // page, which without it carries no data and asks for the token.
 func (a *Agent) Serve(ctx context.Context, l *Listener) error {
-	srv := &http.Server{Handler: a.handler(l.token), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	srv := &http.Server{Handler: guard(!l.RequiresToken(), a.handler(l.token)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: a.log.Named("api").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})}
 	go func() {
 		<-ctx.Done()
