@@ -108,8 +108,11 @@ type pending struct {
 // st as notified.
 func (l *ledger) fromState(st *reconcile.State) []pending {
 	if st.Lineage == "" {
-		if l.baseline { // nothing written yet: every transition is new
-			l.baseline, l.dirty, l.urgent = false, true, true
+		// Nothing written yet: the campaign's every transition will be
+		// news, from the first write that gives it a lineage.
+		if l.baseline || l.Campaign != "" || len(l.Migrations) > 0 {
+			l.baseline, l.Campaign, l.Migrations = false, "", map[string]*seen{}
+			l.dirty, l.urgent = true, true
 		}
 		return nil
 	}
