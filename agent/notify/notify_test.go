@@ -32,6 +32,7 @@ const (
 type delivery struct {
 	header http.Header
 	body   []byte
+	status int // what the receiver answered
 }
 
 // receiver is a webhook receiver on loopback: it answers fail (a status)
@@ -51,19 +52,18 @@ func newReceiver(t *testing.T, failFirst int) *receiver {
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
-		r.got = append(r.got, delivery{header: req.Header.Clone(), body: b})
-		n, down := len(r.got), r.down
-		r.mu.Unlock()
+		status := http.StatusNoContent
 		switch {
 		case req.Method != http.MethodPost:
-			w.WriteHeader(http.StatusMethodNotAllowed)
-		case down:
-			w.WriteHeader(http.StatusServiceUnavailable)
-		case n <= r.failFirst:
-			w.WriteHeader(r.failStatus)
-		default:
-			w.WriteHeader(http.StatusNoContent)
+			status = http.StatusMethodNotAllowed
+		case r.down:
+			status = http.StatusServiceUnavailable
+		case len(r.got) < r.failFirst:
+			status = r.failStatus
 		}
+		r.got = append(r.got, delivery{header: req.Header.Clone(), body: b, status: status})
+		r.mu.Unlock()
+		w.WriteHeader(status)
 	}))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -87,8 +87,8 @@ func (r *receiver) acknowledged(t *testing.T) []Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []Event
-	for i, d := range r.got {
-		if i < r.failFirst {
+	for _, d := range r.got {
+		if d.status/100 != 2 {
 			continue
 		}
 		var ev Event
@@ -519,4 +519,44 @@ func TestNoSecretInEvents(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestWebhooksRemovedAndAdded: with no webhook nothing is tracked; one
+// added later starts from the campaign as it is then (what happened in
+// between is not sent); a webhook removed keeps its undelivered events
+// in its outbox, and sends them when it is configured again.
+func TestWebhooksRemovedAndAdded(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	dir := t.TempDir()
+	f := newFixture(t, dir)
+	st := campaignState()
+	f.n.State(st)
+	define(st, "migration.a", t0.Add(time.Minute))
+	f.n.State(st)
+	if _, err := os.Stat(filepath.Join(dir, "ledger.json")); !os.IsNotExist(err) {
+		t.Errorf("a ledger without webhooks: %v", err)
+	}
+	f.n.Configure(dir, []*schema.Webhook{hook("ops", rcv.srv.URL)})
+	f.n.State(st) // the first look after the webhook came: the baseline
+	define(st, "migration.b", t0.Add(2*time.Minute))
+	f.n.State(st)
+	eventually(t, "b's define delivered", func() bool { return len(rcv.acknowledged(t)) == 1 })
+	if ev := rcv.acknowledged(t)[0]; ev.Address != "migration.b" {
+		t.Errorf("event %+v, want only b's define", ev)
+	}
+
+	rcv.setDown(true)
+	fail(st, "migration.a", reconcile.StepDefine, "define migration.a: refused", t0.Add(3*time.Minute))
+	f.n.State(st)
+	eventually(t, "a refused attempt", func() bool { return len(rcv.deliveries()) >= 2 })
+	f.n.Configure(dir, []*schema.Webhook{hook("other", rcv.srv.URL)})
+	if files := outboxFiles(t, dir, "ops"); len(files) != 1 {
+		t.Fatalf("ops' outbox %v after its removal, want its pending event", files)
+	}
+	rcv.setDown(false)
+	f.n.Configure(dir, []*schema.Webhook{hook("ops", rcv.srv.URL)})
+	eventually(t, "the pending event delivered", func() bool { return len(outboxFiles(t, dir, "ops")) == 0 })
+	if evs := rcv.acknowledged(t); len(evs) != 2 || evs[1].Type != schema.NotifyFailed {
+		t.Errorf("events %+v", evs)
+	}
 }
