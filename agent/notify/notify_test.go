@@ -560,3 +560,27 @@ func TestWebhooksRemovedAndAdded(t *testing.T) {
 		t.Errorf("events %+v", evs)
 	}
 }
+
+// TestSettingsChangeRetriesAtOnce: an event waiting out a long backoff
+// is sent at once to a webhook's new URL; a receiver that does not answer
+// within the timeout counts as a failure.
+func TestSettingsChangeRetriesAtOnce(t *testing.T) {
+	hang := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
+	defer slow.Close()
+	defer close(hang)
+	good := newReceiver(t, 0)
+	dir := t.TempDir()
+	n := New(Options{RetryMin: time.Hour, RetryMax: time.Hour, Timeout: 50 * time.Millisecond})
+	n.Configure(dir, []*schema.Webhook{hook("ops", slow.URL)})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); n.Wait() }()
+	n.Start(ctx)
+	st := campaignState()
+	n.State(st)
+	define(st, "migration.a", t0.Add(time.Minute))
+	n.State(st)
+	eventually(t, "the attempt timed out", func() bool { return testutil.ToFloat64(n.m.failures.WithLabelValues("ops")) == 1 })
+	n.Configure(dir, []*schema.Webhook{hook("ops", good.srv.URL)})
+	eventually(t, "delivered to the new URL before the hour's backoff", func() bool { return len(good.acknowledged(t)) == 1 })
+}
