@@ -44,8 +44,8 @@ type seen struct {
 	// JobFailed and Stalled are the jobs the plan saw failed or stalled.
 	JobFailed string `json:"job_failed,omitempty"`
 	Stalled   string `json:"stalled,omitempty"`
-	// Drift is what drifted and the record's updated_at then: the same
-	// drift seen again before anything was done about it is not new.
+	// Drift is what drifted: the same drift seen again before it was
+	// dealt with is not new (a retry that fails to mend it included).
 	Drift string `json:"drift,omitempty"`
 
 	// updated is the record's updated_at as last loaded or written.
@@ -81,7 +81,14 @@ func readLedger(path string) (*ledger, error) {
 }
 
 func (l *ledger) write(path string) error {
-	b, err := json.Marshal(l)
+	// Only what was queued: a migration with nothing told is no entry.
+	doc := ledger{FormatVersion: l.FormatVersion, Campaign: l.Campaign, Migrations: make(map[string]*seen, len(l.Migrations))}
+	for a, sn := range l.Migrations {
+		if !sn.Migrated.IsZero() || !sn.Failed.IsZero() || sn.JobFailed != "" || sn.Stalled != "" || sn.Drift != "" {
+			doc.Migrations[a] = sn
+		}
+	}
+	b, err := json.Marshal(&doc)
 	if err != nil {
 		return fmt.Errorf("encoding the notifications ledger: %w", err)
 	}
@@ -216,7 +223,7 @@ func (l *ledger) fromPlan(p *reconcile.Plan, now time.Time) []pending {
 			case reconcile.ConditionJobStalled:
 				stalled = cd.JobID
 			case reconcile.ConditionDrift:
-				drift = cd.Detail + "@" + sn.updated.UTC().Format(time.RFC3339Nano)
+				drift = cd.Detail
 			}
 		}
 		slots := []struct {
@@ -233,7 +240,13 @@ func (l *ledger) fromPlan(p *reconcile.Plan, now time.Time) []pending {
 				continue
 			}
 			was, v := s.was, s.now
-			out = append(out, pending{ev: conditionEvent(p.Lineage, c, s.kind, v, now), commit: func() { *was, l.dirty = v, true }})
+			unique := v
+			if s.kind == schema.NotifyDrift {
+				// The same drift back after it was mended is another
+				// transition: the record was written since.
+				unique += "@" + sn.updated.UTC().Format(time.RFC3339Nano)
+			}
+			out = append(out, pending{ev: conditionEvent(p.Lineage, c, s.kind, unique, now), commit: func() { *was, l.dirty = v, true }})
 		}
 	}
 	return out

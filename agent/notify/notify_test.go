@@ -309,6 +309,12 @@ func TestEventsByType(t *testing.T) {
 			t.Errorf("the failures webhook got a %s event", ev.Type)
 		}
 	}
+	// A retry that fails to mend the drift: its failure is news, the
+	// drift it left is not.
+	fail(st, "migration.a", reconcile.StepDefine, "define migration.a: refused", t0.Add(30*time.Minute))
+	f.n.State(st)
+	f.n.Planned(p)
+	eventually(t, "the failed retry", func() bool { return len(all.deliveries()) == 6 })
 	// The drift dealt with (the migration redefined), then back: news.
 	define(st, "migration.a", t0.Add(time.Hour))
 	f.n.State(st)
@@ -316,7 +322,17 @@ func TestEventsByType(t *testing.T) {
 	f.n.Planned(p)
 	p.Changes[0].Condition = &reconcile.Condition{Kind: reconcile.ConditionDrift, Detail: "the domain's definition drifted from what was defined"}
 	f.n.Planned(p)
-	eventually(t, "a second migrated and a second drift", func() bool { return len(all.deliveries()) == 7 })
+	eventually(t, "a second migrated and a second drift", func() bool { return len(all.deliveries()) == 8 })
+	time.Sleep(50 * time.Millisecond)
+	drifts := 0
+	for _, ev := range all.acknowledged(t) {
+		if ev.Type == schema.NotifyDrift {
+			drifts++
+		}
+	}
+	if n := len(all.deliveries()); n != 8 || drifts != 2 {
+		t.Errorf("%d events, %d of them drift; want 8 and 2", n, drifts)
+	}
 	ids := map[string]bool{}
 	for _, ev := range all.acknowledged(t) {
 		if ids[ev.ID] {
