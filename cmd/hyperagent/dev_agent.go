@@ -65,7 +65,18 @@ func runDevAgent(ctx context.Context, e *env, l devLayout, lv *golibvirt.Libvirt
 			line = sl
 			say(e, "agent: %s", line)
 		}
-		if converged || !devConverged(s, len(vms)) || s.Passes == checkedAt {
+		if converged || s.Passes == checkedAt {
+			continue
+		}
+		if s.Phases[reconcile.PhaseDefined] == len(vms) && s.OutOfSync > 0 {
+			// The pass that defined the last domain counted it as to do;
+			// ask for one more pass to confirm there is nothing left, as
+			// POST /v1/reconcile would, rather than wait for the resync.
+			checkedAt = s.Passes
+			a.Trigger()
+			continue
+		}
+		if !devConverged(s, len(vms)) {
 			continue
 		}
 		// Checked once per pass that looks converged: the state and the

@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"github.com/google/go-cmp/cmp"
@@ -272,4 +274,45 @@ func BenchmarkDevOnce(b *testing.B) {
 			b.Fatalf("dev -once exited %d\n%s\n%s", code, stdout.String(), stderr.String())
 		}
 	}
+}
+
+// TestDevAgent runs `dev` (the agent's mode) as a process: it reaches
+// converged on the real parts, the status API says so too, and SIGTERM
+// stops it cleanly (exit 0), undefining the domains and saying where the
+// repo, state and qcow2 files are.
+func TestDevAgent(t *testing.T) {
+	clearGovcEnv(t)
+	lv, err := holdTestDriver(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lv.Disconnect()
+	dir := filepath.Join(t.TempDir(), "dev")
+	c := startCLIEnv(t, []string{"HYPERAGENT_LOG="}, "dev", "-dir="+dir, "-vms=2", "-disk-mib=4")
+	// A bound on the whole run: a dev that never converges ends its
+	// output, and the wait below fails.
+	kill := time.AfterFunc(3*time.Minute, func() { _ = c.cmd.Process.Kill() })
+	defer kill.Stop()
+	stderrDone := make(chan struct{})
+	go func() { c.stderr.drain(); close(stderrDone) }()
+	c.stdout.until(t, "==> Converged in", 1)
+
+	s := (&agentChild{cliChild: c, sock: filepath.Join(dir, "agent.sock")}).status(t)
+	if !devConverged(s, 2) {
+		t.Errorf("dev said converged, its status API does not: %+v", s)
+	}
+	c.signal(t, syscall.SIGTERM)
+	c.stdout.drain()
+	<-stderrDone
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("dev after SIGTERM: %v\nstdout:\n%s\nstderr:\n%s", err, c.stdout.String(), c.stderr.String())
+	}
+	out := c.stdout.String()
+	for _, want := range []string{"Agent stopped after", "Undefined the 2 domains", "Kept " + dir} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout does not say %q:\n%s", want, out)
+		}
+	}
+	st := loadDevState(t, filepath.Join(dir, ".hyperagent"))
+	checkDevConverged(t, dir, st, lv, []string{"migration.db", `migration.web["web-01"]`}, out)
 }
