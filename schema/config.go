@@ -27,6 +27,11 @@ type Config struct {
 	Targets    map[string]*PluginBlock
 	// Migrations holds one entry per instance, sorted by address.
 	Migrations []*Migration
+
+	// unknownState lists the settings that place the state whose values
+	// are unknown because variables they use are not set (only with
+	// LoadOptions.UnsetUnknown); see StateLocationDiagnostics.
+	unknownState []unknownSetting
 }
 
 // Migration finds an instance by address.
@@ -109,7 +114,10 @@ type Variable struct {
 	Type        cty.Type
 	Value       cty.Value // unmarked; check Sensitive before printing
 	Sensitive   bool
-	DeclRange   hcl.Range
+	// Set says the value was given (-var, -var-file, the environment, a
+	// saved plan) rather than left at its default.
+	Set       bool
+	DeclRange hcl.Range
 }
 
 // PluginBlock is a declared source, converter or target block, decoded
