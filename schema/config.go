@@ -32,6 +32,9 @@ type Config struct {
 	// are unknown because variables they use are not set (only with
 	// LoadOptions.UnsetUnknown); see StateLocationDiagnostics.
 	unknownState []unknownSetting
+	// secretVars names the variables, sensitive or not, whose values
+	// reach a sensitive setting (noteSecretVars).
+	secretVars map[string]bool
 }
 
 // Migration finds an instance by address.

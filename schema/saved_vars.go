@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -28,19 +27,23 @@ type SavedVariables struct {
 // CarriedVariables is what a saved plan keeps of the variables: the value
 // of every variable whose value is not secret, and the names of the
 // variables set from outside (not left at their default) whose value is.
-// A value is secret when the variable is sensitive or when it holds one of
-// the configuration's secrets (Secrets: a connection string or a plugin's
-// sensitive attribute set from a variable not marked sensitive), so no
-// secret reaches the plan file. withheld is never nil.
+// A value is secret when the variable is sensitive, when it reaches a
+// sensitive setting (a plugin's sensitive attribute, the state's
+// conn_str) though not marked sensitive, or when it equals one of the
+// configuration's secrets: no secret reaches the plan file. withheld is
+// never nil.
 func (c *Config) CarriedVariables() (values map[string]json.RawMessage, withheld []string) {
 	values, withheld = map[string]json.RawMessage{}, []string{}
-	secrets := c.Secrets()
+	secrets := map[string]bool{}
+	for _, s := range c.Secrets() {
+		secrets[s] = true
+	}
 	for _, name := range sortedKeys(c.Variables) {
 		v := c.Variables[name]
 		if !v.Value.IsWhollyKnown() {
 			continue // a configuration loaded for checking only
 		}
-		if v.Sensitive || holdsSecret(v.Value, secrets) {
+		if v.Sensitive || c.secretVars[name] || holdsSecret(v.Value, secrets) {
 			if v.Set {
 				withheld = append(withheld, name)
 			}
@@ -58,16 +61,10 @@ func (c *Config) CarriedVariables() (values map[string]json.RawMessage, withheld
 	return values, withheld
 }
 
-// holdsSecret says whether any string in v contains one of secrets.
-func holdsSecret(v cty.Value, secrets []string) bool {
+// holdsSecret says whether any string in v is one of secrets.
+func holdsSecret(v cty.Value, secrets map[string]bool) bool {
 	found := false
-	collectStrings(v, func(s string) {
-		for _, secret := range secrets {
-			if strings.Contains(s, secret) {
-				found = true
-			}
-		}
-	})
+	collectStrings(v, func(s string) { found = found || secrets[s] })
 	return found
 }
 
@@ -135,7 +132,7 @@ func (l *loader) withheldValue(d *varDecl) hcl.Diagnostics {
 	name := d.v.Name
 	return hcl.Diagnostics{{
 		Severity: hcl.DiagError,
-		Summary:  "No value for sensitive variable",
+		Summary:  "No value for a secret variable",
 		Detail: fmt.Sprintf("The saved plan %s was made with a value of variable %q that is secret, so the plan does not carry it (secrets are never written). "+
 			"Give it again: -var '%s=…', a -var-file, or %s%s.", s.From, name, name, EnvVarPrefix, name),
 		Subject: d.v.DeclRange.Ptr(),

@@ -74,6 +74,9 @@ func (l *loader) loadState(blocks hcl.Blocks) hcl.Diagnostics {
 	if diags.HasErrors() {
 		return diags
 	}
+	for _, e := range expressionsAt(blocks[0].Body, "conn_str") {
+		l.noteSecretExpr(e)
+	}
 	get := func(name string) (string, bool) {
 		a := v.GetAttr(name)
 		if !a.IsKnown() || a.IsNull() {

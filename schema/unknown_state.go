@@ -25,13 +25,25 @@ func (l *loader) unknownStateSetting(body hcl.Body, block, name, alt string) {
 		return // a default: always known
 	}
 	l.cfg.unknownState = append(l.cfg.unknownState, unknownSetting{
-		name: block + "." + name, vars: l.unsetVars(a.Expr, map[string]bool{}), alt: alt, where: a.Expr.Range(),
+		name: block + "." + name, vars: l.unsetVars(a.Expr), alt: alt, where: a.Expr.Range(),
 	})
 }
 
 // unsetVars lists the variables without a known value that expr uses,
 // following locals.
-func (l *loader) unsetVars(expr hcl.Expression, seen map[string]bool) []string {
+func (l *loader) unsetVars(expr hcl.Expression) []string {
+	var out []string
+	for _, name := range l.varsOf(expr, map[string]bool{}) {
+		if v := l.vars[name]; !v.IsWhollyKnown() {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// varsOf lists the declared variables expr uses, following locals,
+// sorted; seen holds the references already followed.
+func (l *loader) varsOf(expr hcl.Expression, seen map[string]bool) []string {
 	var out []string
 	for _, tr := range expr.Variables() {
 		name, ok := attrStep(tr, 1)
@@ -41,12 +53,12 @@ func (l *loader) unsetVars(expr hcl.Expression, seen map[string]bool) []string {
 		seen[tr.RootName()+"."+name] = true
 		switch tr.RootName() {
 		case "var":
-			if v, declared := l.vars[name]; declared && !v.IsWhollyKnown() {
+			if _, declared := l.vars[name]; declared {
 				out = append(out, name)
 			}
 		case "local":
 			if a := l.localDecls[name]; a != nil {
-				out = append(out, l.unsetVars(a.Expr, seen)...)
+				out = append(out, l.varsOf(a.Expr, seen)...)
 			}
 		}
 	}

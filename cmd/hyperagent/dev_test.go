@@ -92,6 +92,15 @@ func TestDevOnce(t *testing.T) {
 			t.Errorf("stdout does not say %q:\n%s", want, out)
 		}
 	}
+	// What dev says works in the directory it kept, with no password.
+	for _, args := range [][]string{{"state", "list"}, {"show"}, {"state", "show", "migration.db"}} {
+		cmd := exec.Command(os.Args[0], append([]string{"-chdir=" + dir}, args...)...)
+		cmd.Env = []string{fakesEnv + "=1", "PATH=" + os.Getenv("PATH")}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "migration.db") {
+			t.Errorf("hyperagent -chdir=%s %s without the password: %v\n%s", dir, strings.Join(args, " "), err, out)
+		}
+	}
 	// The secret reaches no file and no output.
 	if files := filesHolding(t, dir, testDevPassword); len(files) > 0 {
 		t.Errorf("files hold the password: %v", files)
