@@ -28,13 +28,11 @@ type Config struct {
 	// Migrations holds one entry per instance, sorted by address.
 	Migrations []*Migration
 
-	// unknownState lists the settings that place the state whose values
-	// are unknown because variables they use are not set (only with
-	// LoadOptions.UnsetUnknown); see StateLocationDiagnostics.
-	unknownState []unknownSetting
-	// secretVars names the variables, sensitive or not, whose values
-	// reach a sensitive setting (noteSecretVars).
-	secretVars map[string]bool
+	// StateUnknown lists the settings that place the state
+	// (agent.state_dir, the state block's) left unknown because variables
+	// they use are not set: only with LoadOptions.UnsetUnknown. See
+	// StateLocationDiagnostics.
+	StateUnknown []UnknownSetting
 }
 
 // Migration finds an instance by address.
@@ -117,10 +115,15 @@ type Variable struct {
 	Type        cty.Type
 	Value       cty.Value // unmarked; check Sensitive before printing
 	Sensitive   bool
+	DeclRange   hcl.Range
+
 	// Set says the value was given (-var, -var-file, the environment, a
 	// saved plan) rather than left at its default.
-	Set       bool
-	DeclRange hcl.Range
+	Set bool
+	// Secret says the value reaches a sensitive setting (a plugin's
+	// sensitive attribute, the state's conn_str) though the variable is
+	// not marked sensitive: it is a secret all the same.
+	Secret bool
 }
 
 // PluginBlock is a declared source, converter or target block, decoded

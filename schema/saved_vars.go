@@ -43,7 +43,7 @@ func (c *Config) CarriedVariables() (values map[string]json.RawMessage, withheld
 		if !v.Value.IsWhollyKnown() {
 			continue // a configuration loaded for checking only
 		}
-		if v.Sensitive || c.secretVars[name] || holdsSecret(v.Value, secrets) {
+		if v.Sensitive || v.Secret || holdsSecret(v.Value, secrets) {
 			if v.Set {
 				withheld = append(withheld, name)
 			}

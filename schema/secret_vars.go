@@ -26,14 +26,13 @@ func (l *loader) noteSecretVars(body hcl.Body, paths []cty.Path) {
 	}
 }
 
-// noteSecretExpr records the variables expr uses (through locals too) as
-// holding secrets.
+// noteSecretExpr marks the variables expr uses (through locals too) as
+// holding secrets (Variable.Secret).
 func (l *loader) noteSecretExpr(expr hcl.Expression) {
 	for _, name := range l.varsOf(expr, map[string]bool{}) {
-		if l.cfg.secretVars == nil {
-			l.cfg.secretVars = map[string]bool{}
+		if v := l.cfg.Variables[name]; v != nil {
+			v.Secret = true
 		}
-		l.cfg.secretVars[name] = true
 	}
 }
 

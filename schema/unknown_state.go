@@ -8,12 +8,12 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// unknownSetting is a setting left unknown by unset variables.
-type unknownSetting struct {
-	name  string   // "agent.state_dir", "state.conn_str"
-	vars  []string // the unset variables it uses, directly or through locals
-	alt   string   // another way to give it, if any
-	where hcl.Range
+// UnknownSetting is a setting left unknown by unset variables.
+type UnknownSetting struct {
+	Name  string   // "agent.state_dir", "state.conn_str"
+	Vars  []string // the unset variables it uses, directly or through locals
+	Alt   string   // another way to give it, if any
+	Range hcl.Range
 }
 
 // unknownStateSetting records that block's attribute name, which places
@@ -24,8 +24,8 @@ func (l *loader) unknownStateSetting(body hcl.Body, block, name, alt string) {
 	if a == nil {
 		return // a default: always known
 	}
-	l.cfg.unknownState = append(l.cfg.unknownState, unknownSetting{
-		name: block + "." + name, vars: l.unsetVars(a.Expr), alt: alt, where: a.Expr.Range(),
+	l.cfg.StateUnknown = append(l.cfg.StateUnknown, UnknownSetting{
+		Name: block + "." + name, Vars: l.unsetVars(a.Expr), Alt: alt, Range: a.Expr.Range(),
 	})
 }
 
@@ -74,31 +74,31 @@ func (l *loader) varsOf(expr hcl.Expression, seen map[string]bool) []string {
 // state is. Each names the variables to give and how.
 func (c *Config) StateLocationDiagnostics() hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	for _, u := range c.unknownState {
-		if u.name == "agent.state_dir" && c.State.Backend == BackendPG {
+	for _, u := range c.StateUnknown {
+		if u.Name == "agent.state_dir" && c.State.Backend == BackendPG {
 			continue // the pg backend does not use it
 		}
-		detail := fmt.Sprintf("%s decides where the state is, and it has no value: ", u.name)
+		detail := fmt.Sprintf("%s decides where the state is, and it has no value: ", u.Name)
 		var ways []string
-		for _, v := range u.vars {
+		for _, v := range u.Vars {
 			ways = append(ways, fmt.Sprintf("-var '%s=…' (or a -var-file, or %s%s)", v, EnvVarPrefix, v))
 		}
-		switch len(u.vars) {
+		switch len(u.Vars) {
 		case 0:
 			detail += "it depends on values that are not known without the variables it uses. Give them with -var, a -var-file or the environment"
 		case 1:
-			detail += fmt.Sprintf("it uses variable %q, which is not set. Give it: %s", u.vars[0], ways[0])
+			detail += fmt.Sprintf("it uses variable %q, which is not set. Give it: %s", u.Vars[0], ways[0])
 		default:
-			detail += fmt.Sprintf("it uses variables %s, which are not set. Give them: %s", quoteAll(u.vars), strings.Join(ways, "; "))
+			detail += fmt.Sprintf("it uses variables %s, which are not set. Give them: %s", quoteAll(u.Vars), strings.Join(ways, "; "))
 		}
-		if u.alt != "" {
-			detail += "; " + u.alt
+		if u.Alt != "" {
+			detail += "; " + u.Alt
 		}
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "The state's location needs a variable",
 			Detail:   detail + ". No other variable is needed to read or edit the state.",
-			Subject:  u.where.Ptr(),
+			Subject:  u.Range.Ptr(),
 		})
 	}
 	return diags
