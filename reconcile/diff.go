@@ -74,6 +74,7 @@ func Diff(req DiffRequest) *Plan {
 		Options:       PlanOptions{Refresh: obs.Refreshed},
 		Fingerprints:  map[string]string{},
 	}
+	p.Variables, p.SensitiveVariables = cfg.CarriedVariables()
 	for _, a := range req.Selection.Targets {
 		p.Options.Targets = append(p.Options.Targets, a.String())
 	}

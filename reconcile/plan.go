@@ -7,8 +7,10 @@ import (
 
 // PlanFormatVersion is the version of saved plans and of `plan -json`.
 // Version 2 added the campaign lineage and the artifact names bound to it
-// (a version 1 plan's job ids and export dirs are not).
-const PlanFormatVersion = 2
+// (a version 1 plan's job ids and export dirs are not); version 3 the
+// variable values the plan was made with (apply FILE loads the
+// configuration with them; a version 2 plan would need them all again).
+const PlanFormatVersion = 3
 
 // Action is what a change does to a migration.
 type Action string
@@ -143,6 +145,14 @@ type Plan struct {
 	// first write will take.
 	Lineage string      `json:"lineage"`
 	Options PlanOptions `json:"options"`
+	// Variables holds the value of every variable the plan was made with
+	// whose value is not secret, as {"value": …, "type": …}: apply FILE
+	// loads the configuration with them (schema.SavedVariables).
+	Variables map[string]json.RawMessage `json:"variables"`
+	// SensitiveVariables names the variables that were set when the plan
+	// was made and whose values are secret: they are never written, so
+	// apply FILE must be given them again.
+	SensitiveVariables []string `json:"sensitive_variables"`
 	// Fingerprints binds the plan to each involved source VM as observed.
 	Fingerprints map[string]string `json:"fingerprints"`
 	// Changes holds every selected migration, sorted by address, no-ops
@@ -231,8 +241,15 @@ func DecodePlan(b []byte) (*Plan, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("not a saved plan: %w", err)
 	}
-	if p.FormatVersion != PlanFormatVersion {
-		return nil, fmt.Errorf("saved plan format_version %d is not supported by this build (want %d)", p.FormatVersion, PlanFormatVersion)
+	switch {
+	case p.FormatVersion == 0:
+		return nil, fmt.Errorf("not a saved plan: no format_version")
+	case p.FormatVersion < PlanFormatVersion:
+		return nil, fmt.Errorf("the saved plan has format_version %d, from an older hyperagent; this one reads version %d only "+
+			"(it carries the variable values the plan was made with): make the plan again with `hyperagent plan -out=FILE`", p.FormatVersion, PlanFormatVersion)
+	case p.FormatVersion > PlanFormatVersion:
+		return nil, fmt.Errorf("the saved plan has format_version %d, from a newer hyperagent; this one reads version %d only: "+
+			"apply it with the hyperagent that made it, or make the plan again with this one", p.FormatVersion, PlanFormatVersion)
 	}
 	return &p, nil
 }

@@ -31,6 +31,12 @@ type Config struct {
 	// not part of Digest: where the agent reports to does not change
 	// what a plan does.
 	Notify []*Webhook
+
+	// StateUnknown lists the settings that place the state
+	// (agent.state_dir, the state block's) left unknown because variables
+	// they use are not set: only with LoadOptions.UnsetUnknown. See
+	// StateLocationDiagnostics.
+	StateUnknown []UnknownSetting
 }
 
 // Migration finds an instance by address.
@@ -120,6 +126,14 @@ type Variable struct {
 	Value       cty.Value // unmarked; check Sensitive before printing
 	Sensitive   bool
 	DeclRange   hcl.Range
+
+	// Set says the value was given (-var, -var-file, the environment, a
+	// saved plan) rather than left at its default.
+	Set bool
+	// Secret says the value reaches a sensitive setting (a plugin's
+	// sensitive attribute, the state's conn_str) though the variable is
+	// not marked sensitive: it is a secret all the same.
+	Secret bool
 }
 
 // PluginBlock is a declared source, converter or target block, decoded
