@@ -23,19 +23,20 @@ func currentVersion() string {
 	return "dev"
 }
 
+const versionHelp = `Usage: hyperagent version [-json]
+
+  Prints hyperagent's version, and the platform and Go release it was
+  built for.
+`
+
 func runVersion(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: hyperagent version [-json]")
-		fmt.Fprintln(e.stderr)
-		fs.PrintDefaults()
+	if code, done := parseFlags(fs, e, versionHelp, args); done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitOK
-		}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "Error: version takes no arguments\n")
 		return exitError
 	}
 	if *asJSON {
