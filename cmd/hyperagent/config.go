@@ -40,7 +40,7 @@ func (cf configFlags) options(e *env, dir string) schema.LoadOptions {
 // writeDiagnostics prints diagnostics for people on stderr, with source
 // snippets.
 func writeDiagnostics(e *env, files schema.Files, diags hcl.Diagnostics) {
-	wr := hcl.NewDiagnosticTextWriter(e.stderr, files, 78, e.color())
+	wr := hcl.NewDiagnosticTextWriter(e.stderr, files, 78, e.colorStderr())
 	_ = wr.WriteDiagnostics(diags)
 }
 
