@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -33,6 +34,10 @@ func runMan(ctx context.Context, e *env, args []string) int {
 		return exitError
 	}
 	dir := fs.Arg(0)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return exitError
+	}
 	for _, name := range sortedNames(pages) {
 		if err := fsutil.WriteFileAtomic(filepath.Join(dir, name), []byte(pages[name]), 0o644); err != nil {
 			fmt.Fprintf(e.stderr, "Error: %v\n", err)

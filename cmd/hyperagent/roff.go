@@ -51,10 +51,24 @@ func (r *roff) paragraphs(ps []string) {
 	}
 }
 
-// escape makes text literal in roff: a backslash is \e and a minus sign
-// \- (so that options read and paste as typed).
+// escape makes text literal in roff: a backslash is \e, a minus sign \-
+// (so that options read and paste as typed), and a character outside
+// ASCII its \[uXXXX] escape (groff reads ASCII without preconv).
 func escape(s string) string {
-	return strings.NewReplacer(`\`, `\e`, "-", `\-`).Replace(s)
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\e`)
+		case r == '-':
+			b.WriteString(`\-`)
+		case r > 0x7f:
+			fmt.Fprintf(&b, `\[u%04X]`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // textLine keeps a line that starts with a control character ('.' or
