@@ -91,7 +91,7 @@ func runState(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
+		fmt.Fprintln(e.stderr, "Error: state takes a subcommand: list, show, rm, mv, pull, push or restore (see hyperagent state -help)")
 		return exitError
 	}
 	sub := fs.Arg(0)
