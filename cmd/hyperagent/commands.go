@@ -16,5 +16,6 @@ func commands() map[string]command {
 		"agent":        {"Reconcile continuously, as a service (also: agent suspend, resume)", runAgent},
 		"status":       {"Show what the running agent is doing (or, without one, what the state records)", runStatus},
 		"demo":         {demoSynopsis, runDemo},
+		"discover":     {discoverSynopsis, runDiscover},
 	}
 }
