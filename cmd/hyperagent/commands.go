@@ -17,5 +17,6 @@ func commands() map[string]command {
 		"status":       {"Show what the running agent is doing (or, without one, what the state records)", runStatus},
 		"demo":         {demoSynopsis, runDemo},
 		"discover":     {discoverSynopsis, runDiscover},
+		"import":       {importSynopsis, runImport},
 	}
 }

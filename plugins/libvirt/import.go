@@ -79,7 +79,7 @@ func (t *Target) ImportDomain(ctx context.Context, req plugins.ImportDomainReque
 	}
 	var obs observed
 	err = t.conn.do(ctx, func(l *golibvirt.Libvirt) error {
-		if err := l.DomainSetMetadata(dom, int32(golibvirt.DomainMetadataElement), []string{metadataXML(owner)},
+		if err := l.DomainSetMetadata(dom, int32(golibvirt.DomainMetadataElement), []string{metadataElement(owner)},
 			[]string{"hyperagent"}, []string{MetadataNS}, golibvirt.DomainAffectConfig); err != nil {
 			return fmt.Errorf("record the owner in domain %s: %w", name, err)
 		}
