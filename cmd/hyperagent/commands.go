@@ -17,6 +17,7 @@ func commands() map[string]command {
 		"status":       {"Show what the running agent is doing (or, without one, what the state records)", runStatus},
 		"demo":         {demoSynopsis, runDemo},
 		"discover":     {discoverSynopsis, runDiscover},
+		"graph":        {graphSynopsis, runGraph},
 		"import":       {importSynopsis, runImport},
 	}
 }
