@@ -83,11 +83,8 @@ func (t *Target) ImportDomain(ctx context.Context, req plugins.ImportDomainReque
 			[]string{"hyperagent"}, []string{MetadataNS}, golibvirt.DomainAffectConfig); err != nil {
 			return fmt.Errorf("record the owner in domain %s: %w", name, err)
 		}
-		x, err := l.DomainGetXMLDesc(dom, golibvirt.DomainXMLInactive)
-		if err != nil {
-			return fmt.Errorf("read back domain %s: %w", name, err)
-		}
-		obs, err = observeXML(x)
+		var err error
+		obs, err = readBack(l, dom)
 		return err
 	})
 	if err != nil {

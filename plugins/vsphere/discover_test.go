@@ -2,7 +2,6 @@ package vsphere
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"testing"
 
@@ -19,21 +18,13 @@ import (
 // the same, and as few as observation's. Every VM comes back with its
 // facts. (The time is BenchmarkDiscover's.)
 func TestDiscoverRoundTripsDoNotGrow(t *testing.T) {
-	small := startSim(t, vcsimtest.Options{Machine: 5})
-	count := func(srv *vcsimtest.Server, vms int) int64 {
-		s := newTestSource(t, blockConfig(srv, nil))
-		c := countRoundTrips(s)
-		ctx := context.Background()
-		if _, err := observeOne(ctx, s, "DC0_H0_VM0"); err != nil { // logs in
-			t.Fatal(err)
-		}
-		c.n.Store(0)
-		res, err := s.Discover(ctx, plugins.DiscoverRequest{PowerOff: true})
+	sameRoundTrips(t, "discovering", func(s *Source, machines int) {
+		res, err := s.Discover(context.Background(), plugins.DiscoverRequest{PowerOff: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.VMs) != vms || len(res.Skipped) != 0 {
-			t.Fatalf("%d VMs and %v skipped, want %d VMs", len(res.VMs), res.Skipped, vms)
+		if len(res.VMs) != 2*machines || len(res.Skipped) != 0 {
+			t.Fatalf("%d VMs and %v skipped, want %d VMs", len(res.VMs), res.Skipped, 2*machines)
 		}
 		for _, vm := range res.VMs {
 			f := vm.Observation.Facts
@@ -47,17 +38,7 @@ func TestDiscoverRoundTripsDoNotGrow(t *testing.T) {
 				}
 			}
 		}
-		return c.n.Load()
-	}
-	n10 := count(small, 10)
-	n300 := count(sharedBigSim(t), 2*bigMachines)
-	t.Logf("round trips: 10 VMs %d, %d VMs %d", n10, 2*bigMachines, n300)
-	if n10 != n300 {
-		t.Errorf("discovering 10 VMs took %d round trips, %d VMs took %d", n10, 2*bigMachines, n300)
-	}
-	if n10 != 4 { // CreateContainerView, RetrieveProperties ×2, DestroyView
-		t.Errorf("round trips = %d, want 4", n10)
-	}
+	})
 }
 
 // TestDiscoverSelects: a folder (relative or absolute) keeps its VMs at
@@ -162,22 +143,11 @@ func TestDiscoverSelects(t *testing.T) {
 //	go test -run '^$' -bench Discover -benchtime 10x ./plugins/vsphere/
 func BenchmarkDiscover(b *testing.B) {
 	clearBenchEnv(b)
-	n := 300
-	if v := os.Getenv("HYPERAGENT_BENCH_DISCOVER_VMS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 2 {
-			b.Fatalf("HYPERAGENT_BENCH_DISCOVER_VMS=%q: want an even number ≥ 2", v)
-		}
-	}
+	n := benchSize(b, "HYPERAGENT_BENCH_DISCOVER_VMS", 300)
 	srv := benchSim(b, n)
 	b.Run("vms="+strconv.Itoa(n), func(b *testing.B) {
-		s := benchSource(b, srv)
-		c := countRoundTrips(s)
+		s, c := benchLoggedIn(b, srv)
 		ctx := context.Background()
-		if _, err := observeOne(ctx, s, "DC0_H0_VM0"); err != nil { // log in outside the timing
-			b.Fatal(err)
-		}
-		c.n.Store(0)
 		for b.Loop() {
 			res, err := s.Discover(ctx, plugins.DiscoverRequest{PowerOff: true})
 			if err != nil {
