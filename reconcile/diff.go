@@ -49,6 +49,8 @@ type decision struct {
 	// refuse is an error finding that blocks the change (an artifact in
 	// a shared place that is not this migration's).
 	refuse *Finding
+	// cond is what the observation found wrong, for machines.
+	cond *Condition
 }
 
 // Diff compares the desired config with the observed world and the
@@ -95,7 +97,7 @@ func Diff(req DiffRequest) *Plan {
 		}
 		d := decide(m, ms, obs, forced)
 		c := Change{
-			Address: a, Action: d.action, Reason: d.reason, Phase: d.phase,
+			Address: a, Action: d.action, Reason: d.reason, Phase: d.phase, Condition: d.cond,
 			DependsOn: dependencies(m, byName), VM: m.VM,
 			Source: m.Source.String(), Converter: m.Converter.String(), Target: m.Target.String(),
 		}

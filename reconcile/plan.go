@@ -67,6 +67,32 @@ type Finding struct {
 	Detail   string `json:"detail,omitempty"`
 }
 
+// ConditionKind names what a plan observed going wrong with a migration.
+type ConditionKind string
+
+const (
+	// ConditionJobFailed: the converter failed the migration's job.
+	ConditionJobFailed ConditionKind = "job_failed"
+	// ConditionJobStalled: the job shows no progress, claimed by a
+	// consumer or left in the queue.
+	ConditionJobStalled ConditionKind = "job_stalled"
+	// ConditionDrift: an artifact state recorded (an export file, a
+	// converted disk, the domain or its definition) is gone or changed,
+	// or the source VM changed since its export.
+	ConditionDrift ConditionKind = "drift"
+)
+
+// Condition is what the plan observed going wrong with a migration, for
+// machines (the agent's notifications); the change's Reason says it for
+// people.
+type Condition struct {
+	Kind  ConditionKind `json:"kind"`
+	JobID string        `json:"job_id,omitempty"` // job_failed, job_stalled
+	// Detail is the converter's error, the stall's detail, or what
+	// drifted (display only, redacted as reasons are).
+	Detail string `json:"detail,omitempty"`
+}
+
 // Change is what the plan does to one migration.
 type Change struct {
 	Address  string    `json:"address"`
@@ -82,11 +108,13 @@ type Change struct {
 	Suspended bool     `json:"suspended,omitempty"`
 	DependsOn []string `json:"depends_on,omitempty"`
 	// Phase is the observed phase the steps start from.
-	Phase     Phase  `json:"phase"`
-	VM        string `json:"vm,omitempty"`
-	Source    string `json:"source,omitempty"`
-	Converter string `json:"converter,omitempty"`
-	Target    string `json:"target,omitempty"`
+	Phase Phase `json:"phase"`
+	// Condition is set when the observation found something wrong.
+	Condition *Condition `json:"condition,omitempty"`
+	VM        string     `json:"vm,omitempty"`
+	Source    string     `json:"source,omitempty"`
+	Converter string     `json:"converter,omitempty"`
+	Target    string     `json:"target,omitempty"`
 }
 
 // PriorState is the state a plan was computed against.

@@ -27,6 +27,10 @@ type Config struct {
 	Targets    map[string]*PluginBlock
 	// Migrations holds one entry per instance, sorted by address.
 	Migrations []*Migration
+	// Notify holds the notify "webhook" blocks, sorted by name. They are
+	// not part of Digest: where the agent reports to does not change
+	// what a plan does.
+	Notify []*Webhook
 }
 
 // Migration finds an instance by address.
@@ -40,9 +44,9 @@ func (c *Config) Migration(a addrs.Migration) *Migration {
 }
 
 // Secrets returns every sensitive string value in the config (variables
-// marked sensitive, plugin attributes declared sensitive, and the state
-// backend's connection string with its password), so that output and logs
-// can redact them.
+// marked sensitive, plugin attributes declared sensitive, the state
+// backend's connection string with its password, webhook secrets and
+// sensitive webhook URLs), so that output and logs can redact them.
 func (c *Config) Secrets() []string {
 	var out []string
 	seen := map[string]bool{}
@@ -54,6 +58,12 @@ func (c *Config) Secrets() []string {
 	}
 	for _, s := range connStrSecrets(c.State.ConnStr) {
 		add(s)
+	}
+	for _, w := range c.Notify {
+		add(w.Secret)
+		if w.URLSensitive {
+			add(w.URL)
+		}
 	}
 	for _, v := range c.Variables {
 		if v.Sensitive {

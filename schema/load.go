@@ -44,6 +44,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: string(addrs.KindConverter), LabelNames: []string{"type", "name"}},
 		{Type: string(addrs.KindTarget), LabelNames: []string{"type", "name"}},
 		{Type: "migration", LabelNames: []string{"name"}},
+		{Type: "notify", LabelNames: []string{"type", "name"}},
 	},
 }
 
@@ -118,6 +119,7 @@ func (l *loader) load() (*Config, hcl.Diagnostics) {
 	diags = append(diags, l.loadState(blocks.OfType("state"))...)
 	diags = append(diags, l.loadPlugins(blocks)...)
 	diags = append(diags, l.loadMigrations(blocks.OfType("migration"), diags.HasErrors())...)
+	diags = append(diags, l.loadNotify(blocks.OfType("notify"))...)
 	if diags.HasErrors() {
 		return nil, diags
 	}
