@@ -39,6 +39,9 @@ func commands() map[string]command {
 		"agent resume":  {"Let suspended migrations run again", suspendCommand("resume")},
 		"status":        {"Show what the running agent is doing (or, without one, what the state records)", runStatus},
 		"dev":           {devSynopsis, runDev},
+		"discover":      {discoverSynopsis, runDiscover},
+		"graph":         {graphSynopsis, runGraph},
+		"import":        {importSynopsis, runImport},
 	}
 }
 
