@@ -29,8 +29,8 @@ func cmdVcsim(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	fs := flag.NewFlagSet("vcsim", flag.ContinueOnError)
 	vms := fs.Int("vms", 4, "VMs (even)")
-	var folders repeated
-	fs.Var(&folders, "folder", "NAME:VM,VM... moved into /DC0/vm/NAME")
+	var folders []string
+	fs.Var(stringsFlag(&folders), "folder", "NAME:VM,VM... moved into /DC0/vm/NAME")
 	template := fs.String("template", "", "a VM to power off and mark as a template")
 	if err := fs.Parse(args); err != nil {
 		ts.Fatalf("vcsim: %v", err)
