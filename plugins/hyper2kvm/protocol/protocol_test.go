@@ -38,7 +38,9 @@ func TestValidate(t *testing.T) {
 		{"report escapes", func(m *Manifest) { m.Options.Report.Path = "../../x" }, []string{"options.report.path"}},
 		{"level", func(m *Manifest) { m.Pipeline.Convert.CompressLevel = 10 }, []string{"compress_level"}},
 		{"everything at once", func(m *Manifest) { m.VM.CPU = 0; m.Output.Format = "vmdk" }, []string{"vm.cpu", "output.format"}},
-		{"identity", func(m *Manifest) { m.SetIdentity("disk0", FileIdentity{Dev: 1, Ino: 2, Size: 1, MtimeNS: 3, CtimeNS: 4}) }, nil},
+		{"identity", func(m *Manifest) {
+			m.SetIdentity("disk0", FileIdentity{Dev: 1, Ino: 2, Size: 1, MtimeNS: 3, CtimeNS: 4})
+		}, nil},
 		{"identity malformed", func(m *Manifest) { m.Metadata.Tags = map[string]string{IdentityTag("disk0"): "dev=1 ino=2"} }, []string{`metadata.tags["file_identity.disk0"]`}},
 		{"identity of no disk", func(m *Manifest) { m.SetIdentity("disk9", FileIdentity{Size: 1}) }, []string{`no disk has the id "disk9"`}},
 		{"identity without checksum", func(m *Manifest) { m.Disks[0].Checksum = ""; m.SetIdentity("disk0", FileIdentity{Size: 1}) }, []string{"no checksum"}},
