@@ -28,6 +28,7 @@ func parseWorkerArgs(e *env, args []string) (worker.Config, error) {
 	var in, out stringList
 	fs.StringVar(&cfg.WorkflowDir, "workflow-dir", "", "the manifest-workflow directory (required)")
 	fs.IntVar(&cfg.Jobs, "jobs", 1, "jobs converted at once")
+	fs.IntVar(&cfg.Coroutines, "coroutines", 0, "qemu-img convert -m for each conversion, 1 to 16 (default: the cores divided by -jobs, at least 1)")
 	fs.Var(&in, "input-root", "a directory input disks must be under (repeatable, at least one)")
 	fs.Var(&out, "output-root", "a directory outputs must be under (repeatable, at least one)")
 	fs.BoolVar(&cfg.Once, "once", false, "process what is queued, then exit")
@@ -42,7 +43,7 @@ func parseWorkerArgs(e *env, args []string) (worker.Config, error) {
 	fs.Var(&maxManifest, "max-manifest-bytes", "a larger job file fails without being read (bytes, or with a KiB, MiB, GiB or TiB suffix; default 4MiB)")
 	fs.Var(&maxVirtual, "max-virtual-size", "a disk whose virtual size (qemu-img info) is larger fails its job before conversion (default 64TiB)")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: hyperagent worker -workflow-dir=DIR -input-root=DIR… -output-root=DIR… [-jobs=N] [-once] [-skip-guest-fixes] [-lease=D] [-heartbeat=D] [-rescan=D] [-grace=D] [-settle=D] [-job-timeout=D] [-max-manifest-bytes=N] [-max-virtual-size=N]")
+		fmt.Fprintln(e.stderr, "Usage: hyperagent worker -workflow-dir=DIR -input-root=DIR… -output-root=DIR… [-jobs=N] [-coroutines=N] [-once] [-skip-guest-fixes] [-lease=D] [-heartbeat=D] [-rescan=D] [-grace=D] [-settle=D] [-job-timeout=D] [-max-manifest-bytes=N] [-max-virtual-size=N]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

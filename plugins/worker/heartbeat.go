@@ -14,8 +14,11 @@ import (
 
 // capabilities are what this worker can run: no inspect or fix (no
 // libguestfs; a job that enables them fails, or with SkipGuestFixes skips
-// them, which is not running them).
-var capabilities = []string{protocol.CapConvert, protocol.CapValidate, protocol.CapChecksum}
+// them, which is not running them), and the codec compressed qcow2 output
+// gets from its qemu-img (features.go).
+func (w *Worker) capabilities() []string {
+	return []string{protocol.CapConvert, protocol.CapValidate, protocol.CapChecksum, w.features(context.Background()).capability()}
+}
 
 // heartbeat is this process's heartbeat file (protocol.Heartbeat).
 type heartbeat struct {
@@ -37,7 +40,7 @@ func (w *Worker) newHeartbeat() *heartbeat {
 			IntervalSeconds: w.cfg.HeartbeatInterval.Seconds(),
 			WorkerVersion:   w.cfg.Version,
 			InputRoots:      w.inRoots, OutputRoots: w.outRoots,
-			Capabilities: capabilities,
+			Capabilities: w.capabilities(),
 		},
 	}
 }

@@ -14,7 +14,8 @@ import (
 
 // TestHeartbeat: a running worker keeps <workflow_dir>/.workers/<host>-<pid>.json
 // fresh from the moment it is Ready, saying who it is, its resolved roots
-// and what it can run (no fix or inspect), and removes it when it stops.
+// and what it can run (no fix or inspect; the codec of compressed output),
+// and removes it when it stops.
 func TestHeartbeat(t *testing.T) {
 	d := newDirs(t)
 	link := filepath.Join(t.TempDir(), "in-link") // a root given through a symlink is written resolved
@@ -58,7 +59,8 @@ func TestHeartbeat(t *testing.T) {
 	in, _ := filepath.EvalSymlinks(d.in)
 	out, _ := filepath.EvalSymlinks(d.out)
 	want := protocol.Heartbeat{Version: 1, Host: host, PID: os.Getpid(), IntervalSeconds: 0.02, WorkerVersion: Version,
-		InputRoots: []string{in}, OutputRoots: []string{out}, Capabilities: []string{"convert", "validate", "checksum"}}
+		InputRoots: []string{in}, OutputRoots: []string{out},
+		Capabilities: []string{"convert", "validate", "checksum", map[bool]string{true: "compress:zstd", false: "compress:zlib"}[qemuHasZstd(t)]}}
 	got := *first
 	got.StartedAt, got.UpdatedAt = time.Time{}, time.Time{}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -65,6 +65,11 @@ type Config struct {
 	// it; a larger disk fails the job before it is converted (default
 	// DefaultMaxVirtualSize).
 	MaxVirtualSize int64
+	// Coroutines is qemu-img convert's -m, the requests one conversion
+	// keeps in flight (and so the clusters it compresses at once): by
+	// default the cores this process may use divided by Jobs, at least 1;
+	// qemu-img allows at most 16.
+	Coroutines int
 	// QemuImg is the qemu-img binary (default "qemu-img" from PATH).
 	QemuImg string
 	Logger  hclog.Logger
@@ -86,6 +91,9 @@ type Worker struct {
 	openInput func(path string) (io.ReadCloser, error)
 	// noURing is set once qemu-img has refused io_uring (see convert.go).
 	noURing atomic.Bool
+	// qemu is what qemu-img was found able to do, probed once (features.go).
+	probeOnce sync.Once
+	qemu      qemuFeatures
 
 	// testHook is called at points tests order against another worker:
 	// "stale" (a lease was judged stale, before it is taken away) and
@@ -142,6 +150,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.MaxVirtualSize <= 0 {
 		cfg.MaxVirtualSize = DefaultMaxVirtualSize
+	}
+	if cfg.Coroutines < 0 || cfg.Coroutines > maxCoroutines {
+		return nil, fmt.Errorf("worker: %d coroutines: qemu-img convert allows 1 to %d (0: one per core)", cfg.Coroutines, maxCoroutines)
 	}
 	if cfg.QemuImg == "" {
 		cfg.QemuImg = "qemu-img"
@@ -201,6 +212,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		watchdog = t.C
 	}
 
+	w.features(ctx) // before the first heartbeat, which lists the codec
 	stopHeartbeat, err := w.startHeartbeat()
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
@@ -209,7 +221,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.reclaimStale()
 	close(w.ready)
 	w.sd.Ready(w.status())
-	w.log.Info("worker started", "workflow_dir", w.cfg.WorkflowDir, "jobs", w.cfg.Jobs, "owner", w.owner)
+	w.log.Info("worker started", "workflow_dir", w.cfg.WorkflowDir, "jobs", w.cfg.Jobs, "owner", w.owner,
+		"coroutines", coroutines(w.cfg.Coroutines, w.cfg.Jobs), "codec", w.features(ctx).codec())
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	defer settle.Stop()
