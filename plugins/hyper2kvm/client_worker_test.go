@@ -101,13 +101,20 @@ func TestSubmitManifest(t *testing.T) {
 
 // TestClientAgainstWorker: Submit, run the real worker once (real
 // qemu-img), and observe the job succeeded with its output sized and
-// sha256'd.
+// sha256'd. The export recorded the disk's file identity, and the worker,
+// finding the file unchanged, took the export's sha256 without reading the
+// file again.
 func TestClientAgainstWorker(t *testing.T) {
 	if _, err := exec.LookPath("qemu-img"); err != nil {
 		t.Fatalf("qemu-img not found: install Debian's qemu-utils (.ci/setup does): %v", err)
 	}
 	f := newFixture(t)
 	disk := writeDisk(t, filepath.Join(f.in, "a.raw"), 3)
+	fi, err := os.Stat(disk.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk.Identity = plugins.IdentityOf(fi)
 	id := "web-5b0e7f2a0000-a1"
 	if _, err := f.submit(submitReq("migration.web", id, disk)); err != nil {
 		t.Fatal(err)
@@ -135,6 +142,13 @@ func TestClientAgainstWorker(t *testing.T) {
 	}
 	if b, err := exec.Command("qemu-img", "compare", "-f", "raw", "-F", "qcow2", disk.Path, wantPath).CombinedOutput(); err != nil {
 		t.Errorf("qemu-img compare: %v\n%s", err, b)
+	}
+	var rep protocol.Report
+	if b, err := os.ReadFile(filepath.Join(f.out, id, "report.json")); err != nil || json.Unmarshal(b, &rep) != nil {
+		t.Fatalf("report: %v\n%s", err, b)
+	}
+	if res, _ := rep.Pipeline.Stages["convert"].Result.(string); !strings.Contains(res, "sha256 is the one the export computed") {
+		t.Errorf("convert result %q: the export's sha256 was not taken for the unchanged file", res)
 	}
 	// Submitting the finished job again is a no-op.
 	if _, err := f.submit(submitReq("migration.web", id, disk)); err != nil {
