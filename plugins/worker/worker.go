@@ -91,9 +91,11 @@ type Worker struct {
 	openInput func(path string) (io.ReadCloser, error)
 	// noURing is set once qemu-img has refused io_uring (see convert.go).
 	noURing atomic.Bool
-	// qemu is what qemu-img was found able to do, probed once (features.go).
+	// qemu is what qemu-img was found able to do, probed once (features.go);
+	// probed says the probe is over.
 	probeOnce sync.Once
 	qemu      qemuFeatures
+	probed    atomic.Bool
 
 	// testHook is called at points tests order against another worker:
 	// "stale" (a lease was judged stale, before it is taken away) and
@@ -212,8 +214,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		watchdog = t.C
 	}
 
-	w.features(ctx) // before the first heartbeat, which lists the codec
-	stopHeartbeat, err := w.startHeartbeat()
+	// qemu-img is probed beside the start and the first jobs (a plain
+	// conversion does not wait for it); the heartbeat is rewritten with the
+	// codec as soon as it is known.
+	probed := make(chan struct{})
+	go func() { defer close(probed); w.features(jobCtx) }()
+	defer func() { <-probed }()
+	stopHeartbeat, err := w.startHeartbeat(probed)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -222,7 +229,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	close(w.ready)
 	w.sd.Ready(w.status())
 	w.log.Info("worker started", "workflow_dir", w.cfg.WorkflowDir, "jobs", w.cfg.Jobs, "owner", w.owner,
-		"coroutines", coroutines(w.cfg.Coroutines, w.cfg.Jobs), "codec", w.features(ctx).codec())
+		"coroutines", coroutines(w.cfg.Coroutines, w.cfg.Jobs))
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	defer settle.Stop()
