@@ -105,7 +105,6 @@ worker() { # $1 = name, $2 = binary, $3 = compress
 bare() { # $1 = name, then qemu-img convert options
   local name=$1 t
   shift
-  rm -f "$work/bare/out.qcow2"
   t=$({ time {
     qemu-img convert -q "$@" -f vmdk -O qcow2 "$vmdk" "$work/bare/out.qcow2"
     qemu-img check -q -f qcow2 "$work/bare/out.qcow2"
@@ -113,8 +112,12 @@ bare() { # $1 = name, then qemu-img convert options
   }; } 2>&1)
   record "$name" "$t"
   outsize[$name]=$(stat -c %s "$work/bare/out.qcow2")
+  rm -f "$work/bare/out.qcow2"
 }
 
+# Every contender's output is deleted right after it is timed: an output
+# left behind until the next round slowed whatever ran next (here, the next
+# contender's CPU time doubled in some rounds).
 cat "$vmdk" >/dev/null # warm the page cache for every contender alike
 for ((i = 1; i <= rounds; i++)); do
   bare "bare"
