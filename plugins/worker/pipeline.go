@@ -86,7 +86,7 @@ func (w *Worker) runJob(ctx context.Context, c *claim) (*protocol.Report, error)
 		how[t.how]++
 		rep.Artifacts = append(rep.Artifacts, art)
 	}
-	result := convertResult(len(disks), m.Output.Format, target, compressed, how)
+	result := convertResult(len(disks), m.Output.Format, target, how)
 	rep.stage("convert", protocol.StageResult{Success: true, Duration: convertSecs, Result: result})
 	rep.stage("validate", protocol.StageResult{Success: true, Duration: checkSecs,
 		Result: "qemu-img check passed (raw: qemu-img compare against the input)"})
@@ -132,7 +132,7 @@ type diskResult struct {
 }
 
 // convertResult is the convert stage's result line in the report.
-func convertResult(n int, format string, target []string, compressed bool, how map[verification]int) string {
+func convertResult(n int, format string, target []string, how map[verification]int) string {
 	r := fmt.Sprintf("%d disk(s) converted to %s with qemu-img %s", n, format, strings.Join(target, " "))
 	if checked := how[hashed] + how[byIdentity]; checked < n {
 		r += fmt.Sprintf(", input sha256 verified for %d of %d disk(s) (the others have no checksum in the manifest)", checked, n)
