@@ -42,6 +42,7 @@ func parseWorkerArgs(e *env, args []string) (worker.Config, error) {
 	var in, out []string
 	fs.StringVar(&cfg.WorkflowDir, "workflow-dir", "", "the manifest-workflow directory (required)")
 	fs.IntVar(&cfg.Jobs, "jobs", 1, "jobs converted at once")
+	fs.IntVar(&cfg.Coroutines, "coroutines", 0, "qemu-img convert -m for each conversion, 1 to 16 (default: the cores divided by -jobs, at least 1)")
 	fs.Var(stringsFlag(&in), "input-root", "a `DIR` input disks must be under (repeatable, at least one)")
 	fs.Var(stringsFlag(&out), "output-root", "a `DIR` outputs must be under (repeatable, at least one)")
 	fs.BoolVar(&cfg.Once, "once", false, "process what is queued, then exit")
