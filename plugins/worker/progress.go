@@ -114,9 +114,11 @@ func (p *jobProgress) doneLocked() int64 {
 	return min(p.base+int64(p.share*float64(p.cur)), p.file.TotalBytes)
 }
 
+// run writes the file until end: a whole interval after each look, or at
+// once for the last byte.
 func (p *jobProgress) run() {
 	defer close(p.done)
-	t := time.NewTicker(p.every)
+	t := time.NewTimer(p.every)
 	defer t.Stop()
 	for {
 		select {
@@ -124,8 +126,10 @@ func (p *jobProgress) run() {
 			return
 		case <-t.C:
 		case <-p.now:
+			t.Stop()
 		}
 		p.write()
+		t.Reset(p.every)
 	}
 }
 
