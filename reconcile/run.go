@@ -205,7 +205,7 @@ func (r *run) poller(ctx context.Context, name string, conv plugins.Converter) *
 	if iv <= 0 {
 		iv = 2 * time.Second
 	}
-	p := newJobPoller(ctx, name, conv, iv, r.e.log())
+	p := newJobPoller(ctx, name, conv, iv, r.e.log(), r.opts.Progress)
 	r.pollers[name] = p
 	return p
 }
