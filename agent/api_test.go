@@ -248,7 +248,7 @@ func TestProgressRateAndETA(t *testing.T) {
 	if b.Done != 2000 || b.Total != 4000 || b.RateBytesPerSecond != 1000 || b.ETASeconds == nil || *b.ETASeconds != 2 {
 		t.Errorf("bytes %+v (eta %v), want 2000 of 4000 at 1000/s, 2 s left", b, b.ETASeconds)
 	}
-	for name := range l.byAddr["migration.a"].items {
+	for name := range l.byAddr["migration.a"].export.items {
 		if strings.Contains(name, "hunter2") {
 			t.Errorf("item name %q not redacted", name)
 		}
