@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -513,10 +514,12 @@ func TestAgentAPITokenOffLoopback(t *testing.T) {
 // TestAgentAPIRealWorker: a files source exporting an OVA holding a
 // 512 MiB disk (unpacking it reports progress), the hyper2kvm converter and the built-in worker
 // (qemu-img) on a real workflow directory. The API shows the export's
-// bytes moving with a rate and an ETA, then the conversion with no
-// figures but its elapsed time, then the migration defined; the worker's
-// heartbeat makes the converter live, in the status and the metrics, and
-// the bytes exported and converted are counted.
+// bytes moving with a rate and an ETA, then the conversion's (the disk
+// holds 32 MiB of data, which the worker's rate limit makes a conversion
+// of about two seconds), from the progress file the worker publishes,
+// then the migration defined; the worker's heartbeat makes the converter
+// live, in the status and the metrics, and the bytes exported and
+// converted are counted.
 func TestAgentAPIRealWorker(t *testing.T) {
 	work := t.TempDir()
 	for _, d := range []string{"nas", "wf", "out", "exports", "fakes", "repo"} {
@@ -527,7 +530,8 @@ func TestAgentAPIRealWorker(t *testing.T) {
 	const size = 512 << 20
 	writeSparseOVA(t, filepath.Join(work, "nas", "big.ova"), "big-disk1.raw", size)
 	w, err := worker.New(worker.Config{WorkflowDir: filepath.Join(work, "wf"), InputRoots: []string{filepath.Join(work, "nas"), filepath.Join(work, "exports")},
-		OutputRoots: []string{filepath.Join(work, "out")}, Rescan: 200 * time.Millisecond, HeartbeatInterval: time.Second, Logger: hclog.NewNullLogger()})
+		OutputRoots: []string{filepath.Join(work, "out")}, Rescan: 200 * time.Millisecond, HeartbeatInterval: time.Second,
+		RateLimit: 16 << 20, ProgressInterval: 50 * time.Millisecond, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,7 +575,7 @@ migration "big" {
 	a := startAgent(t, repo, nil)
 	c := unixAPI(t, a.sock)
 
-	var exporting []agent.ByteProgress
+	var exporting, converted []agent.ByteProgress
 	var converting *agent.MigrationStatus
 	var list agent.MigrationsResponse
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
@@ -587,8 +591,13 @@ migration "big" {
 		if m.Step == reconcile.StepExport && m.StepState == "running" && m.Progress != nil && m.Progress.Bytes != nil {
 			exporting = append(exporting, *m.Progress.Bytes)
 		}
-		if (m.Phase == reconcile.PhaseQueued || m.Phase == reconcile.PhaseConverting) && m.Progress != nil && converting == nil {
-			converting = &m
+		if (m.Phase == reconcile.PhaseQueued || m.Phase == reconcile.PhaseConverting) && m.Progress != nil {
+			if converting == nil {
+				converting = &m
+			}
+			if m.Progress.Bytes != nil {
+				converted = append(converted, *m.Progress.Bytes)
+			}
 		}
 		if m.Phase == reconcile.PhaseDefined {
 			break
@@ -616,8 +625,27 @@ migration "big" {
 	}
 	if converting == nil {
 		t.Error("never saw the conversion under way")
-	} else if p := converting.Progress; p.Bytes != nil || p.ElapsedSeconds < 0 || p.Since.IsZero() || converting.JobID == "" || converting.Attempt != 1 {
-		t.Errorf("conversion %+v, progress %+v: want no figures, the time since submission, job and attempt", converting, p)
+	} else if p := converting.Progress; p.ElapsedSeconds < 0 || p.Since.IsZero() || converting.JobID == "" || converting.Attempt != 1 {
+		t.Errorf("conversion %+v, progress %+v: want the time since submission, job and attempt", converting, p)
+	}
+	moving, rated = map[int64]bool{}, false
+	var last int64
+	for _, b := range converted {
+		if b.Total != size || b.Done < last || b.Done > b.Total {
+			t.Errorf("conversion progress %+v after %d done: want growing within the disk's %d bytes", b, last, size)
+		}
+		if b.Done > 0 && b.Done < b.Total {
+			moving[b.Done] = true
+		}
+		if b.RateBytesPerSecond > 0 && b.ETASeconds != nil && b.Done < b.Total {
+			rated = true
+		}
+		last = b.Done
+	}
+	t.Logf("conversion: %d samples, %d distinct partial values", len(converted), len(moving))
+	if len(moving) < 2 || !rated {
+		t.Errorf("the conversion's progress did not show moving with a rate and an ETA: %d distinct partial values, rate seen %v, in %d samples",
+			len(moving), rated, len(converted))
 	}
 
 	// The pass that defined it records what it collected when it ends.
@@ -646,9 +674,10 @@ migration "big" {
 	}
 }
 
-// writeSparseOVA writes an OVA of one VM whose raw disk of size bytes
-// (zeros) is a hole in the archive: cheap to make, and as long to unpack
-// as a real one.
+// writeSparseOVA writes an OVA of one VM whose raw disk of size bytes is
+// a hole in the archive but for 256 KiB of pseudo-random data in every
+// 4 MiB: cheap to make, as long to unpack as a real one, and with data
+// for a conversion to write.
 func writeSparseOVA(t *testing.T, path, disk string, size int64) {
 	t.Helper()
 	ovf := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
@@ -698,5 +727,15 @@ func writeSparseOVA(t *testing.T, path, disk string, size int64) {
 	}
 	if err := f.Truncate(end + size + 1024); err != nil {
 		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(uint64(size), 1))
+	chunk := make([]byte, 256<<10)
+	for off := int64(0); off+int64(len(chunk)) <= size; off += 4 << 20 {
+		for i := range chunk {
+			chunk[i] = byte(r.Uint32())
+		}
+		if _, err := f.WriteAt(chunk, end+off); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
