@@ -1,0 +1,83 @@
+package jsondoc
+
+import (
+	"github.com/hypersdk/hyperagent/reconcile"
+)
+
+// Plan is the plan as a document (docs/schema/plan.json).
+type Plan struct {
+	FormatVersion     string               `json:"format_version"`
+	HyperagentVersion string               `json:"hyperagent_version"`
+	ConfigDir         string               `json:"config_dir"`
+	ConfigDigest      string               `json:"config_digest"`
+	PriorState        reconcile.PriorState `json:"prior_state"`
+	Lineage           string               `json:"lineage"`
+	Options           Options              `json:"options"`
+	Fingerprints      map[string]string    `json:"fingerprints"`
+	Changes           []Change             `json:"changes"`
+	Summary           reconcile.Summary    `json:"summary"`
+}
+
+// Options are the selections the plan was made with.
+type Options struct {
+	Targets  []string `json:"targets"`
+	Excludes []string `json:"excludes"`
+	Replace  []string `json:"replace"`
+	Refresh  bool     `json:"refresh"`
+}
+
+// Change is what the plan does to one migration, every list present.
+type Change struct {
+	Address   string              `json:"address"`
+	Action    reconcile.Action    `json:"action"`
+	Reason    string              `json:"reason"`
+	Phase     reconcile.Phase     `json:"phase"`
+	VM        string              `json:"vm"`
+	Source    string              `json:"source"`
+	Converter string              `json:"converter"`
+	Target    string              `json:"target"`
+	Steps     []reconcile.Step    `json:"steps"`
+	Findings  []reconcile.Finding `json:"findings"`
+	Blocked   bool                `json:"blocked"`
+	Suspended bool                `json:"suspended"`
+	DependsOn []string            `json:"depends_on"`
+}
+
+// NewPlan renders p; version is the hyperagent that renders it.
+func NewPlan(p *reconcile.Plan, version string) Plan {
+	out := Plan{
+		FormatVersion: FormatVersion, HyperagentVersion: version,
+		ConfigDir: p.ConfigDir, ConfigDigest: p.ConfigDigest, PriorState: p.Prior, Lineage: p.Lineage,
+		Options: Options{Targets: list(p.Options.Targets), Excludes: list(p.Options.Excludes),
+			Replace: list(p.Options.Replace), Refresh: p.Options.Refresh},
+		Fingerprints: map[string]string{},
+		Changes:      make([]Change, 0, len(p.Changes)),
+		Summary:      p.Summary,
+	}
+	for a, f := range p.Fingerprints {
+		out.Fingerprints[a] = f
+	}
+	for _, c := range p.Changes {
+		out.Changes = append(out.Changes, NewChange(c))
+	}
+	return out
+}
+
+// NewChange renders one change (also a planned_change UI line's).
+func NewChange(c reconcile.Change) Change {
+	return Change{
+		Address: c.Address, Action: c.Action, Reason: c.Reason, Phase: c.Phase,
+		VM: c.VM, Source: c.Source, Converter: c.Converter, Target: c.Target,
+		Steps: list(c.Steps), Findings: list(c.Findings),
+		Blocked: c.Blocked, Suspended: c.Suspended, DependsOn: list(c.DependsOn),
+	}
+}
+
+// list is s, or an empty list for nil: documents have [] where there is
+// nothing, never null.
+func list[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
