@@ -230,7 +230,7 @@ func TestApproveGivesUpOnInterrupt(t *testing.T) {
 	e := &env{stdin: r, stdout: &out, stderr: &errb, stdinTTY: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if approve(ctx, e, false) {
+	if approve(ctx, e, humanProblems{e}, false) {
 		t.Fatal("approve after an interrupt said yes")
 	}
 	if !strings.Contains(out.String(), "Enter a value:") || !strings.Contains(errb.String(), "Apply cancelled.") {

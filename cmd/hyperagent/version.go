@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/hypersdk/hyperagent/reconcile/jsondoc"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise
@@ -21,6 +22,14 @@ func currentVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// versionJSON is version -json (docs/schema/version.json).
+type versionJSON struct {
+	FormatVersion string `json:"format_version"`
+	Version       string `json:"version"`
+	Go            string `json:"go"`
+	Platform      string `json:"platform"`
 }
 
 func runVersion(ctx context.Context, e *env, args []string) int {
@@ -39,14 +48,8 @@ func runVersion(ctx context.Context, e *env, args []string) int {
 		return exitError
 	}
 	if *asJSON {
-		b, _ := json.MarshalIndent(map[string]string{
-			"format_version": "1",
-			"version":        currentVersion(),
-			"go":             runtime.Version(),
-			"platform":       runtime.GOOS + "_" + runtime.GOARCH,
-		}, "", "  ")
-		fmt.Fprintln(e.stdout, string(b))
-		return exitOK
+		return writeJSON(e, versionJSON{FormatVersion: jsondoc.FormatVersion, Version: currentVersion(),
+			Go: runtime.Version(), Platform: runtime.GOOS + "_" + runtime.GOARCH})
 	}
 	fmt.Fprintf(e.stdout, "hyperagent %s\non %s_%s, %s\n", currentVersion(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	return exitOK
