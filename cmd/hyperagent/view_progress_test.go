@@ -144,9 +144,19 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
 
-func (s *syncBuffer) take() string { s.mu.Lock(); defer s.mu.Unlock(); x := s.b.String(); s.b.Reset(); return x }
+func (s *syncBuffer) take() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x := s.b.String()
+	s.b.Reset()
+	return x
+}
 
 // erase is how mpb takes back the previous frame: cursor up N lines,
 // erase to the end of the screen.
