@@ -23,6 +23,11 @@ const applyHelp = `Usage: hyperagent apply [options] [FILE | DIR]
   DIR (default: the current directory) it makes a plan, shows it, and asks
   for "yes" on a terminal (use -auto-approve elsewhere).
 
+  On a terminal each running migration has a line redrawn in place (its
+  step, bar, percentage, rate and ETA); elsewhere apply prints timestamped
+  lines. With -json it prints the machine-readable UI (JSON lines,
+  docs/output.md) and needs -auto-approve or a saved plan.
+
   The first interrupt (SIGINT, SIGTERM) starts no new steps, cancels those
   in flight, records state and exits 130; a second exits at once (state is
   still consistent: every write is atomic).

@@ -160,7 +160,7 @@ func (v *jsonApplyView) result(r *reconcile.Result) {
 	res := *r
 	jsondoc.FillEmpty(&res)
 	for _, f := range res.Failed {
-		d := jsonDiagnostic{Severity: "error", Summary: fmt.Sprintf("%s failed at step %s", f.Address, f.Step),
+		d := jsonDiagnostic{Severity: "error", Summary: fmt.Sprintf("step %s failed", f.Step),
 			Detail: f.Error, Address: f.Address}
 		if c := f.Config; c != nil && c.File != "" && c.Line > 0 {
 			pos := jsonPos{Line: c.Line, Column: max(c.Column, 1)}
