@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -72,15 +73,20 @@ func (u *jsonUI) emit(l uiLine) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	l.Timestamp = u.now().Format(time.RFC3339Nano)
-	b, err := json.Marshal(l)
-	if err != nil {
+	// One Write per line. HTML characters stay as they are (not \u003c),
+	// so that the redactor on stdout sees text as it was written.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(l); err != nil {
 		// Plain data: cannot happen. Say so in the stream rather than
 		// dropping the line.
-		b, _ = json.Marshal(uiLine{Level: "error", Message: "encoding a UI line: " + err.Error(), Module: uiModule,
+		b.Reset()
+		_ = enc.Encode(uiLine{Level: "error", Message: "encoding a UI line: " + err.Error(), Module: uiModule,
 			Timestamp: l.Timestamp, Type: uiDiagnostic,
 			Diagnostic: &jsonDiagnostic{Severity: "error", Summary: "encoding a UI line failed", Detail: err.Error()}})
 	}
-	_, _ = u.out.Write(append(b, '\n'))
+	_, _ = u.out.Write(b.Bytes())
 }
 
 // diagnostics writes each diagnostic as a line of its own.
