@@ -11,9 +11,14 @@ package docs
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+	"reflect"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -125,4 +130,71 @@ func ValidateLines(ref string, lines []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// FieldsMatch checks that the properties a schema declares at pointer
+// (a JSON pointer into file, e.g. "/$defs/migration/properties") are
+// exactly the JSON names of t's exported fields: a field added to a Go
+// type and not to its schema, or the reverse, is an error naming it.
+func FieldsMatch(t reflect.Type, file, pointer string) error {
+	b, err := files.ReadFile(path.Join("schema", file))
+	if err != nil {
+		return err
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	for _, tok := range strings.Split(strings.TrimPrefix(pointer, "/"), "/") {
+		switch v := doc.(type) {
+		case map[string]any:
+			var ok bool
+			if doc, ok = v[tok]; !ok {
+				return fmt.Errorf("%s%s: no %q", file, pointer, tok)
+			}
+		case []any:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || i >= len(v) {
+				return fmt.Errorf("%s%s: no item %q", file, pointer, tok)
+			}
+			doc = v[i]
+		default:
+			return fmt.Errorf("%s%s: %q is not in an object or array", file, pointer, tok)
+		}
+	}
+	props, ok := doc.(map[string]any)
+	if !ok {
+		return fmt.Errorf("%s%s is not an object of properties", file, pointer)
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	fields := map[string]bool{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fields[name] = true
+	}
+	var errs []string
+	for n := range fields {
+		if _, ok := props[n]; !ok {
+			errs = append(errs, fmt.Sprintf("%s.%s is not in %s%s", t.Name(), n, file, pointer))
+		}
+	}
+	for n := range props {
+		if !fields[n] {
+			errs = append(errs, fmt.Sprintf("%s%s declares %s, which %s has not", file, pointer, n, t.Name()))
+		}
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
 }

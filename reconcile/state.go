@@ -69,6 +69,9 @@ type MigrationState struct {
 	Job      *JobRecord             `json:"job,omitempty"`
 	Outputs  []plugins.Output       `json:"outputs,omitempty"`
 	Domain   *plugins.DefinedDomain `json:"domain,omitempty"`
+	// DefinedAt is when the domain was last defined: each define, also
+	// one that redefines the same domain, sets it anew.
+	DefinedAt *time.Time `json:"defined_at,omitempty"`
 
 	LastError *ErrorRecord `json:"last_error,omitempty"`
 	// Suspended, when set, holds the migration: no step runs until it is

@@ -66,6 +66,9 @@ func (l *loader) loadAgent(blocks hcl.Blocks) hcl.Diagnostics {
 		return a, a.IsKnown() && !a.IsNull()
 	}
 	a := &l.cfg.Agent
+	if !v.GetAttr("state_dir").IsKnown() {
+		l.unknownStateSetting(blocks[0].Body, "agent", "state_dir", "")
+	}
 	if s, ok := get("state_dir"); ok {
 		a.StateDir = resolve(l.dir, s.AsString())
 	}

@@ -109,7 +109,7 @@ type apiConn struct {
 }
 
 func unixAPI(t *testing.T, sock string) *apiConn {
-	return &apiConn{t: t, base: "http://agent", hc: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+	return &apiConn{t: t, base: "http://localhost", hc: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		}}}}
@@ -128,6 +128,9 @@ func (c *apiConn) call(method, path, body string) (int, []byte) {
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	var resp *http.Response
 	for i := 0; ; i++ { // the agent may still be starting
@@ -345,11 +348,11 @@ func TestAgentAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A pass the resumption or the last reconcile queued may still run:
-	// wait for it to let go.
-	if _, err := store.LockWait(t.Context(), "test holds the lock", time.Minute, nil); err != nil {
-		t.Fatal(err)
-	}
+	// A pass of the agent's own (a retry, a watch) may hold it right now.
+	eventually(t, "the test's lock", func() bool {
+		_, err := store.Lock("test holds the lock")
+		return err == nil
+	})
 	n := c.status().Passes
 	c.json("POST", "/v1/reconcile", "", http.StatusAccepted, nil)
 	eventually(t, "the pass waiting for the lock", func() bool { return strings.Contains(a.stderr.String(), "test holds the lock") })

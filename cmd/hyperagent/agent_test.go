@@ -122,7 +122,7 @@ func (a *agentChild) status(t *testing.T) agent.Status {
 			return (&net.Dialer{}).DialContext(ctx, "unix", a.sock)
 		}}}
 	for i := 0; ; i++ {
-		resp, err := hc.Get("http://agent/v1/status")
+		resp, err := hc.Get("http://localhost/v1/status")
 		if err != nil {
 			if i > 200 {
 				t.Fatalf("status API: %v", err)

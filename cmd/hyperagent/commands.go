@@ -15,6 +15,6 @@ func commands() map[string]command {
 		"worker":       {"Run the built-in converter on a workflow directory", runWorker},
 		"agent":        {"Reconcile continuously, as a service (also: agent suspend, resume)", runAgent},
 		"status":       {"Show what the running agent is doing (or, without one, what the state records)", runStatus},
-		"demo":         {demoSynopsis, runDemo},
+		"dev":          {devSynopsis, runDev},
 	}
 }

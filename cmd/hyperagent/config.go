@@ -13,6 +13,8 @@ import (
 type configFlags struct {
 	vars     []string // -var NAME=VALUE, repeatable
 	varFiles []string // -var-file FILE, repeatable
+	// saved holds the variable values of the saved plan apply runs.
+	saved *schema.SavedVariables
 }
 
 // register adds -var and -var-file to fs.
@@ -40,6 +42,7 @@ func (cf configFlags) options(e *env, dir string) schema.LoadOptions {
 		VarFiles: cf.varFiles,
 		Env:      e.environ,
 		Plugins:  e.registry.Schemas(),
+		Saved:    cf.saved,
 	}
 }
 

@@ -202,14 +202,24 @@ func stateFor(e *env, flagDir string, cf configFlags) (stateRef, bool) {
 	return stateIn(e, ".", flagDir, cf)
 }
 
-// stateIn is stateFor for the configuration in dir. The
+// stateIn is stateFor for the configuration in dir. The configuration is
+// loaded with unset variables left unknown, as validate loads it: finding
+// the state needs no secret (a vCenter password), only the variables the
+// state's own settings use, which are named when missing. The
 // configuration's secrets (a connection string) go to the redactor.
 func stateIn(e *env, dir, flagDir string, cf configFlags) (stateRef, bool) {
 	if flagDir != "" {
 		return stateRef{dir: flagDir}, true
 	}
-	cfg, files, diags := loadConfig(e, dir, cf)
+	o := cf.options(e, dir)
+	o.UnsetUnknown = true
+	cfg, files, diags := schema.Load(o)
 	if !diags.HasErrors() && cfg != nil {
+		if ds := cfg.StateLocationDiagnostics(); ds.HasErrors() {
+			writeDiagnostics(e, files, ds)
+			fmt.Fprintf(e.stderr, "Error: where the configuration in %s keeps its state depends on variables that are not set (above); give them, or name a state directory with -state-dir\n", dir)
+			return stateRef{}, false
+		}
 		e.redact.SetSecrets(cfg.Secrets())
 		if cfg.State.Backend == schema.BackendPG {
 			return stateRef{cfg: cfg}, true

@@ -35,17 +35,18 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 	pf.register(fs)
 	var lf lockFlags
 	lf.register(fs, true)
-	if code, done := parseFlags(fs, e, planHelp, args); done {
+	pos, code, done := parseInterspersed(fs, e, planHelp, args)
+	if done {
 		return code
 	}
 	v := newPlanView(e, *asJSON)
-	if fs.NArg() > 1 {
+	if len(pos) > 1 {
 		v.errorf("plan takes at most one directory")
 		return exitError
 	}
 	dir := "."
-	if fs.NArg() == 1 {
-		dir = fs.Arg(0)
+	if len(pos) == 1 {
+		dir = pos[0]
 	}
 	w := openWorkspace(ctx, e, v, dir, cf)
 	if w == nil {

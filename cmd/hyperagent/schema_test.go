@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -70,4 +71,28 @@ func uiLines(t *testing.T, stdout string) readLines {
 		t.Errorf("the first line is %s, not version", out[0].Type)
 	}
 	return out
+}
+
+// The schemas of the CLI's documents declare exactly the fields of the
+// Go types they are marshalled from.
+func TestCLISchemasDeclareEveryField(t *testing.T) {
+	for _, tc := range []struct {
+		v             any
+		file, pointer string
+	}{
+		{validateJSON{}, "validate.json", "/properties"},
+		{versionJSON{}, "version.json", "/properties"},
+		{statusReport{}, "status.json", "/properties"},
+		{recordedMigration{}, "status.json", "/properties/recorded/items/properties"},
+		{jsonDiagnostic{}, "common.json", "/$defs/diagnostic/properties"},
+		{jsonRange{}, "common.json", "/$defs/range/properties"},
+		{jsonPos{}, "common.json", "/$defs/pos/properties"},
+		{jsonSnippet{}, "common.json", "/$defs/snippet/properties"},
+		{planCounts{}, "ui.json", "/$defs/plan_counts/properties"},
+		{applyCounts{}, "ui.json", "/$defs/apply_counts/properties"},
+	} {
+		if err := docs.FieldsMatch(reflect.TypeOf(tc.v), tc.file, tc.pointer); err != nil {
+			t.Error(err)
+		}
+	}
 }

@@ -1,6 +1,8 @@
 package jsondoc
 
 import (
+	"encoding/json"
+
 	"github.com/hypersdk/hyperagent/reconcile"
 )
 
@@ -13,9 +15,14 @@ type Plan struct {
 	PriorState        reconcile.PriorState `json:"prior_state"`
 	Lineage           string               `json:"lineage"`
 	Options           Options              `json:"options"`
-	Fingerprints      map[string]string    `json:"fingerprints"`
-	Changes           []Change             `json:"changes"`
-	Summary           reconcile.Summary    `json:"summary"`
+	// Variables are the values the plan was made with, each
+	// {"value": …, "type": …}, but for the sensitive ones, which are only
+	// named in SensitiveVariables: they are never written.
+	Variables          map[string]json.RawMessage `json:"variables"`
+	SensitiveVariables []string                   `json:"sensitive_variables"`
+	Fingerprints       map[string]string          `json:"fingerprints"`
+	Changes            []Change                   `json:"changes"`
+	Summary            reconcile.Summary          `json:"summary"`
 }
 
 // Options are the selections the plan was made with.
@@ -28,19 +35,22 @@ type Options struct {
 
 // Change is what the plan does to one migration, every list present.
 type Change struct {
-	Address   string              `json:"address"`
-	Action    reconcile.Action    `json:"action"`
-	Reason    string              `json:"reason"`
-	Phase     reconcile.Phase     `json:"phase"`
-	VM        string              `json:"vm"`
-	Source    string              `json:"source"`
-	Converter string              `json:"converter"`
-	Target    string              `json:"target"`
-	Steps     []reconcile.Step    `json:"steps"`
-	Findings  []reconcile.Finding `json:"findings"`
-	Blocked   bool                `json:"blocked"`
-	Suspended bool                `json:"suspended"`
-	DependsOn []string            `json:"depends_on"`
+	Address string           `json:"address"`
+	Action  reconcile.Action `json:"action"`
+	Reason  string           `json:"reason"`
+	Phase   reconcile.Phase  `json:"phase"`
+	// Condition is what the observation found wrong (a failed or stalled
+	// job, drift); null when nothing.
+	Condition *reconcile.Condition `json:"condition"`
+	VM        string               `json:"vm"`
+	Source    string               `json:"source"`
+	Converter string               `json:"converter"`
+	Target    string               `json:"target"`
+	Steps     []reconcile.Step     `json:"steps"`
+	Findings  []reconcile.Finding  `json:"findings"`
+	Blocked   bool                 `json:"blocked"`
+	Suspended bool                 `json:"suspended"`
+	DependsOn []string             `json:"depends_on"`
 }
 
 // NewPlan renders p; version is the hyperagent that renders it.
@@ -50,9 +60,14 @@ func NewPlan(p *reconcile.Plan, version string) Plan {
 		ConfigDir: p.ConfigDir, ConfigDigest: p.ConfigDigest, PriorState: p.Prior, Lineage: p.Lineage,
 		Options: Options{Targets: list(p.Options.Targets), Excludes: list(p.Options.Excludes),
 			Replace: list(p.Options.Replace), Refresh: p.Options.Refresh},
-		Fingerprints: map[string]string{},
-		Changes:      make([]Change, 0, len(p.Changes)),
-		Summary:      p.Summary,
+		Variables:          map[string]json.RawMessage{},
+		SensitiveVariables: list(p.SensitiveVariables),
+		Fingerprints:       map[string]string{},
+		Changes:            make([]Change, 0, len(p.Changes)),
+		Summary:            p.Summary,
+	}
+	for n, v := range p.Variables {
+		out.Variables[n] = v
 	}
 	for a, f := range p.Fingerprints {
 		out.Fingerprints[a] = f
@@ -66,7 +81,7 @@ func NewPlan(p *reconcile.Plan, version string) Plan {
 // NewChange renders one change (also a planned_change UI line's).
 func NewChange(c reconcile.Change) Change {
 	return Change{
-		Address: c.Address, Action: c.Action, Reason: c.Reason, Phase: c.Phase,
+		Address: c.Address, Action: c.Action, Reason: c.Reason, Phase: c.Phase, Condition: c.Condition,
 		VM: c.VM, Source: c.Source, Converter: c.Converter, Target: c.Target,
 		Steps: list(c.Steps), Findings: list(c.Findings),
 		Blocked: c.Blocked, Suspended: c.Suspended, DependsOn: list(c.DependsOn),

@@ -3,6 +3,7 @@ package protocol
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -167,5 +168,41 @@ func TestReportSchemaAgreesWithParseReport(t *testing.T) {
 	want := []string{"huge-duration"}
 	if diff := cmp.Diff(want, disagree); diff != "" {
 		t.Errorf("schema and code disagree (-want +got):\n%s", diff)
+	}
+}
+
+// The protocol's schemas declare exactly the fields of the Go types both
+// sides read and write.
+func TestProtocolSchemasDeclareEveryField(t *testing.T) {
+	for _, tc := range []struct {
+		v             any
+		file, pointer string
+	}{
+		{Manifest{}, "manifest.json", "/properties"},
+		{Source{}, "manifest.json", "/properties/source/properties"},
+		{VM{}, "manifest.json", "/properties/vm/properties"},
+		{Disk{}, "manifest.json", "/properties/disks/items/properties"},
+		{NIC{}, "manifest.json", "/properties/nics/items/properties"},
+		{Metadata{}, "manifest.json", "/properties/metadata/properties"},
+		{Pipeline{}, "manifest.json", "/properties/pipeline/properties"},
+		{InspectStage{}, "manifest.json", "/properties/pipeline/properties/inspect/properties"},
+		{FixStage{}, "manifest.json", "/properties/pipeline/properties/fix/properties"},
+		{ConvertStage{}, "manifest.json", "/properties/pipeline/properties/convert/properties"},
+		{ValidateStage{}, "manifest.json", "/properties/pipeline/properties/validate/properties"},
+		{Output{}, "manifest.json", "/properties/output/properties"},
+		{Options{}, "manifest.json", "/properties/options/properties"},
+		{ReportOption{}, "manifest.json", "/properties/options/properties/report/properties"},
+		{Report{}, "report.json", "/$defs/full/properties"},
+		{InputManifest{}, "report.json", "/$defs/full/properties/input_manifest/properties"},
+		{PipelineResult{}, "report.json", "/$defs/full/properties/pipeline/properties"},
+		{StageResult{}, "report.json", "/$defs/full/properties/pipeline/properties/stages/additionalProperties/properties"},
+		{Artifact{}, "report.json", "/$defs/full/properties/artifacts/items/properties"},
+		{Note{}, "report.json", "/$defs/note/properties"},
+		{Summary{}, "report.json", "/$defs/full/properties/summary/properties"},
+		{ErrorSidecar{}, "error-sidecar.json", "/properties"},
+	} {
+		if err := docs.FieldsMatch(reflect.TypeOf(tc.v), tc.file, tc.pointer); err != nil {
+			t.Error(err)
+		}
 	}
 }
