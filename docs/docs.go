@@ -170,17 +170,7 @@ func FieldsMatch(t reflect.Type, file, pointer string) error {
 		t = t.Elem()
 	}
 	fields := map[string]bool{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if !f.IsExported() || name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		fields[name] = true
-	}
+	jsonNames(t, fields)
 	var errs []string
 	for n := range fields {
 		if _, ok := props[n]; !ok {
@@ -197,4 +187,24 @@ func FieldsMatch(t reflect.Type, file, pointer string) error {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// jsonNames adds the JSON names of t's exported fields to into, those of
+// an embedded struct without a name of its own included, as
+// encoding/json marshals them.
+func jsonNames(t reflect.Type, into map[string]bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-", !f.IsExported() && !f.Anonymous:
+			continue
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			jsonNames(f.Type, into)
+			continue
+		case name == "":
+			name = f.Name
+		}
+		into[name] = true
+	}
 }

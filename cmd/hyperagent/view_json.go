@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -119,7 +118,7 @@ func (u *jsonUI) plan(p *reconcile.Plan) {
 	for _, c := range p.Changes {
 		if c.Action != reconcile.ActionNoOp {
 			ch := jsondoc.NewChange(c)
-			u.emit(uiLine{Level: "info", Message: fmt.Sprintf("%s: Plan to %s", c.Address, planVerb(c.Action)),
+			u.emit(uiLine{Level: "info", Message: fmt.Sprintf("%s: Plan to %s", c.Address, c.Action),
 				Type: uiPlannedChange, Change: &ch})
 		}
 		for _, f := range c.Findings {
@@ -130,21 +129,14 @@ func (u *jsonUI) plan(p *reconcile.Plan) {
 			u.diagnostic(jsonDiagnostic{Severity: sev, Summary: f.Summary, Detail: f.Detail, Address: c.Address})
 		}
 	}
-	s := p.Summary
-	u.emit(uiLine{Level: "info", Message: summaryLine(p), Type: uiChangeSummary, Changes: planCounts{
-		Operation: "plan", Migrate: s.Migrate, Update: s.Update, Replace: s.Replace, Remove: s.Remove,
-		Blocked: s.Blocked, Suspended: s.Suspended}})
+	u.emit(uiLine{Level: "info", Message: summaryLine(p), Type: uiChangeSummary,
+		Changes: planCounts{Operation: "plan", Summary: p.Summary}})
 }
 
-// planCounts is a plan's change_summary.
+// planCounts is a plan's change_summary: the plan's summary.
 type planCounts struct {
 	Operation string `json:"operation"` // plan
-	Migrate   int    `json:"migrate"`
-	Update    int    `json:"update"`
-	Replace   int    `json:"replace"`
-	Remove    int    `json:"remove"`
-	Blocked   int    `json:"blocked"`
-	Suspended int    `json:"suspended"`
+	reconcile.Summary
 }
 
 // applyCounts is an apply's change_summary.
@@ -157,19 +149,4 @@ type applyCounts struct {
 	Interrupted int    `json:"interrupted"`
 	Skipped     int    `json:"skipped"`
 	NotStarted  int    `json:"not_started"`
-}
-
-// planVerb is what a planned_change's message says the plan does.
-func planVerb(a reconcile.Action) string {
-	switch a {
-	case reconcile.ActionCreate:
-		return "migrate"
-	case reconcile.ActionUpdate:
-		return "redefine in place"
-	case reconcile.ActionReplace:
-		return "redo"
-	case reconcile.ActionDelete:
-		return "forget"
-	}
-	return strings.ToLower(string(a))
 }
