@@ -154,8 +154,10 @@ func jobWithdrawable(ms *MigrationState, obs *Observed) bool {
 }
 
 // reconvertFrom is submit when the export files are intact, else export.
+// An export that recorded no disks (an imported migration's: nothing was
+// exported) has nothing to convert again.
 func reconvertFrom(ms *MigrationState, obs *Observed) from {
-	if ms.Export == nil || len(obs.MissingExport[ms.Address]) > 0 {
+	if ms.Export == nil || len(ms.Export.Disks) == 0 || len(obs.MissingExport[ms.Address]) > 0 {
 		return fromExport
 	}
 	return fromSubmit

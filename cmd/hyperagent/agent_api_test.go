@@ -500,6 +500,10 @@ func TestAgentAPITokenOffLoopback(t *testing.T) {
 
 	dir := apiRepo(t, onDemandAgent)
 	a := startAgent(t, dir, []string{"HYPERAGENT_AGENT_NO_EVENTS=1"}, "-listen="+spec)
+	// Its stderr is read by another goroutine, which Wait would race.
+	eventually(t, "the agent refusing a non-loopback address without a token", func() bool {
+		return strings.Contains(a.stderr.String(), "requires a bearer token")
+	})
 	done := make(chan error, 1)
 	go func() { done <- a.cmd.Wait() }()
 	select {
@@ -507,7 +511,7 @@ func TestAgentAPITokenOffLoopback(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the agent serves a non-loopback address without a token")
 	}
-	if code := a.cmd.ProcessState.ExitCode(); code != exitError || !strings.Contains(a.stderr.String(), "requires a bearer token") {
+	if code := a.cmd.ProcessState.ExitCode(); code != exitError {
 		t.Fatalf("exit %d, want 1 saying a token is required:\n%s", code, a.stderr.String())
 	}
 

@@ -154,7 +154,13 @@ func (a *agentChild) stopAndWait(t *testing.T) int {
 	t.Helper()
 	a.signal(t, syscall.SIGTERM)
 	done := make(chan error, 1)
-	go func() { done <- a.cmd.Wait() }()
+	go func() {
+		// Both outputs are read to the end (the process has exited)
+		// before Wait closes the pipes under their readers.
+		<-a.stdout.done
+		<-a.stderr.done
+		done <- a.cmd.Wait()
+	}()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -182,8 +182,12 @@ func TestDevArgs(t *testing.T) {
 			if code != want {
 				t.Errorf("exit %d, want %d", code, want)
 			}
-			if !strings.Contains(stderr.String(), tt.stderr) {
-				t.Errorf("stderr %q does not contain %q", stderr.String(), tt.stderr)
+			out := stderr.String()
+			if name == "help is no error" { // help goes to stdout
+				out = stdout.String()
+			}
+			if !strings.Contains(out, tt.stderr) {
+				t.Errorf("output %q does not contain %q", out, tt.stderr)
 			}
 		})
 	}

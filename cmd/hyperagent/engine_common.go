@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -17,37 +16,17 @@ import (
 	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
-// addrList is a repeatable flag of migration addresses.
-type addrList []addrs.Migration
-
-func (l *addrList) String() string {
-	var s []string
-	for _, a := range *l {
-		s = append(s, a.String())
-	}
-	return strings.Join(s, ",")
-}
-
-func (l *addrList) Set(s string) error {
-	a, err := addrs.ParseMigration(s)
-	if err != nil {
-		return err
-	}
-	*l = append(*l, a)
-	return nil
-}
-
 // planFlags are the flags that shape a plan (plan, and apply without a
 // saved plan).
 type planFlags struct {
-	targets, excludes, replace addrList
+	targets, excludes, replace []addrs.Migration
 	refresh                    bool
 }
 
 func (pf *planFlags) register(fs *flag.FlagSet) {
-	fs.Var(&pf.targets, "target", "plan only this migration (and what it depends on); repeatable")
-	fs.Var(&pf.excludes, "exclude", "leave this migration out; repeatable")
-	fs.Var(&pf.replace, "replace", "redo this migration from the export; repeatable")
+	fs.Var(addrsFlag(&pf.targets), "target", "plan only the migration at `ADDR` (and what it depends on); repeatable")
+	fs.Var(addrsFlag(&pf.excludes), "exclude", "leave the migration at `ADDR` out; repeatable")
+	fs.Var(addrsFlag(&pf.replace), "replace", "redo the migration at `ADDR` from the export; repeatable")
 	fs.BoolVar(&pf.refresh, "refresh", true, "observe the plugins (false: plan from state alone)")
 }
 
@@ -259,20 +238,4 @@ func readStateAt(ref stateRef) (*reconcile.State, error) {
 func isFile(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular()
-}
-
-// parseFlags parses with the usage text; done reports -h or an error.
-func parseFlags(fs *flag.FlagSet, e *env, help string, args []string) (code int, done bool) {
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, help)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitOK, true
-		}
-		return exitError, true
-	}
-	return 0, false
 }

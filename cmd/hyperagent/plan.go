@@ -26,7 +26,7 @@ Options:
 
 func runPlan(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
-	out := fs.String("out", "", "save the plan to FILE (mode 0600) for `apply FILE`")
+	out := fs.String("out", "", "save the plan to `FILE` (mode 0600), for hyperagent apply FILE")
 	asJSON := fs.Bool("json", false, "print the machine-readable UI on stdout: JSON lines (docs/output.md)")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when changes are pending")
 	var cf configFlags
