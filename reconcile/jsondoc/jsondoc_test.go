@@ -144,6 +144,7 @@ func TestSchemasDeclareEveryField(t *testing.T) {
 		{plugins.ExportResult{}, "state.json", "/$defs/export/properties"},
 		{plugins.File{}, "state.json", "/$defs/file/properties"},
 		{plugins.Disk{}, "state.json", "/$defs/disk/properties"},
+		{plugins.FileIdentity{}, "state.json", "/$defs/identity/properties"},
 		{plugins.VMFacts{}, "state.json", "/$defs/facts/properties"},
 		{plugins.DiskFact{}, "state.json", "/$defs/facts/properties/disks/items/properties"},
 		{plugins.NIC{}, "state.json", "/$defs/facts/properties/nics/items/properties"},
