@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/hypersdk/hyperagent/docs"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -20,7 +21,8 @@ import (
 // writes is read as it lands. The figures only grow, never pass the total
 // (the disks' bytes), come at least ProgressInterval apart, move from the
 // first disk to the second, and end at the total; each names the claim's
-// lease; and once the job is done no progress file or temp file is left.
+// lease and is valid against docs/schema/progress.json; and once the job
+// is done no progress file or temp file is left.
 func TestProgressFile(t *testing.T) {
 	requireQemuImg(t)
 	d := newDirs(t)
@@ -50,6 +52,9 @@ func TestProgressFile(t *testing.T) {
 		if err != nil {
 			errs = append(errs, err.Error())
 			return
+		}
+		if err := docs.Validate("progress.json", b); err != nil {
+			errs = append(errs, err.Error())
 		}
 		p, err := protocol.ParseProgress(b)
 		if err != nil {

@@ -1,11 +1,14 @@
 package protocol
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/hypersdk/hyperagent/docs"
 )
 
 func validProgress() *Progress {
@@ -36,6 +39,37 @@ func TestProgressRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(p, got); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	if err := docs.Validate("progress.json", b); err != nil {
+		t.Errorf("against docs/schema/progress.json: %v\n%s", err, b)
+	}
+}
+
+// TestProgressSchemaRefuses: the published schema refuses what the reader
+// refuses, but for done_bytes over total_bytes, which its description
+// states.
+func TestProgressSchemaRefuses(t *testing.T) {
+	for name, edit := range map[string]func(*Progress){
+		"newer version":  func(p *Progress) { p.Version = 2 },
+		"not a job file": func(p *Progress) { p.Job = "../x.json" },
+		"short token":    func(p *Progress) { p.Token = "abc" },
+		"no total":       func(p *Progress) { p.TotalBytes = 0 },
+		"absurd total":   func(p *Progress) { p.TotalBytes, p.DoneBytes = 1<<62, 0 },
+		"negative done":  func(p *Progress) { p.DoneBytes = -1 },
+		"bad disk":       func(p *Progress) { p.Disk = "disk 0" },
+	} {
+		p := validProgress()
+		edit(p)
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if docs.Validate("progress.json", b) == nil {
+			t.Errorf("%s: the schema accepts %s", name, b)
+		}
+		if _, err := ParseProgress(b); err == nil {
+			t.Errorf("%s: ParseProgress accepts %s", name, b)
+		}
 	}
 }
 

@@ -200,6 +200,7 @@ func TestProtocolSchemasDeclareEveryField(t *testing.T) {
 		{Note{}, "report.json", "/$defs/note/properties"},
 		{Summary{}, "report.json", "/$defs/full/properties/summary/properties"},
 		{ErrorSidecar{}, "error-sidecar.json", "/properties"},
+		{Progress{}, "progress.json", "/properties"},
 	} {
 		if err := docs.FieldsMatch(reflect.TypeOf(tc.v), tc.file, tc.pointer); err != nil {
 			t.Error(err)
