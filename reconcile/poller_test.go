@@ -18,6 +18,7 @@ import (
 
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm"
+	"github.com/hypersdk/hyperagent/plugins/plugintest"
 	"github.com/hypersdk/hyperagent/plugins/worker"
 	"github.com/hypersdk/hyperagent/schema"
 )
@@ -231,5 +232,52 @@ func TestAwaitWithoutProgressHook(t *testing.T) {
 	p := newJobPoller(t.Context(), "converter.fake.conv", c, time.Hour, hclog.NewNullLogger(), nil)
 	if p.reporter != nil {
 		t.Error("a poller without a Progress hook reads figures")
+	}
+}
+
+// reportingFake is the fake converter, reporting 30 of 100 bytes of each
+// job it is processing.
+type reportingFake struct{ *plugintest.Converter }
+
+func (c reportingFake) ReportProgress(_ context.Context, req plugins.JobProgressRequest) error {
+	for _, q := range req.Jobs {
+		if st, _ := c.Job(q.JobID); st == plugins.JobProcessing {
+			req.Progress(plugins.ProgressEvent{Address: q.Address, Item: plugins.ConversionItem(q.JobID), Done: 30, Total: 100})
+		}
+	}
+	return nil
+}
+
+// TestApplyReportsConversionProgress: Apply passes the figures its
+// converter reports of an awaited job to ApplyOptions.Progress, where the
+// views take export progress from, and ends them at the total when the
+// job succeeds.
+func TestApplyReportsConversionProgress(t *testing.T) {
+	h := newHarness(t, "", "a")
+	h.conv.Rounds = 50
+	h.set.Converters[convAddr.String()] = reportingFake{h.conv}
+	p := h.plan(PlanRequest{})
+	if _, err := h.store.Lock("apply"); err != nil {
+		t.Fatal(err)
+	}
+	defer h.store.Unlock()
+	var evs events
+	res, err := h.engine().Apply(context.Background(), h.state(), p, ApplyOptions{Progress: evs.add})
+	if err != nil || !res.OK() {
+		t.Fatalf("apply: %+v, %v", res, err)
+	}
+	job := h.state().Migrations["migration.a"].Job.ID
+	var conv []plugins.ProgressEvent
+	for _, ev := range evs.all() {
+		if ev.Item == plugins.ConversionItem(job) {
+			conv = append(conv, ev)
+		}
+	}
+	want := []plugins.ProgressEvent{
+		{Address: "migration.a", Item: plugins.ConversionItem(job), Done: 30, Total: 100},
+		{Address: "migration.a", Item: plugins.ConversionItem(job), Done: 100, Total: 100},
+	}
+	if diff := cmp.Diff(want, conv); diff != "" {
+		t.Errorf("conversion progress (-want +got):\n%s", diff)
 	}
 }
