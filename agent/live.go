@@ -218,10 +218,7 @@ func (l *live) converting() map[string][]plugins.JobQuery {
 		return out
 	}
 	for _, c := range l.plan.Changes {
-		ph := c.Phase
-		if m := l.byAddr[c.Address]; m != nil && m.reached != "" {
-			ph = m.reached
-		}
+		ph := l.phaseOf(c)
 		r := l.recorded[c.Address]
 		if (ph != reconcile.PhaseQueued && ph != reconcile.PhaseConverting) || r.jobID == "" || r.converter == "" {
 			continue

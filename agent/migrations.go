@@ -171,6 +171,15 @@ func (mt *meter) bytes() *ByteProgress {
 	return b
 }
 
+// phaseOf is c's phase now: the plan's, moved on by the steps done
+// since. The caller holds l.mu.
+func (l *live) phaseOf(c reconcile.Change) reconcile.Phase {
+	if m := l.byAddr[c.Address]; m != nil && m.reached != "" {
+		return m.reached
+	}
+	return c.Phase
+}
+
 // phases counts the configured migrations by their phase now.
 func (l *live) phases() map[reconcile.Phase]int {
 	l.mu.Lock()
@@ -183,10 +192,7 @@ func (l *live) phases() map[reconcile.Phase]int {
 		if c.Action == reconcile.ActionDelete {
 			continue
 		}
-		ph := c.Phase
-		if m := l.byAddr[c.Address]; m != nil && m.reached != "" {
-			ph = m.reached
-		}
+		ph := l.phaseOf(c)
 		out[ph]++
 	}
 	return out
@@ -201,10 +207,7 @@ func (l *live) queues() map[string][2]int {
 		return out
 	}
 	for _, c := range l.plan.Changes {
-		ph := c.Phase
-		if m := l.byAddr[c.Address]; m != nil && m.reached != "" {
-			ph = m.reached
-		}
+		ph := l.phaseOf(c)
 		cv := c.Converter
 		if r := l.recorded[c.Address]; r.converter != "" {
 			cv = r.converter

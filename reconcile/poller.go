@@ -123,15 +123,21 @@ func (p *jobPoller) loop(ctx context.Context) {
 	}
 }
 
+// queries are the waiting jobs.
+func (p *jobPoller) queries() []plugins.JobQuery {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	qs := make([]plugins.JobQuery, 0, len(p.waiters))
+	for _, w := range p.waiters {
+		qs = append(qs, w.q)
+	}
+	return qs
+}
+
 // readProgress asks the converter how far the waited-for jobs are, and
 // passes on the figures that moved.
 func (p *jobPoller) readProgress(ctx context.Context) {
-	p.mu.Lock()
-	req := plugins.JobProgressRequest{Jobs: make([]plugins.JobQuery, 0, len(p.waiters))}
-	for _, w := range p.waiters {
-		req.Jobs = append(req.Jobs, w.q)
-	}
-	p.mu.Unlock()
+	req := plugins.JobProgressRequest{Jobs: p.queries()}
 	if len(req.Jobs) == 0 {
 		return
 	}
@@ -156,12 +162,7 @@ func (p *jobPoller) readProgress(ctx context.Context) {
 
 // round observes every waiting job in one call and answers the finished.
 func (p *jobPoller) round(ctx context.Context) {
-	p.mu.Lock()
-	req := plugins.ObserveJobsRequest{Jobs: make([]plugins.JobQuery, 0, len(p.waiters))}
-	for _, w := range p.waiters {
-		req.Jobs = append(req.Jobs, w.q)
-	}
-	p.mu.Unlock()
+	req := plugins.ObserveJobsRequest{Jobs: p.queries()}
 	if len(req.Jobs) == 0 {
 		return
 	}

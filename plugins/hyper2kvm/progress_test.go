@@ -3,7 +3,6 @@ package hyper2kvm
 import (
 	"bytes"
 	"context"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
+	"github.com/hypersdk/hyperagent/plugins/plugintest"
 	"github.com/hypersdk/hyperagent/plugins/worker"
 )
 
@@ -101,28 +101,11 @@ func TestReportProgressAgainstWorker(t *testing.T) {
 	}
 }
 
-// writeSparseDisk writes a raw disk of size bytes: 64 KiB of
-// pseudo-random data in every 256 KiB, holes between.
+// writeSparseDisk writes a raw disk of size bytes, a quarter of it
+// pseudo-random data, and returns it as an export recorded it.
 func writeSparseDisk(t testing.TB, path string, size int64, seed uint64) plugins.Disk {
 	t.Helper()
-	fh, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	if err := fh.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(seed, ^seed))
-	chunk := make([]byte, 64<<10)
-	for off := int64(0); off < size; off += 256 << 10 {
-		for i := range chunk {
-			chunk[i] = byte(r.Uint32())
-		}
-		if _, err := fh.WriteAt(chunk, off); err != nil {
-			t.Fatal(err)
-		}
-	}
+	plugintest.WriteSparseRaw(t, path, size, seed)
 	sum, n := sha(t, path)
 	return plugins.Disk{ID: "disk0", Path: path, Format: "raw", Size: n, SHA256: sum}
 }
