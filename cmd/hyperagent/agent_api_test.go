@@ -561,8 +561,8 @@ func TestAgentAPITokenOffLoopback(t *testing.T) {
 // (qemu-img) on a real workflow directory. The API shows the export's
 // bytes moving with a rate and an ETA, then the conversion's (the disk
 // holds 32 MiB of data, which the worker's rate limit makes a conversion
-// of about two seconds), from the progress file the worker publishes,
-// then the migration defined; the worker's heartbeat makes the converter
+// of about two seconds), from the progress file the worker publishes, as
+// `hyperagent status` shows it too, then the migration defined; the worker's heartbeat makes the converter
 // live, in the status and the metrics, and the bytes exported and
 // converted are counted.
 func TestAgentAPIRealWorker(t *testing.T) {
@@ -621,6 +621,7 @@ migration "big" {
 	c := unixAPI(t, a.sock)
 
 	var exporting, converted []agent.ByteProgress
+	var statusLine string
 	var converting *agent.MigrationStatus
 	var list agent.MigrationsResponse
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
@@ -640,8 +641,13 @@ migration "big" {
 			if converting == nil {
 				converting = &m
 			}
-			if m.Progress.Bytes != nil {
-				converted = append(converted, *m.Progress.Bytes)
+			if b := m.Progress.Bytes; b != nil {
+				converted = append(converted, *b)
+				if m.Phase == reconcile.PhaseConverting && b.RateBytesPerSecond > 0 && statusLine == "" {
+					// What `hyperagent status` makes of it, while it runs.
+					r := runCLI(t, context.Background(), "", false, "status", "-config", repo, "-listen", "unix:"+a.sock)
+					statusLine = r.stdout
+				}
 			}
 		}
 		if m.Phase == reconcile.PhaseDefined {
@@ -688,6 +694,9 @@ migration "big" {
 		last = b.Done
 	}
 	t.Logf("conversion: %d samples, %d distinct partial values", len(converted), len(moving))
+	if !regexp.MustCompile(`migration\.big  converting \(job \S+, attempt 1\): [0-9]+% \([0-9.]+ [KMG]?i?B of 512\.0 MiB\), [0-9.]+ [KMG]?i?B/s`).MatchString(statusLine) {
+		t.Errorf("hyperagent status during the conversion shows no bytes and rate for it:\n%s", statusLine)
+	}
 	if len(moving) < 2 || !rated {
 		t.Errorf("the conversion's progress did not show moving with a rate and an ETA: %d distinct partial values, rate seen %v, in %d samples",
 			len(moving), rated, len(converted))
