@@ -59,10 +59,10 @@ func (e *LockedError) Error() string {
 func (s *Store) Lock(op string) (LockInfo, error) {
 	ctx, cancel := opContext()
 	defer cancel()
-	return s.lock(ctx, op)
+	return s.lock(ctx, op, false)
 }
 
-func (s *Store) lock(ctx context.Context, op string) (LockInfo, error) {
+func (s *Store) lock(ctx context.Context, op string, shared bool) (LockInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.held != nil {
@@ -70,10 +70,18 @@ func (s *Store) lock(ctx context.Context, op string) (LockInfo, error) {
 	}
 	host, _ := os.Hostname()
 	info := LockInfo{ID: uuid.NewString(), Operation: op, PID: os.Getpid(), Host: host, Since: time.Now().UTC()}
-	if err := s.b.Lock(ctx, info); err != nil {
+	if shared {
+		sb, ok := s.b.(SharedBackend)
+		if !ok {
+			return LockInfo{}, fmt.Errorf("the state in %s cannot be worked on by several processes at once", s.b)
+		}
+		if err := sb.LockShared(ctx, info); err != nil {
+			return LockInfo{}, err
+		}
+	} else if err := s.b.Lock(ctx, info); err != nil {
 		return LockInfo{}, err
 	}
-	s.held = &info
+	s.held, s.heldShared = &info, shared
 	return info, nil
 }
 
@@ -87,7 +95,7 @@ func (s *Store) Unlock() error {
 		return nil
 	}
 	info := *s.held
-	s.held = nil
+	s.held, s.heldShared = nil, false
 	if err := s.b.Unlock(ctx, info); err != nil {
 		return fmt.Errorf("unlocking state: %w", err)
 	}
@@ -177,13 +185,25 @@ func ForceUnlock(dir, id string) error {
 // holder; the wait is reported to waiting (may be nil) each time it
 // starts a pause, so a view can say whom it waits for.
 func (s *Store) LockWait(ctx context.Context, op string, timeout time.Duration, waiting func(LockInfo, time.Duration)) (LockInfo, error) {
+	return s.lockWait(ctx, op, false, timeout, waiting)
+}
+
+// LockSharedWait is LockWait for a pass on a SharedBackend: it takes the
+// campaign's lock shared with other passes, on this host or others, and
+// waits only while an exclusive holder (state rm, mv, push, suspend,
+// resume) has it.
+func (s *Store) LockSharedWait(ctx context.Context, op string, timeout time.Duration, waiting func(LockInfo, time.Duration)) (LockInfo, error) {
+	return s.lockWait(ctx, op, true, timeout, waiting)
+}
+
+func (s *Store) lockWait(ctx context.Context, op string, shared bool, timeout time.Duration, waiting func(LockInfo, time.Duration)) (LockInfo, error) {
 	if timeout <= 0 {
-		return s.lock(ctx, op)
+		return s.lock(ctx, op, shared)
 	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval, b.Multiplier = 100*time.Millisecond, 2*time.Second, 2
 	return backoff.Retry(ctx, func() (LockInfo, error) {
-		info, err := s.lock(ctx, op)
+		info, err := s.lock(ctx, op, shared)
 		var le *LockedError
 		if err != nil && !errors.As(err, &le) {
 			return info, backoff.Permanent(err)

@@ -1,6 +1,8 @@
 // Package storetest is the state store's test suite, run against every
 // backend: the local directory (reconcile's tests) and PostgreSQL
-// (pgstate's). It imports reconcile and the standard library only.
+// (pgstate's); and the suite of backends several processes share
+// (RunShared: PostgreSQL's). It imports reconcile, go-cmp and the
+// standard library only.
 package storetest
 
 import (
