@@ -37,6 +37,13 @@ func (r *run) runChange(ctx context.Context, c *Change, sl *slot) nodeOutcome {
 			return outcomeFailed
 		}
 	}
+	if r.shared {
+		release, out, ok := r.claim(ctx, c, m)
+		if !ok {
+			return out
+		}
+		defer release()
+	}
 	ch := &change{r: r, m: m, c: c, slot: sl}
 	defer ch.releaseConverter()
 	for i, s := range c.Steps {
@@ -156,7 +163,7 @@ func (ch *change) step(ctx context.Context, s Step) (note string, err error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		delete(r.st.Migrations, ch.c.Address)
-		return "", r.write()
+		return "", r.write(ch.c.Address)
 	}
 	return "", plugins.Terminal(fmt.Errorf("unknown step %q", s.Kind))
 }

@@ -85,19 +85,31 @@ func (ch *change) submit(ctx context.Context, s Step) error {
 	if !ok {
 		return plugins.Terminal(fmt.Errorf("no converter instance %s", name))
 	}
-	if err := ch.takeConverter(ctx); err != nil {
-		return err
+	if !r.shared {
+		if err := ch.takeConverter(ctx); err != nil {
+			return err
+		}
 	}
 	rec := r.record(a)
 	if rec.Export == nil {
 		return plugins.Terminal(errors.New("nothing exported to submit"))
 	}
-	if err := r.update(a, func(ms *MigrationState) {
+	intent := func(ms *MigrationState) {
 		ms.Job = &JobRecord{Converter: name, ID: s.JobID, Attempt: s.Attempt}
 		ms.Attempts = max(ms.Attempts, s.Attempt)
 		ms.Outputs = nil
 		ms.LastError = nil
-	}); err != nil {
+	}
+	// Shared, the converter's limit is counted in the store: the intent
+	// recorded is the slot taken (and so held until the job is seen to
+	// end, by whichever process sees it).
+	var err error
+	if r.shared {
+		err = ch.updateJobLimited(ctx, name, intent)
+	} else {
+		err = r.update(a, intent)
+	}
+	if err != nil {
 		return err
 	}
 	resp, err := conv.Submit(ctx, plugins.SubmitRequest{Address: a, Campaign: r.st.Lineage, JobID: s.JobID,
@@ -144,8 +156,11 @@ func (ch *change) await(ctx context.Context, s Step) error {
 	if !ok {
 		return plugins.Terminal(fmt.Errorf("no converter instance %s", name))
 	}
-	if err := ch.takeConverter(ctx); err != nil {
-		return err
+	// Shared, the record's job holds its converter's slot already.
+	if !r.shared {
+		if err := ch.takeConverter(ctx); err != nil {
+			return err
+		}
 	}
 	defer ch.releaseConverter()
 	q := plugins.JobQuery{Address: a, JobID: s.JobID, Want: wantJob(r.st.Lineage, &rec)}
@@ -166,17 +181,30 @@ func (ch *change) await(ctx context.Context, s Step) error {
 	if err != nil {
 		return err
 	}
-	if err := ch.slot.take(ctx); err != nil {
-		return err
+	record := func() error {
+		return r.update(a, func(ms *MigrationState) {
+			if ms.Job != nil {
+				ms.Job.State = obs.State
+			}
+			if obs.State == plugins.JobSucceeded {
+				ms.Outputs = append([]plugins.Output{}, obs.Outputs...)
+			}
+		})
 	}
-	werr := r.update(a, func(ms *MigrationState) {
-		if ms.Job != nil {
-			ms.Job.State = obs.State
+	var werr error
+	if r.shared {
+		// Shared, recording the end is what gives the converter's slot
+		// back: it is written first, for the same reason.
+		werr = record()
+		if err := ch.slot.take(ctx); err != nil {
+			return err
 		}
-		if obs.State == plugins.JobSucceeded {
-			ms.Outputs = append([]plugins.Output{}, obs.Outputs...)
+	} else {
+		if err := ch.slot.take(ctx); err != nil {
+			return err
 		}
-	})
+		werr = record()
+	}
 	switch obs.State {
 	case plugins.JobForeign:
 		return plugins.Terminal(fmt.Errorf("job %s is not this migration's: %s", q.JobID, obs.Detail))

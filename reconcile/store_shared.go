@@ -14,6 +14,13 @@ func (s *Store) Shared() bool {
 	return ok
 }
 
+// HeldShared says this store holds the lock shared (LockSharedWait).
+func (s *Store) HeldShared() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held != nil && s.heldShared
+}
+
 // shared returns the backend of a store held shared, or an error.
 func (s *Store) shared() (SharedBackend, error) {
 	sb, ok := s.b.(SharedBackend)
