@@ -23,8 +23,8 @@ type run struct {
 	// one by one, and limits are counted in the store (shared.go).
 	shared bool
 
-	mu      sync.Mutex // guards st and its writes
-	limits  map[string]chan struct{}
+	mu     sync.Mutex // guards st and its writes
+	limits map[string]chan struct{}
 	// caps are the limits' sizes, by plugin instance.
 	caps    map[string]int
 	pollMu  sync.Mutex
