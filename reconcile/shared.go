@@ -33,6 +33,9 @@ import (
 // defaultSessionCheck is how often a shared run checks its session.
 const defaultSessionCheck = 5 * time.Second
 
+// pingTimeout is how long the server has to answer a session check.
+const pingTimeout = 5 * time.Second
+
 // slotWaitMax caps the pause between two tries for a limit's slot.
 const slotWaitMax = 500 * time.Millisecond
 
@@ -240,9 +243,7 @@ func (r *run) watchSession(ctx context.Context, cancel func()) {
 			return
 		case <-t.C:
 		}
-		pctx, pcancel := context.WithTimeout(ctx, iv)
-		err := r.e.Store.Ping(pctx)
-		pcancel()
+		err := r.e.Store.Ping(pingTimeout)
 		if err != nil && ctx.Err() == nil {
 			r.e.log().Error("the state store's session was lost; stopping", "error", err)
 			r.resMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Shared says whether the store's backend lets several processes work
@@ -146,14 +147,19 @@ func (s *Store) GiveSlot(limit string, slot int) error {
 }
 
 // Ping checks that the session holding this process's claims and slots
-// is still there; an error means they are lost, and the work done under
-// them must stop.
-func (s *Store) Ping(ctx context.Context) error {
+// is still there, giving the server up to timeout to answer; an error
+// means they are lost (a server not answering in time ends the session
+// from this side too), and the work done under them must stop. It is not
+// given the caller's context: a run being interrupted must not end the
+// session whose claims it still records its interruption under.
+func (s *Store) Ping(timeout time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sb, err := s.shared()
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	return sb.Ping(ctx)
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/plugins/plugintest"
@@ -204,5 +207,91 @@ func TestHostsShareOneCampaign(t *testing.T) {
 		if ms := st.Migrations[m.Addr.String()]; ms == nil || ms.Domain == nil || ms.JobSlot() != "" {
 			t.Errorf("%s in state: %+v; want defined, its job ended", m.Addr, ms)
 		}
+	}
+}
+
+// TestHostLosesItsSession: a host is cut off from the database (its
+// session ended by the server, as when it dies or its network goes)
+// while it awaits three jobs and exports three more. It notices, stops
+// and reports why; another host takes all six over from their last
+// recorded steps: the three jobs are awaited, not submitted again, the
+// three exports are done once, and everything is defined once.
+func TestHostLosesItsSession(t *testing.T) {
+	cs := pgtest.ConnStr(t, os.Getenv)
+	dir := t.TempDir()
+	writeWorld(t, dir, worldHCL(dir, map[string]string{"converter": "  rounds = 200\n"},
+		`vm for_each = toset(["0", "1", "2", "3", "4", "5"])`))
+	pgWorld(t, dir, pgtest.Workspace(t, cs))
+	reg := sharedRegistry()
+	a, b := openHost(t, dir, cs, reg), openHost(t, dir, cs, reg)
+	a.PollInterval, a.SessionCheck = 10*time.Millisecond, 20*time.Millisecond
+	src, conv, tgt := fakes(a)
+	gate := make(chan struct{})
+	src.Gate = gate
+	log := &stepLog{}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Run(t.Context(), Request{Mode: ModeApply, Operation: "host a pass 1", Plan: reconcile.PlanRequest{Refresh: true},
+			Apply: reconcile.ApplyOptions{Events: func(ev reconcile.Event) { log.add(0, ev) }}})
+		done <- err
+	}()
+	for range 3 {
+		gate <- struct{}{}
+	}
+	count := func(step reconcile.StepKind, status string) int {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		n := 0
+		for _, e := range log.events {
+			if e.Step == step && e.Status == status {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(30 * time.Second); count(reconcile.StepAwait, "start") < 3 || count(reconcile.StepExport, "start") < 6; {
+		if time.Now().After(deadline) {
+			t.Fatalf("host a did not reach three awaits and six exports: %+v", log.events)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	terminate(t, cs, "host a pass 1")
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "session") {
+			t.Fatalf("host a's pass after its session ended: %v; want it stopped, saying why", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("host a went on working after its session ended")
+	}
+	if n := count(reconcile.StepDefine, "done"); n != 0 {
+		t.Fatalf("host a defined %d domains before it was cut off; the test wants it cut off mid-run", n)
+	}
+	close(gate)
+	b.PollInterval = time.Millisecond
+	if _, err := runHost(t.Context(), b, 1, log); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range b.Config.Migrations {
+		addr := m.Addr.String()
+		if e, s, d := src.Exports(addr), conv.Submits(addr), tgt.Defines(addr); e != 1 || s != 1 || d != 1 {
+			t.Errorf("%s: %d exports, %d submissions, %d definitions; want one each", addr, e, s, d)
+		}
+	}
+}
+
+// terminate ends, as the server does for a host it lost, the session
+// of the pass holding the campaign's lock for op.
+func terminate(t *testing.T, cs, op string) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var ended bool
+	if err := conn.QueryRow(t.Context(), `SELECT pg_terminate_backend(session_pid, 5000) FROM hyperagent_holders WHERE operation = $1`, op).
+		Scan(&ended); err != nil || !ended {
+		t.Fatalf("ending the session of %q: %v, %v", op, ended, err)
 	}
 }
