@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/hypersdk/hyperagent/plugins"
 )
@@ -130,16 +131,47 @@ func (ch *change) submit(ctx context.Context, s Step) error {
 }
 
 // takeConverter holds a slot of the converter's limit until await ends.
+// With SkipAwait the slot outlives the run (keepConverter) and nothing of
+// the run frees one (a job collected had ended, and held none), so it
+// does not wait: a full converter is a *converterFullError, and a later
+// pass submits the job.
 func (ch *change) takeConverter(ctx context.Context) error {
 	if ch.convRelease != nil {
 		return nil
 	}
-	rel, err := ch.r.acquire(ctx, ch.c.Converter)
+	r := ch.r
+	if r.opts.SkipAwait {
+		sem := r.limits[ch.c.Converter]
+		if sem == nil {
+			return nil
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			return &converterFullError{converter: ch.c.Converter, limit: cap(sem)}
+		}
+		var once sync.Once
+		ch.convRelease = func() { once.Do(func() { <-sem }) }
+		return nil
+	}
+	rel, err := r.acquire(ctx, ch.c.Converter)
 	if err != nil {
 		return err
 	}
 	ch.convRelease = rel
 	return nil
+}
+
+// converterFullError is a submission a run that does not await (the
+// agent's) leaves to a later pass: the converter has as many jobs in
+// flight as its limit, and none will end within this run.
+type converterFullError struct {
+	converter string
+	limit     int
+}
+
+func (e *converterFullError) Error() string {
+	return fmt.Sprintf("%s has %d jobs in flight, its limit; a later pass submits this one", e.converter, e.limit)
 }
 
 // await observes the job until the converter reports it finished, failed
@@ -156,8 +188,10 @@ func (ch *change) await(ctx context.Context, s Step) error {
 	if !ok {
 		return plugins.Terminal(fmt.Errorf("no converter instance %s", name))
 	}
-	// Shared, the record's job holds its converter's slot already.
-	if !r.shared {
+	// Shared, the record's job holds its converter's slot already; a job
+	// collected by a run that does not await (it ended before the plan)
+	// holds none.
+	if !r.shared && !r.opts.SkipAwait {
 		if err := ch.takeConverter(ctx); err != nil {
 			return err
 		}
@@ -188,6 +222,12 @@ func (ch *change) await(ctx context.Context, s Step) error {
 			}
 			if obs.State == plugins.JobSucceeded {
 				ms.Outputs = append([]plugins.Output{}, obs.Outputs...)
+				// The define comes next: its intent is recorded with
+				// what it consumes, in the same write.
+				if ms.Domain == nil {
+					t := r.e.now()
+					ms.DefineStartedAt = &t
+				}
 			}
 		})
 	}
@@ -237,13 +277,29 @@ func (ch *change) define(ctx context.Context, s Step) error {
 	if rec.Domain != nil {
 		req.UUID = rec.Domain.UUID
 	}
+	if rec.Domain == nil && rec.DefineStartedAt == nil {
+		if err := r.update(a, func(ms *MigrationState) {
+			t := r.e.now()
+			ms.DefineStartedAt = &t
+		}); err != nil {
+			return err
+		}
+	}
 	resp, err := tgt.Define(ctx, req)
 	if err != nil {
+		if plugins.IsTerminal(err) {
+			// Defining again cannot help: the next plan looks at the
+			// outputs afresh (converting again if they are gone).
+			if werr := r.update(a, func(ms *MigrationState) { ms.DefineStartedAt = nil }); werr != nil {
+				return werr
+			}
+		}
 		return err
 	}
 	want := Digests(ch.m)
 	return r.update(a, func(ms *MigrationState) {
 		ms.Domain = &resp.Domain
+		ms.DefineStartedAt = nil
 		ms.Digests.Define = want.Define
 		ms.ConfigDigest = ch.m.Digest
 		ms.LastError = nil

@@ -36,6 +36,9 @@ type run struct {
 
 	changeOnce sync.Once
 	changes    map[string]*Change // by address
+
+	collectMu sync.Mutex
+	collects  map[string]int // by converter: collections under way
 }
 
 func newRun(e *Engine, st *State, p *Plan, opts ApplyOptions) *run {
@@ -95,6 +98,7 @@ func (r *run) apply(ctx context.Context) (*Result, error) {
 	if err := checkAcyclic(nodes, deps); err != nil {
 		return nil, err
 	}
+
 	results := walk(ctx, nodes, deps, r.parallelism(), func(ctx context.Context, n string, sl *slot) nodeOutcome {
 		if why, ok := pre[n]; ok {
 			r.addSkip(n, why)

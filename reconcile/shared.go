@@ -215,6 +215,10 @@ func (ch *change) updateJobLimited(ctx context.Context, conv string, fn func(ms 
 			return nil
 		case !errors.Is(err, ErrJobLimit):
 			return &stateWriteError{err: err}
+		case r.opts.SkipAwait && r.collecting(conv) == 0:
+			// Only a collection frees a slot, and none of this run's
+			// is left: a later pass submits the job.
+			return &converterFullError{converter: conv, limit: n}
 		}
 		ch.slot.give()
 		if err := pause(ctx, wait); err != nil {
@@ -224,6 +228,45 @@ func (ch *change) updateJobLimited(ctx context.Context, conv string, fn func(ms 
 			return fmt.Errorf("%w: %w", errNoSlot, err)
 		}
 	}
+}
+
+// collecting counts this run's changes collecting a job of conv now:
+// while there are some, a submission waiting for one of conv's slots may
+// get the one a collection frees.
+func (r *run) collecting(conv string) int {
+	r.collectMu.Lock()
+	defer r.collectMu.Unlock()
+	return r.collects[conv]
+}
+
+// collectStart and collected bracket a change that collects a job.
+func (r *run) collectStart(conv string) {
+	r.collectMu.Lock()
+	defer r.collectMu.Unlock()
+	if r.collects == nil {
+		r.collects = map[string]int{}
+	}
+	r.collects[conv]++
+}
+
+// collectOf is the converter whose job c collects first thing, or "".
+func (r *run) collectOf(c *Change) string {
+	if c.Phase != PhaseConverted || len(c.Steps) == 0 || c.Steps[0].Kind != StepAwait {
+		return ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ms := r.st.Migrations[c.Address]; ms != nil && ms.Job != nil {
+		return ms.Job.Converter
+	}
+	return c.Converter
+}
+
+// collected says a collection is over (done or not).
+func (r *run) collected(conv string) {
+	r.collectMu.Lock()
+	defer r.collectMu.Unlock()
+	r.collects[conv]--
 }
 
 // watchSession checks the store's session every SessionCheck while the

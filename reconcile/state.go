@@ -65,10 +65,15 @@ type MigrationState struct {
 
 	// Attempts is the highest job attempt ever used; a new job uses +1 so
 	// that its id is never one the converter has seen.
-	Attempts int                    `json:"attempts,omitempty"`
-	Job      *JobRecord             `json:"job,omitempty"`
-	Outputs  []plugins.Output       `json:"outputs,omitempty"`
-	Domain   *plugins.DefinedDomain `json:"domain,omitempty"`
+	Attempts int              `json:"attempts,omitempty"`
+	Job      *JobRecord       `json:"job,omitempty"`
+	Outputs  []plugins.Output `json:"outputs,omitempty"`
+	// DefineStartedAt records the intent to define: a target may move
+	// the converted disks into its storage before the domain is
+	// defined, so outputs gone after an interrupted definition are
+	// looked for there (defined again) rather than converted again.
+	DefineStartedAt *time.Time             `json:"define_started_at,omitempty"`
+	Domain          *plugins.DefinedDomain `json:"domain,omitempty"`
 
 	LastError *ErrorRecord `json:"last_error,omitempty"`
 	// Suspended, when set, holds the migration: no step runs until it is
