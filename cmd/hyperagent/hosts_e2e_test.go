@@ -182,7 +182,9 @@ func (hw *hostsWorld) startHost(t testing.TB, i int, relay *pgRelay, cs string) 
 	panic("unreachable")
 }
 
-func (hw *hostsWorld) hostLog(i int) string { return filepath.Join(hw.work, fmt.Sprintf("agent-%d.log", i)) }
+func (hw *hostsWorld) hostLog(i int) string {
+	return filepath.Join(hw.work, fmt.Sprintf("agent-%d.log", i))
+}
 
 // stopChild ends a child still running (a test that failed midway).
 func stopChild(cmd *exec.Cmd) {
