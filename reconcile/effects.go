@@ -34,9 +34,10 @@ func (ch *change) export(ctx context.Context, s Step) error {
 	}); err != nil {
 		return err
 	}
-	req := plugins.ExportRequest{Address: a, Campaign: r.st.Lineage, VM: ch.m.VM, Dir: s.Dir,
+	ident := prior.Identity()
+	req := plugins.ExportRequest{Address: ident, Campaign: r.st.Lineage, VM: ch.m.VM, Dir: s.Dir,
 		Settings: ch.m.Export, Progress: ch.progress()}
-	if err := plugins.ClaimDir(req.Dir, owner(req.Campaign, a), 0o750); err != nil {
+	if err := plugins.ClaimDir(req.Dir, owner(req.Campaign, ident), 0o750); err != nil {
 		return err
 	}
 	var res plugins.ExportResult
@@ -70,11 +71,18 @@ func (ch *change) export(ctx context.Context, s Step) error {
 	})
 }
 
+// progress reports a plugin's progress under the migration's address
+// (the plugin is given its Identity, which a moved record's differs
+// from).
 func (ch *change) progress() plugins.Progress {
-	if p := ch.r.opts.Progress; p != nil {
-		return p
+	p := ch.r.opts.Progress
+	if p == nil {
+		return func(plugins.ProgressEvent) {}
 	}
-	return func(plugins.ProgressEvent) {}
+	return func(ev plugins.ProgressEvent) {
+		ev.Address = ch.c.Address
+		p(ev)
+	}
 }
 
 // submit records the job id before calling Submit, so that a run killed in
@@ -113,7 +121,7 @@ func (ch *change) submit(ctx context.Context, s Step) error {
 	if err != nil {
 		return err
 	}
-	resp, err := conv.Submit(ctx, plugins.SubmitRequest{Address: a, Campaign: r.st.Lineage, JobID: s.JobID,
+	resp, err := conv.Submit(ctx, plugins.SubmitRequest{Address: rec.Identity(), Campaign: r.st.Lineage, JobID: s.JobID,
 		Export: *rec.Export, Options: ch.m.Convert})
 	if err != nil {
 		return err
@@ -272,7 +280,7 @@ func (ch *change) define(ctx context.Context, s Step) error {
 	if rec.Export == nil || rec.Outputs == nil {
 		return plugins.Terminal(errors.New("no converted disks recorded to define"))
 	}
-	req := plugins.DefineRequest{Address: a, Campaign: r.st.Lineage, Name: s.Domain, Outputs: rec.Outputs,
+	req := plugins.DefineRequest{Address: rec.Identity(), Campaign: r.st.Lineage, Name: s.Domain, Outputs: rec.Outputs,
 		Facts: rec.Export.Facts, Domain: ch.m.Domain}
 	if rec.Domain != nil {
 		req.UUID = rec.Domain.UUID
@@ -319,7 +327,7 @@ func (ch *change) withdraw(ctx context.Context, s Step) (string, error) {
 	if !ok {
 		return fmt.Sprintf("job %s was not withdrawn: converter %s is no longer configured", s.JobID, name), nil
 	}
-	resp, err := conv.Withdraw(ctx, plugins.WithdrawRequest{Address: ch.c.Address, JobID: s.JobID, Want: wantJob(r.st.Lineage, &rec)})
+	resp, err := conv.Withdraw(ctx, plugins.WithdrawRequest{Address: rec.Identity(), JobID: s.JobID, Want: wantJob(r.st.Lineage, &rec)})
 	if err != nil {
 		return "", err
 	}
@@ -345,9 +353,9 @@ func (ch *change) prune(ctx context.Context) error {
 	if !ok {
 		return plugins.Terminal(fmt.Errorf("%s cannot prune exports", ch.c.Source))
 	}
-	if err := pr.PruneExport(ctx, plugins.PruneExportRequest{Address: ch.c.Address, Campaign: r.st.Lineage, Export: *rec.Export}); err != nil {
+	if err := pr.PruneExport(ctx, plugins.PruneExportRequest{Address: rec.Identity(), Campaign: r.st.Lineage, Export: *rec.Export}); err != nil {
 		return err
 	}
-	releaseDir(rec.Export.Dir, owner(r.st.Lineage, ch.c.Address), r.e.log())
+	releaseDir(rec.Export.Dir, owner(r.st.Lineage, rec.Identity()), r.e.log())
 	return r.update(ch.c.Address, func(ms *MigrationState) { ms.Export = nil })
 }

@@ -82,6 +82,9 @@ func (r *run) syncOne(m *schema.Migration) bool {
 	if ms == nil {
 		now := r.e.now()
 		ms = &MigrationState{Address: a, CreatedAt: now, UpdatedAt: now}
+		if c := r.change(a); c != nil {
+			ms.Origin = c.Identity
+		}
 		r.st.Migrations[a] = ms
 	}
 	ms.PreventDestroy, ms.VM = m.PreventDestroy, m.VM

@@ -44,7 +44,13 @@ func NewState() *State {
 
 // MigrationState is the record of one migration instance.
 type MigrationState struct {
-	Address   string `json:"address"`
+	Address string `json:"address"`
+	// Origin is the address the migration's artifacts (export
+	// directory, jobs, domain) are named after and owned by, when it is
+	// not Address: the one it had when `state mv` gave the record a new
+	// address, or a suffixed one for a new migration given an address
+	// another record's artifacts use (Identity).
+	Origin    string `json:"origin,omitempty"`
 	Source    string `json:"source"` // plugin addresses, so a removed migration can still be pruned
 	Converter string `json:"converter"`
 	Target    string `json:"target"`
