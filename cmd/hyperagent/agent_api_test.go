@@ -640,7 +640,7 @@ migration "big" {
 // writeSparseOVA writes an OVA of one VM whose raw disk of size bytes
 // (zeros) is a hole in the archive: cheap to make, and as long to unpack
 // as a real one.
-func writeSparseOVA(t *testing.T, path, disk string, size int64) {
+func writeSparseOVA(t testing.TB, path, disk string, size int64) {
 	t.Helper()
 	ovf := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
 <Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">

@@ -55,7 +55,7 @@ func newHostsWorld(t testing.TB, cs string, n, diskMiB int, limits hostsLimits) 
 	for i := range n {
 		k := fmt.Sprintf("%02d", i)
 		keys = append(keys, fmt.Sprintf("%q", k))
-		writeSparseOVA(t.(*testing.T), filepath.Join(hw.work, "nas", "vm-"+k+".ova"), hostsDisk, int64(diskMiB)<<20)
+		writeSparseOVA(t, filepath.Join(hw.work, "nas", "vm-"+k+".ova"), hostsDisk, int64(diskMiB)<<20)
 		addr := fmt.Sprintf("migration.vm[%q]", k)
 		hw.addrs = append(hw.addrs, addr)
 		hw.exportDirs[addr] = reconcile.ExportDir(filepath.Join(hw.work, "exports"), hw.lineage, addr)
@@ -132,15 +132,15 @@ migration "vm" {
 	return hw
 }
 
-// startWorker runs `hyperagent worker` on the world's workflow
+// startWorker runs `hyperagent worker` number i on the world's workflow
 // directory.
-func (hw *hostsWorld) startWorker(t testing.TB, jobs int) *exec.Cmd {
+func (hw *hostsWorld) startWorker(t testing.TB, i, jobs int) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "worker", "-workflow-dir="+filepath.Join(hw.work, "wf"),
 		"-input-root="+filepath.Join(hw.work, "exports"), "-output-root="+filepath.Join(hw.work, "out"),
 		fmt.Sprintf("-jobs=%d", jobs), "-rescan=200ms", "-heartbeat=1s")
 	cmd.Env = append(os.Environ(), fakesEnv+"=1", "HYPERAGENT_LOG=warn", "NOTIFY_SOCKET=")
-	log, err := os.Create(filepath.Join(hw.work, "worker.log"))
+	log, err := os.Create(filepath.Join(hw.work, fmt.Sprintf("worker-%d.log", i)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func (hw *hostsWorld) startHost(t testing.TB, i int, relay *pgRelay, cs string) 
 	for _, ns := range []bool{true, false} {
 		cmd = exec.Command(os.Args[0], "agent", "-config="+hw.repo, "-listen=unix:"+filepath.Join(hw.work, fmt.Sprintf("agent-%d.sock", i)))
 		cmd.Env = append(os.Environ(), fakesEnv+"=1", "HYPERAGENT_LOG=info", "NOTIFY_SOCKET=",
-			"HYPERAGENT_PG_CONN_STR="+relay.ConnStr(t.(*testing.T), cs))
+			"HYPERAGENT_PG_CONN_STR="+relay.ConnStr(t, cs))
 		log, err := os.Create(hw.hostLog(i))
 		if err != nil {
 			t.Fatal(err)
@@ -292,12 +292,12 @@ func TestThreeAgentsOneCampaign(t *testing.T) {
 	watch := newCampaignWatch(t, hostsDisk, filepath.Join(hw.work, "wf"), dirs)
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, f := range []string{"agent-0.log", "agent-1.log", "agent-2.log", "worker.log"} {
+			for _, f := range []string{"agent-0.log", "agent-1.log", "agent-2.log", "worker-0.log"} {
 				t.Logf("%s ends:\n%s", f, tail(readFile(filepath.Join(hw.work, f)), 4000))
 			}
 		}
 	})
-	worker := hw.startWorker(t, 2)
+	worker := hw.startWorker(t, 0, 2)
 	var hosts []*exec.Cmd
 	var relays []*pgRelay
 	for i := range 3 {

@@ -31,7 +31,7 @@ type pgRelay struct {
 }
 
 // newPGRelay relays to the server cs names; ConnStr is what the host uses.
-func newPGRelay(t *testing.T, cs string) *pgRelay {
+func newPGRelay(t testing.TB, cs string) *pgRelay {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(cs)
 	if err != nil {
@@ -96,7 +96,7 @@ func (r *pgRelay) pipe(host, server net.Conn) {
 }
 
 // ConnStr is the connection string of the host behind this relay.
-func (r *pgRelay) ConnStr(t *testing.T, cs string) string {
+func (r *pgRelay) ConnStr(t testing.TB, cs string) string {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(cs)
 	if err != nil {
