@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/hypersdk/hyperagent/agent/notify"
 	"github.com/hypersdk/hyperagent/reconcile"
 	"github.com/hypersdk/hyperagent/reconcile/pass"
 	"github.com/hypersdk/hyperagent/schema"
@@ -35,7 +36,9 @@ type Agent struct {
 	// live and metrics follow passes for the status API (api.go).
 	live    *live
 	metrics *metrics
-	edit    *editTarget // nil until a configuration loaded
+	// notify queues and sends the notify blocks' events (agent/notify).
+	notify *notify.Notifier
+	edit   *editTarget // nil until a configuration loaded
 
 	// Owned by Run's goroutine.
 	ws       *workspace
@@ -56,6 +59,7 @@ func New(o Options) *Agent {
 		ConfigErrors: []Diagnostic{}, Retrying: []RetryStatus{}, NoEvents: []string{},
 		Converters: []ConverterStatus{}, Version: o.Version}
 	a.live = newLive(time.Now, o.Redact.String)
+	a.notify = notify.New(notify.Options{Log: o.Log.Named("notify"), Redact: o.Redact, Version: o.Version})
 	a.metrics = newMetrics(a, o.Version)
 	return a
 }
@@ -108,6 +112,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.ws.close()
 		}
 	}()
+	// Delivery runs beside the loop; it stops with ctx.
+	a.notify.Start(ctx)
+	defer a.notify.Wait()
 	go a.watchConfig(ctx)
 	var watchdog <-chan time.Time
 	if a.o.Watchdog > 0 {
@@ -278,6 +285,7 @@ func (a *Agent) pass(ctx context.Context, n int, log hclog.Logger) error {
 		Planned: func(p *reconcile.Plan) {
 			a.progressed()
 			a.live.planned(p)
+			a.notify.Planned(p)
 			a.setStatus(func(s *Status) { s.Plan = p })
 		},
 		Apply: reconcile.ApplyOptions{

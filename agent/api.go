@@ -29,11 +29,13 @@ const APIVersion = 1
 //	POST /v1/suspend           hold migrations, recorded in state as `agent suspend` does
 //	POST /v1/resume            let them go on
 //	GET  /metrics              Prometheus' text format
+//	GET  /                     the status page (web.go)
 //
 // Errors are JSON {"error": …} with a status code. Over TCP with a token
-// every request needs "Authorization: Bearer TOKEN".
+// every request needs "Authorization: Bearer TOKEN", but for the status
+// page, which without it carries no data and asks for the token.
 func (a *Agent) Serve(ctx context.Context, l *Listener) error {
-	srv := &http.Server{Handler: a.handler(l.token), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	srv := &http.Server{Handler: guard(!l.RequiresToken(), a.handler(l.token)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: a.log.Named("api").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})}
 	go func() {
 		<-ctx.Done()
@@ -60,13 +62,15 @@ func (a *Agent) handler(tokenSum []byte) http.Handler {
 	mux.Handle("/v1/resume", only(http.MethodPost, a.serveSuspend(verbResume)))
 	metrics := promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	mux.Handle("/metrics", only(http.MethodGet, metrics.ServeHTTP))
+	page := only(http.MethodGet, a.servePage(tokenSum))
+	mux.Handle("/{$}", page)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	if tokenSum == nil {
 		return mux
 	}
-	return requireToken(tokenSum, mux)
+	return exceptPage(page, requireToken(tokenSum, mux))
 }
 
 // requireToken lets through the requests that carry the bearer token.
@@ -74,15 +78,20 @@ func (a *Agent) handler(tokenSum []byte) http.Handler {
 // neither the token's bytes nor its length show in the timing.
 func requireToken(sum []byte, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		gs := sha256.Sum256([]byte(strings.TrimSpace(got)))
-		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(gs[:], sum) != 1 {
+		if !hasToken(sum, r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hyperagent"`)
 			writeError(w, http.StatusUnauthorized, "this address requires the bearer token of agent.status_token_file (Authorization: Bearer TOKEN)")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// hasToken says whether r carries the bearer token whose SHA-256 is sum.
+func hasToken(sum []byte, r *http.Request) bool {
+	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	gs := sha256.Sum256([]byte(strings.TrimSpace(got)))
+	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(gs[:], sum) == 1
 }
 
 // only serves one method (GET includes HEAD) and answers others 405.

@@ -52,7 +52,7 @@ func NewClient(spec string, token []byte) (*Client, error) {
 	tr := &http.Transport{MaxIdleConns: 2, IdleConnTimeout: time.Minute, ResponseHeaderTimeout: 30 * time.Second}
 	base := "http://" + addr
 	if kind == "unix" {
-		base = "http://agent"
+		base = "http://localhost"
 		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", addr)
 		}
@@ -93,7 +93,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return err
 	}
-	if body != nil {
+	if body != nil || method != http.MethodGet {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != nil {

@@ -21,7 +21,10 @@
 // It serves a status API (api.go: versioned JSON over a unix socket, or
 // TCP with a bearer token outside loopback) and Prometheus metrics
 // (metrics.go), both computed from what the passes report as they run
-// (live.go); client.go is the API's client, for `hyperagent status`.
+// (live.go), and a status page for browsers at GET / (web.go); client.go
+// is the API's client, for `hyperagent status`. Its notifications
+// (agent/notify) are derived from every state its store loads or writes
+// and from every plan, and delivered apart from the loop.
 //
 // It may import reconcile and plugins; nothing imports it but the CLI.
 package agent

@@ -80,6 +80,7 @@ func newMetrics(a *Agent, version string) *metrics {
 		campaignCollector{a},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(a.notify.Collectors()...)
 	return m
 }
 
@@ -172,6 +173,7 @@ func (a *Agent) afterPass(ctx context.Context, w *pass.Workspace, res *pass.Resu
 	if ctx.Err() == nil {
 		a.checkConverters(ctx, w.Plugins)
 	}
+	a.notify.Flush()
 	a.metrics.passEnded(res, err, converted)
 }
 

@@ -45,6 +45,7 @@ func (a *Agent) loadConfig(ctx context.Context, log hclog.Logger) {
 	}
 	key := workspaceKey(cfg, a.o.StateDir)
 	if a.ws != nil && a.ws.key == key {
+		a.notify.Configure(notifyDir(cfg, a.ws.w), cfg.Notify)
 		a.configErrors(log, nil)
 		return
 	}
@@ -64,6 +65,10 @@ func (a *Agent) loadConfig(ctx context.Context, log hclog.Logger) {
 		log.Info("configuration loaded", "digest", cfg.Digest[:12], "migrations", len(cfg.Migrations))
 	}
 	a.ws = a.watchWorkspace(ctx, key, w)
+	// Every state a pass loads or writes: what the notifications are
+	// derived from.
+	w.Store.Observe(a.notify.State)
+	a.notify.Configure(notifyDir(cfg, w), cfg.Notify)
 	et := &editTarget{stateDir: w.Store.Dir(), inConfig: map[string]bool{}}
 	for _, m := range cfg.Migrations {
 		et.inConfig[m.Addr.String()] = true
@@ -95,6 +100,17 @@ func (a *Agent) configErrors(log hclog.Logger, ds []Diagnostic) {
 		ds = []Diagnostic{}
 	}
 	a.setStatus(func(s *Status) { s.ConfigErrors = ds; s.Ready = a.ws != nil })
+}
+
+// notifyDir is where the notifications' ledger and outbox are kept: in the
+// state directory, beside the state; for a state in PostgreSQL, in
+// agent.state_dir on the agent's host.
+func notifyDir(cfg *schema.Config, w *pass.Workspace) string {
+	dir := w.Store.Dir()
+	if dir == "" {
+		dir = cfg.Agent.StateDir
+	}
+	return filepath.Join(dir, "notify")
 }
 
 // workspaceKey identifies what a workspace was opened from.

@@ -1,7 +1,6 @@
 // Package examples holds the example migration repos. Only the demo's is
-// embedded: `hyperagent demo` (built with -tags demo) writes it into the
-// repo it creates, so the demo runs the same files the examples test
-// validates.
+// embedded: `hyperagent dev` writes it into the repo it creates, so dev
+// runs the same files the examples test validates.
 package examples
 
 import "embed"

@@ -2,6 +2,8 @@ package plugins
 
 import (
 	"context"
+	"io/fs"
+	"syscall"
 	"time"
 
 	"github.com/hypersdk/hyperagent/schema"
@@ -193,6 +195,35 @@ type Disk struct {
 	Label     string `json:"label,omitempty"`
 	// CapacityBytes is the virtual size as the source reported it.
 	CapacityBytes int64 `json:"capacity_bytes,omitempty"`
+	// Identity is the file as it was when the source computed SHA256 over
+	// the bytes it wrote, or nil: a converter may take SHA256 as the
+	// file's while the file's identity is still exactly this one.
+	Identity *FileIdentity `json:"identity,omitempty"`
+}
+
+// FileIdentity pins one version of one file: the filesystem and inode say
+// which file, the size, modification and change times which state of it.
+// Any write, truncation, rename, link or attribute change sets the change
+// time, which nobody can set back (protocol.FileIdentity is the same on
+// the wire).
+type FileIdentity struct {
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
+	Size    int64  `json:"size"`
+	MtimeNS int64  `json:"mtime_ns"`
+	CtimeNS int64  `json:"ctime_ns"`
+}
+
+// IdentityOf is the identity of the file fi describes (from a stat or,
+// better, an fstat of an open file), or nil where the platform gives no
+// inode and change time.
+func IdentityOf(fi fs.FileInfo) *FileIdentity {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	return &FileIdentity{Dev: uint64(st.Dev), Ino: st.Ino, Size: fi.Size(),
+		MtimeNS: st.Mtim.Nano(), CtimeNS: st.Ctim.Nano()}
 }
 
 type PruneExportRequest struct {

@@ -187,6 +187,10 @@ func TestStalledJobIsWithdrawnAndResubmitted(t *testing.T) {
 	if diff := cmp.Diff([]StepKind{StepWithdraw, StepSubmit, StepAwait, StepDefine}, kinds); diff != "" {
 		t.Fatalf("steps (-want +got):\n%s", diff)
 	}
+	want := &Condition{Kind: ConditionJobStalled, JobID: h.state().Migrations["migration.a"].Job.ID, Detail: "daemon hyper2kvm@x.service is inactive"}
+	if diff := cmp.Diff(want, p.Change("migration.a").Condition); diff != "" {
+		t.Errorf("condition (-want +got):\n%s", diff)
+	}
 	res := h.apply(p)
 	if !res.OK() || h.conv.Withdrawn("migration.a") != 1 {
 		t.Fatalf("result %+v withdrawn %d", res, h.conv.Withdrawn("migration.a"))
@@ -395,8 +399,28 @@ func TestClaimedStallIsNotResubmitted(t *testing.T) {
 	if !c.Blocked || !strings.Contains(firstError(c.Findings), "was claimed and shows no progress") {
 		t.Fatalf("change %+v, want blocked", c)
 	}
+	if c.Condition == nil || c.Condition.Kind != ConditionJobStalled || !strings.Contains(c.Condition.Detail, "timeout 2h") {
+		t.Errorf("condition %+v, want job_stalled with the converter's detail", c.Condition)
+	}
 	h.apply(h.plan(PlanRequest{}))
 	if n := h.conv.Submits("migration.a"); n != 1 {
 		t.Errorf("submitted %d times, want 1: a second attempt ran beside the claimed one", n)
+	}
+}
+
+// TestDefineRecordsWhen: every define, a redefine of the same domain
+// after it vanished included, records when it happened.
+func TestDefineRecordsWhen(t *testing.T) {
+	h := newHarness(t, "", "a")
+	h.converge()
+	first := h.state().Migrations["migration.a"]
+	if first.DefinedAt == nil || first.Domain == nil {
+		t.Fatalf("record %+v, want defined_at set", first)
+	}
+	mustDo(t, h.tgt.Undefine(first.Domain.Name))
+	h.converge()
+	again := h.state().Migrations["migration.a"]
+	if again.DefinedAt == nil || !again.DefinedAt.After(*first.DefinedAt) {
+		t.Errorf("defined_at %v after the redefine, want later than %v", again.DefinedAt, first.DefinedAt)
 	}
 }

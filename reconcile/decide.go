@@ -34,7 +34,7 @@ func decide(m *schema.Migration, ms *MigrationState, obs *Observed, forced bool)
 	case ms.Export != nil && ms.Digests.Export != want.Export:
 		return replace(fromExport, "export settings changed")
 	case obs.Refreshed && vmSeen && vm.Found && ms.Fingerprint != "" && vm.Fingerprint != ms.Fingerprint:
-		return replace(fromExport, fmt.Sprintf("source VM changed since export (fingerprint %s → %s)", ms.Fingerprint, vm.Fingerprint))
+		return drifted(replace(fromExport, fmt.Sprintf("source VM changed since export (fingerprint %s → %s)", ms.Fingerprint, vm.Fingerprint)))
 	case ms.Job != nil && ms.Digests.Convert != "" && ms.Digests.Convert != want.Convert:
 		return replace(reconvertFrom(ms, obs), "convert settings changed")
 	}
@@ -49,7 +49,7 @@ func decide(m *schema.Migration, ms *MigrationState, obs *Observed, forced bool)
 			return decision{from: fromDefine, action: ActionCreate, phase: PhaseConverted,
 				reason: "a definition was interrupted, and the converted disks are no longer where the converter left them; defining again (disks the target placed are adopted)"}
 		} else if len(miss) > 0 {
-			return replace(reconvertFrom(ms, obs), "converted disk missing or changed: "+joinPaths(miss))
+			return drifted(replace(reconvertFrom(ms, obs), "converted disk missing or changed: "+joinPaths(miss)))
 		}
 		return decision{from: fromDefine, action: ActionCreate, phase: PhaseConverted, reason: "converted; the domain is not defined yet"}
 	}
@@ -57,11 +57,11 @@ func decide(m *schema.Migration, ms *MigrationState, obs *Observed, forced bool)
 		dom := obs.Domains[a]
 		switch {
 		case !dom.Exists:
-			return replace(rebuildFrom(ms, obs), fmt.Sprintf("domain %q no longer exists", ms.Domain.Name))
+			return drifted(replace(rebuildFrom(ms, obs), fmt.Sprintf("domain %q no longer exists", ms.Domain.Name)))
 		case len(dom.MissingDisks) > 0:
-			return replace(rebuildFrom(ms, obs), "domain disk missing: "+joinPaths(dom.MissingDisks))
+			return drifted(replace(rebuildFrom(ms, obs), "domain disk missing: "+joinPaths(dom.MissingDisks)))
 		case dom.Digest != ms.Domain.Digest:
-			return decision{from: fromDefine, action: ActionUpdate, phase: PhaseDefined, reason: "the domain's definition drifted from what was defined"}
+			return drifted(decision{from: fromDefine, action: ActionUpdate, phase: PhaseDefined, reason: "the domain's definition drifted from what was defined"})
 		}
 	}
 	if ms.Digests.Define != want.Define {
@@ -75,8 +75,8 @@ func decide(m *schema.Migration, ms *MigrationState, obs *Observed, forced bool)
 func decideJob(ms *MigrationState, obs *Observed, phase Phase) decision {
 	a := ms.Address
 	if miss := obs.MissingExport[a]; len(miss) > 0 {
-		return decision{from: fromExport, action: ActionReplace, phase: phase, withdraw: jobWithdrawable(ms, obs),
-			reason: "export file missing or changed: " + joinPaths(miss)}
+		return drifted(decision{from: fromExport, action: ActionReplace, phase: phase, withdraw: jobWithdrawable(ms, obs),
+			reason: "export file missing or changed: " + joinPaths(miss)})
 	}
 	if ms.Job == nil {
 		return decision{from: fromSubmit, action: ActionCreate, phase: PhaseExported, reason: "exported; not submitted to the converter yet"}
@@ -91,19 +91,24 @@ func decideJob(ms *MigrationState, obs *Observed, phase Phase) decision {
 		return decision{from: fromAwait, action: ActionCreate, phase: PhaseConverted, reason: fmt.Sprintf("job %s succeeded; its outputs are not recorded yet", ms.Job.ID)}
 	case plugins.JobFailed:
 		return decision{from: fromSubmit, action: ActionCreate, phase: PhaseFailed,
-			reason: fmt.Sprintf("job %s failed (%s); retrying as attempt %d", ms.Job.ID, j.Error, ms.Attempts+1)}
+			reason: fmt.Sprintf("job %s failed (%s); retrying as attempt %d", ms.Job.ID, j.Error, ms.Attempts+1),
+			cond:   &Condition{Kind: ConditionJobFailed, JobID: ms.Job.ID, Detail: j.Error}}
 	case plugins.JobStalled:
+		stalled := &Condition{Kind: ConditionJobStalled, JobID: ms.Job.ID, Detail: j.Detail}
+		if stalled.Detail == "" {
+			stalled.Detail = j.Error
+		}
 		if j.Claimed {
 			// It may still be converting: a second attempt beside it
 			// would convert the VM twice. A person decides.
 			return decision{from: fromSubmit, action: ActionCreate, phase: PhaseFailed,
-				reason: fmt.Sprintf("job %s was claimed and shows no progress", ms.Job.ID),
+				reason: fmt.Sprintf("job %s was claimed and shows no progress", ms.Job.ID), cond: stalled,
 				refuse: &Finding{Plugin: ms.Job.Converter, Severity: string(plugins.SeverityError),
 					Summary: fmt.Sprintf("job %s was claimed and shows no progress (%s)", ms.Job.ID, j.Detail),
 					Detail: "It may still be running, so no second attempt is queued beside it. Check the converter (its service, its log); " +
 						"once the job is known to be dead, hyperagent apply -replace=" + ms.Address + " converts again."}}
 		}
-		return decision{from: fromSubmit, action: ActionCreate, phase: PhaseFailed, withdraw: true,
+		return decision{from: fromSubmit, action: ActionCreate, phase: PhaseFailed, withdraw: true, cond: stalled,
 			reason: fmt.Sprintf("job %s stalled in the queue (%s); retrying as attempt %d", ms.Job.ID, j.Detail, ms.Attempts+1)}
 	case plugins.JobForeign:
 		return decision{from: fromSubmit, action: ActionCreate, phase: PhaseFailed,
@@ -120,6 +125,14 @@ func decideJob(ms *MigrationState, obs *Observed, phase Phase) decision {
 	}
 	return decision{from: fromSubmit, action: ActionCreate, phase: PhaseFailed,
 		reason: fmt.Sprintf("job %s is no longer known to %s; retrying as attempt %d", ms.Job.ID, ms.Job.Converter, ms.Attempts+1)}
+}
+
+// drifted marks d as caused by drift: an artifact state recorded is gone
+// or changed, or the source VM changed since its export. The reason says
+// what.
+func drifted(d decision) decision {
+	d.cond = &Condition{Kind: ConditionDrift, Detail: d.reason}
+	return d
 }
 
 // jobState is the job as observed, or as last recorded without refresh.
@@ -144,8 +157,10 @@ func jobWithdrawable(ms *MigrationState, obs *Observed) bool {
 }
 
 // reconvertFrom is submit when the export files are intact, else export.
+// An export that recorded no disks (an imported migration's: nothing was
+// exported) has nothing to convert again.
 func reconvertFrom(ms *MigrationState, obs *Observed) from {
-	if ms.Export == nil || len(obs.MissingExport[ms.Address]) > 0 {
+	if ms.Export == nil || len(ms.Export.Disks) == 0 || len(obs.MissingExport[ms.Address]) > 0 {
 		return fromExport
 	}
 	return fromSubmit

@@ -49,6 +49,8 @@ type decision struct {
 	// refuse is an error finding that blocks the change (an artifact in
 	// a shared place that is not this migration's).
 	refuse *Finding
+	// cond is what the observation found wrong, for machines.
+	cond *Condition
 }
 
 // Diff compares the desired config with the observed world and the
@@ -72,6 +74,7 @@ func Diff(req DiffRequest) *Plan {
 		Options:       PlanOptions{Refresh: obs.Refreshed},
 		Fingerprints:  map[string]string{},
 	}
+	p.Variables, p.SensitiveVariables = cfg.CarriedVariables()
 	for _, a := range req.Selection.Targets {
 		p.Options.Targets = append(p.Options.Targets, a.String())
 	}
@@ -96,7 +99,7 @@ func Diff(req DiffRequest) *Plan {
 		}
 		d := decide(m, ms, obs, forced)
 		c := Change{
-			Address: a, Action: d.action, Reason: d.reason, Phase: d.phase,
+			Address: a, Action: d.action, Reason: d.reason, Phase: d.phase, Condition: d.cond,
 			DependsOn: dependencies(m, byName), VM: m.VM,
 			Source: m.Source.String(), Converter: m.Converter.String(), Target: m.Target.String(),
 		}

@@ -305,9 +305,11 @@ func (ch *change) define(ctx context.Context, s Step) error {
 		return err
 	}
 	want := Digests(ch.m)
+	now := r.e.now()
 	return r.update(a, func(ms *MigrationState) {
 		ms.Domain = &resp.Domain
 		ms.DefineStartedAt = nil
+		ms.DefinedAt = &now
 		ms.Digests.Define = want.Define
 		ms.ConfigDigest = ch.m.Digest
 		ms.LastError = nil

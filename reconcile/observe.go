@@ -6,7 +6,9 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hypersdk/hyperagent/plugins"
@@ -63,6 +65,12 @@ func newObserved() *Observed {
 // the artifacts state recorded. Removed migrations (in state only) have
 // their jobs observed, so a queued job can be withdrawn.
 func Observe(ctx context.Context, cfg *schema.Config, st *State, lineage string, set *plugins.Set, selected []*schema.Migration) (*Observed, error) {
+	return observe(ctx, cfg, st, lineage, set, selected, hclog.NewNullLogger())
+}
+
+// observe is Observe, telling log (at debug level) each instance's call
+// and how long it took.
+func observe(ctx context.Context, cfg *schema.Config, st *State, lineage string, set *plugins.Set, selected []*schema.Migration, log hclog.Logger) (*Observed, error) {
 	o := newObserved()
 	o.Refreshed = true
 	var mu sync.Mutex
@@ -84,7 +92,9 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, lineage string,
 		}
 		req := plugins.ObserveVMsRequest{VMs: vmReqs[src]}
 		g.Go(func() error {
+			done := observing(log, src, "VMs", len(req.VMs))
 			resp, err := s.ObserveVMs(gctx, req)
+			done(err)
 			if err != nil {
 				return pluginError(src, fmt.Errorf("observe VMs: %w", err))
 			}
@@ -143,7 +153,9 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, lineage string,
 		}
 		req := plugins.ObserveJobsRequest{Jobs: jobReqs[cv]}
 		g.Go(func() error {
+			done := observing(log, cv, "jobs", len(req.Jobs))
 			resp, err := c.ObserveJobs(gctx, req)
+			done(err)
 			if err != nil {
 				return pluginError(cv, fmt.Errorf("observe jobs: %w", err))
 			}
@@ -166,7 +178,9 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, lineage string,
 		}
 		req := plugins.ObserveDomainsRequest{Domains: domReqs[tg]}
 		g.Go(func() error {
+			done := observing(log, tg, "domains", len(req.Domains))
 			resp, err := t.ObserveDomains(gctx, req)
+			done(err)
 			if err != nil {
 				return pluginError(tg, fmt.Errorf("observe domains: %w", err))
 			}
@@ -181,12 +195,26 @@ func Observe(ctx context.Context, cfg *schema.Config, st *State, lineage string,
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := checkJobs(ctx, o, cfg, st, lineage, ids, set, selected); err != nil {
+	if err := checkJobs(ctx, o, cfg, st, lineage, ids, set, selected, log); err != nil {
 		return nil, err
 	}
 	statArtifacts(o, st)
 	checkExportDirs(o, lineage, ids, selected)
 	return o, nil
+}
+
+// observing logs one batched call to a plugin instance, and, through the
+// function it returns, how it ended and how long it took.
+func observing(log hclog.Logger, instance, what string, n int) func(error) {
+	log.Debug("observing", "instance", instance, "what", what, "count", n)
+	start := time.Now()
+	return func(err error) {
+		if err != nil {
+			log.Debug("observing failed", "instance", instance, "what", what, "took", time.Since(start), "error", err)
+			return
+		}
+		log.Debug("observed", "instance", instance, "what", what, "count", n, "took", time.Since(start))
+	}
 }
 
 // checkExportDirs reads the owner of each export directory a migration
@@ -210,7 +238,7 @@ func checkExportDirs(o *Observed, lineage string, ids *identities, selected []*s
 
 // checkJobs asks every converter that can (plugins.JobChecker), in one call
 // each, whether the jobs of migrations not converted yet could run.
-func checkJobs(ctx context.Context, o *Observed, cfg *schema.Config, st *State, lineage string, ids *identities, set *plugins.Set, selected []*schema.Migration) error {
+func checkJobs(ctx context.Context, o *Observed, cfg *schema.Config, st *State, lineage string, ids *identities, set *plugins.Set, selected []*schema.Migration, log hclog.Logger) error {
 	reqs := map[string][]plugins.JobCheck{}
 	for _, m := range selected {
 		a := m.Addr.String()
@@ -233,7 +261,9 @@ func checkJobs(ctx context.Context, o *Observed, cfg *schema.Config, st *State, 
 		}
 		req := plugins.CheckJobsRequest{Jobs: reqs[cv]}
 		g.Go(func() error {
+			done := observing(log, cv, "job checks", len(req.Jobs))
 			resp, err := c.CheckJobs(gctx, req)
+			done(err)
 			if err != nil {
 				return pluginError(cv, fmt.Errorf("check jobs: %w", err))
 			}

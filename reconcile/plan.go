@@ -7,8 +7,10 @@ import (
 
 // PlanFormatVersion is the version of saved plans and of `plan -json`.
 // Version 2 added the campaign lineage and the artifact names bound to it
-// (a version 1 plan's job ids and export dirs are not).
-const PlanFormatVersion = 2
+// (a version 1 plan's job ids and export dirs are not); version 3 the
+// variable values the plan was made with (apply FILE loads the
+// configuration with them; a version 2 plan would need them all again).
+const PlanFormatVersion = 3
 
 // Action is what a change does to a migration.
 type Action string
@@ -67,6 +69,32 @@ type Finding struct {
 	Detail   string `json:"detail,omitempty"`
 }
 
+// ConditionKind names what a plan observed going wrong with a migration.
+type ConditionKind string
+
+const (
+	// ConditionJobFailed: the converter failed the migration's job.
+	ConditionJobFailed ConditionKind = "job_failed"
+	// ConditionJobStalled: the job shows no progress, claimed by a
+	// consumer or left in the queue.
+	ConditionJobStalled ConditionKind = "job_stalled"
+	// ConditionDrift: an artifact state recorded (an export file, a
+	// converted disk, the domain or its definition) is gone or changed,
+	// or the source VM changed since its export.
+	ConditionDrift ConditionKind = "drift"
+)
+
+// Condition is what the plan observed going wrong with a migration, for
+// machines (the agent's notifications); the change's Reason says it for
+// people.
+type Condition struct {
+	Kind  ConditionKind `json:"kind"`
+	JobID string        `json:"job_id,omitempty"` // job_failed, job_stalled
+	// Detail is the converter's error, the stall's detail, or what
+	// drifted (display only, redacted as reasons are).
+	Detail string `json:"detail,omitempty"`
+}
+
 // Change is what the plan does to one migration.
 type Change struct {
 	Address  string    `json:"address"`
@@ -82,11 +110,13 @@ type Change struct {
 	Suspended bool     `json:"suspended,omitempty"`
 	DependsOn []string `json:"depends_on,omitempty"`
 	// Phase is the observed phase the steps start from.
-	Phase     Phase  `json:"phase"`
-	VM        string `json:"vm,omitempty"`
-	Source    string `json:"source,omitempty"`
-	Converter string `json:"converter,omitempty"`
-	Target    string `json:"target,omitempty"`
+	Phase Phase `json:"phase"`
+	// Condition is set when the observation found something wrong.
+	Condition *Condition `json:"condition,omitempty"`
+	VM        string     `json:"vm,omitempty"`
+	Source    string     `json:"source,omitempty"`
+	Converter string     `json:"converter,omitempty"`
+	Target    string     `json:"target,omitempty"`
 	// Identity is the address the migration's artifacts are named after
 	// and owned by, when it is not Address (Identity in identity.go).
 	Identity string `json:"identity,omitempty"`
@@ -118,6 +148,14 @@ type Plan struct {
 	// first write will take.
 	Lineage string      `json:"lineage"`
 	Options PlanOptions `json:"options"`
+	// Variables holds the value of every variable the plan was made with
+	// whose value is not secret, as {"value": …, "type": …}: apply FILE
+	// loads the configuration with them (schema.SavedVariables).
+	Variables map[string]json.RawMessage `json:"variables"`
+	// SensitiveVariables names the variables that were set when the plan
+	// was made and whose values are secret: they are never written, so
+	// apply FILE must be given them again.
+	SensitiveVariables []string `json:"sensitive_variables"`
 	// Fingerprints binds the plan to each involved source VM as observed.
 	Fingerprints map[string]string `json:"fingerprints"`
 	// Changes holds every selected migration, sorted by address, no-ops
@@ -206,8 +244,15 @@ func DecodePlan(b []byte) (*Plan, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("not a saved plan: %w", err)
 	}
-	if p.FormatVersion != PlanFormatVersion {
-		return nil, fmt.Errorf("saved plan format_version %d is not supported by this build (want %d)", p.FormatVersion, PlanFormatVersion)
+	switch {
+	case p.FormatVersion == 0:
+		return nil, fmt.Errorf("not a saved plan: no format_version")
+	case p.FormatVersion < PlanFormatVersion:
+		return nil, fmt.Errorf("the saved plan has format_version %d, from an older hyperagent; this one reads version %d only "+
+			"(it carries the variable values the plan was made with): make the plan again with `hyperagent plan -out=FILE`", p.FormatVersion, PlanFormatVersion)
+	case p.FormatVersion > PlanFormatVersion:
+		return nil, fmt.Errorf("the saved plan has format_version %d, from a newer hyperagent; this one reads version %d only: "+
+			"apply it with the hyperagent that made it, or make the plan again with this one", p.FormatVersion, PlanFormatVersion)
 	}
 	return &p, nil
 }

@@ -33,13 +33,8 @@ func preflight(m *schema.Migration, ms *MigrationState, obs *Observed, steps []S
 	if defines {
 		out = append(out, hardwareFindings(m, ms, obs)...)
 		name := DomainName(m, ms, obs.VMs[a])
-		if problem := schema.DomainNameProblem(name); problem != "" {
-			detail := problem + "."
-			if m.Domain.Name == "" {
-				detail += " The name comes from the VM; set another one: domain { name = \"...\" }."
-			}
-			out = append(out, Finding{Plugin: m.Target.String(), Severity: string(plugins.SeverityError),
-				Summary: fmt.Sprintf("domain name %q cannot be used", name), Detail: detail})
+		if f := domainNameFinding(m, name); f != nil {
+			out = append(out, *f)
 		}
 		if others := names[domainKey(m.Target.String(), name)]; len(others) > 1 {
 			var rest []string
@@ -61,6 +56,35 @@ func preflight(m *schema.Migration, ms *MigrationState, obs *Observed, steps []S
 			sev = string(plugins.SeverityWarning)
 		}
 		out = append(out, Finding{Plugin: converter, Severity: sev, Summary: f.Summary, Detail: f.Detail})
+	}
+	return out
+}
+
+// domainNameFinding is the error finding of a domain name that cannot be
+// used, or nil.
+func domainNameFinding(m *schema.Migration, name string) *Finding {
+	problem := schema.DomainNameProblem(name)
+	if problem == "" {
+		return nil
+	}
+	detail := problem + "."
+	if m.Domain.Name == "" {
+		detail += " The name comes from the VM; set another one: domain { name = \"...\" }."
+	}
+	return &Finding{Plugin: m.Target.String(), Severity: string(plugins.SeverityError),
+		Summary: fmt.Sprintf("domain name %q cannot be used", name), Detail: detail}
+}
+
+// PreflightVM is what the plan's pre-flight checks of a define say of a
+// new migration of this VM, before any state or domain exists (the
+// domain's name, the hardware the target needs): `hyperagent discover`
+// shows them for the migrations it writes.
+func PreflightVM(m *schema.Migration, vm plugins.VMObservation) []Finding {
+	obs := newObserved()
+	obs.VMs[m.Addr.String()] = vm
+	out := hardwareFindings(m, nil, obs)
+	if f := domainNameFinding(m, DomainName(m, nil, vm)); f != nil {
+		out = append(out, *f)
 	}
 	return out
 }

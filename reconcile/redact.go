@@ -138,8 +138,8 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
-// Plan redacts the display-only text of a plan (reasons and findings,
-// which quote plugins), so that its rendering, its JSON and a saved plan
+// Plan redacts the display-only text of a plan (reasons, findings and
+// conditions, which quote plugins), so that its rendering, its JSON and a saved plan
 // file never carry a secret.
 func (r *Redactor) Plan(p *Plan) {
 	if p == nil {
@@ -154,6 +154,9 @@ func (r *Redactor) Plan(p *Plan) {
 		}
 		for j := range c.Steps {
 			c.Steps[j].Detail = r.String(c.Steps[j].Detail)
+		}
+		if c.Condition != nil {
+			c.Condition.Detail = r.String(c.Condition.Detail)
 		}
 	}
 }

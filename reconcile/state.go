@@ -80,6 +80,9 @@ type MigrationState struct {
 	// looked for there (defined again) rather than converted again.
 	DefineStartedAt *time.Time             `json:"define_started_at,omitempty"`
 	Domain          *plugins.DefinedDomain `json:"domain,omitempty"`
+	// DefinedAt is when the domain was last defined: each define, also
+	// one that redefines the same domain, sets it anew.
+	DefinedAt *time.Time `json:"defined_at,omitempty"`
 
 	LastError *ErrorRecord `json:"last_error,omitempty"`
 	// Suspended, when set, holds the migration: no step runs until it is

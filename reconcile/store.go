@@ -40,6 +40,20 @@ type Store struct {
 	// base is the stored state as this Store last loaded or wrote it; a
 	// write is refused unless the backend still holds it.
 	base *Version
+	// observe sees every state loaded or written (Observe).
+	observe func(*State)
+}
+
+// Observe makes fn see every state this Store loads or writes, right
+// after the load or the write succeeded and before the caller goes on:
+// the agent's notifications (agent/notify) derive transitions from it, so
+// one a write records is queued before the step that wrote it continues.
+// fn runs with the Store's lock held; it must not keep or change st, nor
+// call the Store.
+func (s *Store) Observe(fn func(st *State)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.observe = fn
 }
 
 // OpenStore returns the local store in dir, creating the directory (0700).
@@ -97,6 +111,9 @@ func (s *Store) Load() (*State, error) {
 	}
 	v := VersionOf(st)
 	s.base = &v
+	if s.observe != nil {
+		s.observe(st)
+	}
 	return st, nil
 }
 
@@ -146,6 +163,9 @@ func (s *Store) Write(st *State) error {
 	}
 	v := VersionOf(st)
 	s.base = &v
+	if s.observe != nil {
+		s.observe(st)
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -137,6 +138,47 @@ func TestSavedPlanStaleness(t *testing.T) {
 
 // TestWritesAre0600: state, lock info and saved plans are 0600 even when
 // the umask is permissive and a file they replace was world-readable.
+// TestObserveSeesLoadsAndWrites: the hook sees every state loaded or
+// written, after the write, with its new serial; a refused write is not
+// seen.
+func TestObserveSeesLoadsAndWrites(t *testing.T) {
+	s, _ := OpenStore(t.TempDir())
+	var seen []uint64
+	s.Observe(func(st *State) { seen = append(seen, st.Serial) })
+	if _, err := s.Lock("test"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Unlock()
+	st, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.Write(st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another writer moves the file on: this Store's next write is refused.
+	other := st.Clone()
+	other.Serial = 7
+	b, err := other.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileAtomic(s.Path(), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(st); err == nil {
+		t.Fatal("a write that does not follow the stored state succeeded")
+	}
+	if _, err := s.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []uint64{0, 1, 2, 7}; !slices.Equal(seen, want) {
+		t.Errorf("observed serials %v, want %v", seen, want)
+	}
+}
+
 func TestWritesAre0600(t *testing.T) {
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)

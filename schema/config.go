@@ -27,6 +27,16 @@ type Config struct {
 	Targets    map[string]*PluginBlock
 	// Migrations holds one entry per instance, sorted by address.
 	Migrations []*Migration
+	// Notify holds the notify "webhook" blocks, sorted by name. They are
+	// not part of Digest: where the agent reports to does not change
+	// what a plan does.
+	Notify []*Webhook
+
+	// StateUnknown lists the settings that place the state
+	// (agent.state_dir, the state block's) left unknown because variables
+	// they use are not set: only with LoadOptions.UnsetUnknown. See
+	// StateLocationDiagnostics.
+	StateUnknown []UnknownSetting
 }
 
 // Migration finds an instance by address.
@@ -40,9 +50,9 @@ func (c *Config) Migration(a addrs.Migration) *Migration {
 }
 
 // Secrets returns every sensitive string value in the config (variables
-// marked sensitive, plugin attributes declared sensitive, and the state
-// backend's connection string with its password), so that output and logs
-// can redact them.
+// marked sensitive, plugin attributes declared sensitive, the state
+// backend's connection string with its password, webhook secrets and
+// sensitive webhook URLs), so that output and logs can redact them.
 func (c *Config) Secrets() []string {
 	var out []string
 	seen := map[string]bool{}
@@ -54,6 +64,12 @@ func (c *Config) Secrets() []string {
 	}
 	for _, s := range connStrSecrets(c.State.ConnStr) {
 		add(s)
+	}
+	for _, w := range c.Notify {
+		add(w.Secret)
+		if w.URLSensitive {
+			add(w.URL)
+		}
 	}
 	for _, v := range c.Variables {
 		if v.Sensitive {
@@ -110,6 +126,14 @@ type Variable struct {
 	Value       cty.Value // unmarked; check Sensitive before printing
 	Sensitive   bool
 	DeclRange   hcl.Range
+
+	// Set says the value was given (-var, -var-file, the environment, a
+	// saved plan) rather than left at its default.
+	Set bool
+	// Secret says the value reaches a sensitive setting (a plugin's
+	// sensitive attribute, the state's conn_str) though the variable is
+	// not marked sensitive: it is a secret all the same.
+	Secret bool
 }
 
 // PluginBlock is a declared source, converter or target block, decoded

@@ -27,6 +27,9 @@ type LoadOptions struct {
 	// without its secrets (as terraform validate does), and what cannot be
 	// checked without the value is left unchecked.
 	UnsetUnknown bool
+	// Saved holds the variable values of the saved plan being applied:
+	// they are the values, and the secret ones it withheld must be given.
+	Saved *SavedVariables
 }
 
 // Files is the parsed source, kept so diagnostics can be printed with
@@ -44,6 +47,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: string(addrs.KindConverter), LabelNames: []string{"type", "name"}},
 		{Type: string(addrs.KindTarget), LabelNames: []string{"type", "name"}},
 		{Type: "migration", LabelNames: []string{"name"}},
+		{Type: "notify", LabelNames: []string{"type", "name"}},
 	},
 }
 
@@ -58,6 +62,9 @@ type loader struct {
 	varDecls map[string]*varDecl
 	vars     map[string]cty.Value // possibly marked sensitive
 	locals   map[string]cty.Value
+	// localDecls are the locals' attributes, to follow what a value
+	// refers to through them (unsetVars).
+	localDecls map[string]*hcl.Attribute
 	// plugins holds each declared plugin block's value for expressions:
 	// kind → type → name. A block that failed to decode is unknown, so
 	// references to it do not report a second error.
@@ -118,6 +125,7 @@ func (l *loader) load() (*Config, hcl.Diagnostics) {
 	diags = append(diags, l.loadState(blocks.OfType("state"))...)
 	diags = append(diags, l.loadPlugins(blocks)...)
 	diags = append(diags, l.loadMigrations(blocks.OfType("migration"), diags.HasErrors())...)
+	diags = append(diags, l.loadNotify(blocks.OfType("notify"))...)
 	if diags.HasErrors() {
 		return nil, diags
 	}

@@ -32,6 +32,8 @@ func (l *loader) loadLocals(blocks hcl.Blocks) hcl.Diagnostics {
 		}
 	}
 
+	l.localDecls = decls
+
 	// A local is evaluated with the locals it names (local.x, local["x"])
 	// and no others, so one that uses the object of all locals, or picks
 	// from it with a computed key, is refused: it would see some of them.

@@ -141,6 +141,7 @@ func (l *loader) loadPlugin(ctx *hcl.EvalContext, kind addrs.Kind, b *hcl.Block)
 	v = resolvePaths(l.dir, v, bs)
 	set(v)
 	unmarked, paths := sensitivePaths(v)
+	l.noteSecretVars(body, paths)
 	pb := &PluginBlock{
 		Addr:           addr,
 		Config:         unmarked,

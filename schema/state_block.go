@@ -51,15 +51,7 @@ func (l *loader) loadState(blocks hcl.Blocks) hcl.Diagnostics {
 	if len(blocks) == 0 {
 		return nil
 	}
-	var diags hcl.Diagnostics
-	for _, dup := range blocks[1:] {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Duplicate state block",
-			Detail:   fmt.Sprintf("Only one state block is allowed; the first is at %s.", blocks[0].DefRange),
-			Subject:  dup.DefRange.Ptr(),
-		})
-	}
+	diags := duplicateBlocks("state", blocks)
 	s.DeclRange = blocks[0].DefRange
 	d := l.newDecoder(l.evalContext())
 	v, ds := d.decode(blocks[0].Body, stateSchema, "")
@@ -74,6 +66,9 @@ func (l *loader) loadState(blocks hcl.Blocks) hcl.Diagnostics {
 	if diags.HasErrors() {
 		return diags
 	}
+	for _, e := range expressionsAt(blocks[0].Body, "conn_str") {
+		l.noteSecretExpr(e)
+	}
 	get := func(name string) (string, bool) {
 		a := v.GetAttr(name)
 		if !a.IsKnown() || a.IsNull() {
@@ -86,6 +81,16 @@ func (l *loader) loadState(blocks hcl.Blocks) hcl.Diagnostics {
 	}
 	conn, hasConn := get("conn_str")
 	ws, hasWS := get("workspace")
+	for _, name := range []string{"backend", "conn_str", "workspace"} {
+		if v.GetAttr(name).IsKnown() || (name == "conn_str" && envValue(l.opts.Env, PGConnStrEnv) != "") {
+			continue
+		}
+		alt := ""
+		if name == "conn_str" {
+			alt = "or set the connection string itself in " + PGConnStrEnv
+		}
+		l.unknownStateSetting(blocks[0].Body, "state", name, alt)
+	}
 	switch s.Backend {
 	case BackendLocal:
 		for name, set := range map[string]bool{"conn_str": hasConn, "workspace": hasWS} {

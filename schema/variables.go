@@ -45,6 +45,7 @@ type assignment struct {
 	set     bool
 	val     cty.Value
 	subject *hcl.Range // nil for -var and the environment
+	env     bool       // given by the environment
 }
 
 func (l *loader) loadVariables(blocks hcl.Blocks) hcl.Diagnostics {
@@ -70,13 +71,18 @@ func (l *loader) loadVariables(blocks hcl.Blocks) hcl.Diagnostics {
 	l.vars = map[string]cty.Value{}
 	for _, name := range sortedKeys(l.varDecls) {
 		d := l.varDecls[name]
+		if ds := l.withheldValue(d); ds != nil && !given[name].set && !d.bad {
+			diags = append(diags, ds...)
+			l.vars[name] = cty.DynamicVal
+			continue
+		}
 		val, ds := finalValue(d, given[name], l.opts.UnsetUnknown)
 		diags = append(diags, ds...)
 		if d.bad || ds.HasErrors() {
 			l.vars[name] = cty.DynamicVal
 			continue
 		}
-		d.v.Value = val
+		d.v.Value, d.v.Set = val, given[name].set
 		l.cfg.Variables[name] = d.v
 		l.vars[name] = markIf(val, d.v.Sensitive)
 	}
@@ -179,7 +185,7 @@ func typed(d *varDecl, v cty.Value) (cty.Value, error) {
 
 // assignments gathers the values given from outside, by precedence: the
 // environment, then -var-file files in order, then -var in order; a later
-// one wins.
+// one wins. A saved plan's values (LoadOptions.Saved) win over them all.
 func (l *loader) assignments() (map[string]assignment, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	given := map[string]assignment{}
@@ -191,7 +197,7 @@ func (l *loader) assignments() (map[string]assignment, hcl.Diagnostics) {
 		}
 		v, ds := parseRaw(l.varDecls[name], raw, "environment variable "+k)
 		diags = append(diags, ds...)
-		given[name] = assignment{set: true, val: v}
+		given[name] = assignment{set: true, val: v, env: true}
 	}
 	for _, path := range l.opts.VarFiles {
 		diags = append(diags, l.varFile(path, given)...)
@@ -218,6 +224,9 @@ func (l *loader) assignments() (map[string]assignment, hcl.Diagnostics) {
 		v, ds := parseRaw(d, raw, "-var "+name)
 		diags = append(diags, ds...)
 		given[name] = assignment{set: true, val: v}
+	}
+	if l.opts.Saved != nil {
+		diags = append(diags, l.savedAssignments(given)...)
 	}
 	return given, diags
 }

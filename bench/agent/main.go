@@ -213,7 +213,7 @@ func (c *campaign) status() (map[string]any, error) {
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", filepath.Join(c.dir, "agent.sock"))
 		}}}
-	resp, err := hc.Get("http://agent/v1/status")
+	resp, err := hc.Get("http://localhost/v1/status")
 	if err != nil {
 		return nil, err
 	}

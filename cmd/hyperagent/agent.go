@@ -25,8 +25,6 @@ import (
 )
 
 const agentHelp = `Usage: hyperagent agent [options]
-       hyperagent agent suspend (ADDR... | -all) [options]
-       hyperagent agent resume (ADDR... | -all) [options]
 
   Runs as a service that reconciles the migration repo continuously: a
   change to its files, to a converter's workflow directory or to an export
@@ -39,17 +37,32 @@ const agentHelp = `Usage: hyperagent agent [options]
   RELOADING and STOPPING. SIGHUP reloads; SIGTERM or SIGINT stops after
   cancelling the pass in flight (state recorded, lock released).
 
-  suspend holds migrations (or, with -all, the whole campaign) so that no
-  step of theirs runs, in the agent or in apply, until resume; both are
-  recorded in the state and survive restarts.
+  agent suspend and agent resume hold and release migrations.
 
 Options:
 `
 
+// suspendHelp is the help of agent suspend and agent resume.
+var suspendHelp = map[string]string{
+	"suspend": `Usage: hyperagent agent suspend [options] (ADDR... | -all)
+
+  Holds migrations (or, with -all, the whole campaign) so that no step of
+  theirs runs, in the agent or in apply, until agent resume. It is
+  recorded in the state and survives restarts; a running agent sees it at
+  its next pass.
+
+Options:
+`,
+	"resume": `Usage: hyperagent agent resume [options] (ADDR... | -all)
+
+  Lets migrations held by agent suspend (or, with -all, the whole
+  campaign) run again; recorded in the state.
+
+Options:
+`,
+}
+
 func runAgent(ctx context.Context, e *env, args []string) int {
-	if len(args) > 0 && (args[0] == "suspend" || args[0] == "resume") {
-		return runSuspend(ctx, e, args[0], args[1:])
-	}
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	configDir := fs.String("config", ".", "the migration repo")
 	stateDir := fs.String("state-dir", "", "the state directory (default: the config's agent.state_dir)")
@@ -159,6 +172,11 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
+// suspendCommand is `agent suspend` or `agent resume`.
+func suspendCommand(verb string) func(ctx context.Context, e *env, args []string) int {
+	return func(ctx context.Context, e *env, args []string) int { return runSuspend(ctx, e, verb, args) }
+}
+
 // runSuspend records `agent suspend` or `resume` in the state.
 func runSuspend(ctx context.Context, e *env, verb string, args []string) int {
 	fs := flag.NewFlagSet("agent "+verb, flag.ContinueOnError)
@@ -169,7 +187,7 @@ func runSuspend(ctx context.Context, e *env, verb string, args []string) int {
 	lf.register(fs, false)
 	var cf configFlags
 	cf.register(fs)
-	if code, done := parseFlags(fs, e, agentHelp, args); done {
+	if code, done := parseFlags(fs, e, suspendHelp[verb], args); done {
 		return code
 	}
 	var list []addrs.Migration

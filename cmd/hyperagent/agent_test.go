@@ -122,7 +122,7 @@ func (a *agentChild) status(t *testing.T) agent.Status {
 			return (&net.Dialer{}).DialContext(ctx, "unix", a.sock)
 		}}}
 	for i := 0; ; i++ {
-		resp, err := hc.Get("http://agent/v1/status")
+		resp, err := hc.Get("http://localhost/v1/status")
 		if err != nil {
 			if i > 200 {
 				t.Fatalf("status API: %v", err)
@@ -154,7 +154,13 @@ func (a *agentChild) stopAndWait(t *testing.T) int {
 	t.Helper()
 	a.signal(t, syscall.SIGTERM)
 	done := make(chan error, 1)
-	go func() { done <- a.cmd.Wait() }()
+	go func() {
+		// Both outputs are read to the end (the process has exited)
+		// before Wait closes the pipes under their readers.
+		<-a.stdout.done
+		<-a.stderr.done
+		done <- a.cmd.Wait()
+	}()
 	select {
 	case err := <-done:
 		if err != nil {

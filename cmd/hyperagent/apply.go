@@ -15,12 +15,16 @@ import (
 
 	"github.com/hypersdk/hyperagent/reconcile"
 	"github.com/hypersdk/hyperagent/reconcile/pass"
+	"github.com/hypersdk/hyperagent/schema"
 )
 
-const applyHelp = `Usage: hyperagent apply [options] [FILE | DIR]
+const applyHelp = `Usage: hyperagent apply [options] [FILE | DIR] [options]
 
   Runs the steps of a plan. With FILE (from plan -out) it runs exactly
-  that plan, after checking that nothing it was made from has moved. With
+  that plan, after checking that nothing it was made from has moved, with
+  the variable values it was made with: the plan carries them, except the
+  secret ones (sensitive variables), which are never written and must be
+  given again (-var, -var-file or HYPERAGENT_VAR_name). With
   DIR (default: the current directory) it makes a plan, shows it, and asks
   for "yes" on a terminal (use -auto-approve elsewhere).
 
@@ -51,16 +55,17 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	pf.register(fs)
 	var lf lockFlags
 	lf.register(fs, false)
-	if code, done := parseFlags(fs, e, applyHelp, args); done {
+	pos, code, done := parseInterspersed(fs, e, applyHelp, args)
+	if done {
 		return code
 	}
-	if fs.NArg() > 1 {
+	if len(pos) > 1 {
 		fmt.Fprintln(e.stderr, "Error: apply takes one saved plan or one directory")
 		return exitError
 	}
 	arg := "."
-	if fs.NArg() == 1 {
-		arg = fs.Arg(0)
+	if len(pos) == 1 {
+		arg = pos[0]
 	}
 	var saved *reconcile.Plan
 	dir := arg
@@ -69,6 +74,9 @@ func runApply(ctx context.Context, e *env, args []string) int {
 			return exitError
 		}
 		dir = saved.ConfigDir
+		// The configuration is loaded with the values the plan was made
+		// with; the secret ones it withheld come from -var and the rest.
+		cf.saved = &schema.SavedVariables{From: arg, Values: saved.Variables, Withheld: saved.SensitiveVariables}
 	}
 	// From here an interrupt cancels ctx: waiting for the lock,
 	// observing, asking and applying all stop, the lock is released and

@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
+	"github.com/hashicorp/cli"
 	"github.com/hashicorp/go-hclog"
+	"github.com/posener/complete"
 	"golang.org/x/term"
 
 	"github.com/hypersdk/hyperagent/plugins"
@@ -32,6 +33,7 @@ type env struct {
 	stderr    io.Writer
 	stdinTTY  bool
 	stdoutTTY bool
+	stderrTTY bool
 	noColor   bool
 	environ   []string
 	log       hclog.Logger
@@ -39,6 +41,9 @@ type env struct {
 	// redact takes the loaded config's secrets out of everything written
 	// to stdout and stderr, logs included: the process's one net.
 	redact *reconcile.Redactor
+	// describing is set while a command is asked for its help and flags
+	// (describe): parseFlags records them here and the command returns.
+	describing *usage
 }
 
 func newProcessEnv() *env {
@@ -48,6 +53,7 @@ func newProcessEnv() *env {
 		stderr:    os.Stderr,
 		stdinTTY:  term.IsTerminal(int(os.Stdin.Fd())),
 		stdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
+		stderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
 		environ:   os.Environ(),
 		registry:  builtinRegistry(),
 	}
@@ -63,124 +69,157 @@ func (e *env) getenv(name string) string {
 	return ""
 }
 
-// color says whether human output may use colour and bold.
-func (e *env) color() bool { return e.stdoutTTY && !e.noColor && e.getenv("NO_COLOR") == "" }
+// color says whether what goes to stdout may use colour and bold: only
+// on a terminal, and not with -no-color or NO_COLOR.
+func (e *env) color() bool { return e.stdoutTTY && e.colorAllowed() }
 
-// command is one subcommand.
-type command struct {
-	synopsis string
-	run      func(ctx context.Context, e *env, args []string) int
-}
+// colorStderr is color for stderr (diagnostics), which may be a
+// terminal when stdout is not, or the other way round.
+func (e *env) colorStderr() bool { return e.stderrTTY && e.colorAllowed() }
 
-// run parses the global flags, sets up logging, and dispatches.
+func (e *env) colorAllowed() bool { return !e.noColor && e.getenv("NO_COLOR") == "" }
+
+// completing says the shell asks for completions (posener/complete's
+// protocol): the arguments are then the shell's, not a command line.
+func (e *env) completing() bool { return e.getenv("COMP_LINE") != "" }
+
+// run takes the global options, sets up logging, and hands the command
+// line to hashicorp/cli, which finds the command (nested ones such as
+// "state list" included), prints help for -h, -help and help COMMAND, and
+// answers shell completion.
 func run(ctx context.Context, args []string, e *env) int {
-	fs := flag.NewFlagSet("hyperagent", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	chdir := fs.String("chdir", "", "switch to DIR before doing anything else")
-	noColor := fs.Bool("no-color", false, "disable colour and bold in output")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() { usage(e.stderr) }
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitOK
-		}
+	g, rest, err := globalOptions(args)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
 	}
-	e.noColor = e.noColor || *noColor
+	e.noColor = e.noColor || g.noColor
 	if e.redact == nil {
 		e.redact = reconcile.NewRedactor(nil)
 	}
 	e.stdout, e.stderr = e.redact.Writer(e.stdout), e.redact.Writer(e.stderr)
-	if e.log == nil {
-		e.log = newLogger(e)
+	level, err := logLevel(e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
+		return exitError
 	}
-	if *chdir != "" {
-		if err := os.Chdir(*chdir); err != nil {
+	if e.log == nil {
+		e.log = newLogger(e, level)
+	}
+	if g.chdir != "" {
+		if err := os.Chdir(g.chdir); err != nil {
 			fmt.Fprintf(e.stderr, "Error: -chdir: %v\n", err)
 			return exitError
 		}
 	}
-	rest := fs.Args()
-	if *showVersion {
-		rest = []string{"version"}
-	}
-	if len(rest) == 0 {
-		usage(e.stderr)
+	rest = rewriteHelpAndVersion(rest)
+	if len(rest) == 0 && !e.completing() {
+		printUsage(e.stderr, commands())
 		return exitError
 	}
-	name := rest[0]
-	if name == "help" || name == "-h" || name == "--help" {
-		if len(rest) > 1 && name == "help" {
-			return help(ctx, e, rest[1])
+	c := newCLI(ctx, e, rest)
+	if sub := c.Subcommand(); sub != "" && !e.completing() {
+		if _, ok := c.Commands[sub]; !ok {
+			unknownCommand(e, sub)
+			return exitError
 		}
-		usage(e.stdout)
-		return exitOK
 	}
-	cmd, ok := commands()[name]
-	if !ok {
-		unknownCommand(e, name)
+	code, err := c.Run()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
 	}
-	return cmd.run(ctx, e, rest[1:])
+	return code
 }
 
-// help prints one command's usage on stdout, as "COMMAND -h" does on
-// stderr.
-func help(ctx context.Context, e *env, name string) int {
-	cmd, ok := commands()[name]
-	if !ok {
-		unknownCommand(e, name)
-		return exitError
+// newCLI is the hashicorp/cli runner of args, with every command, hidden
+// ones included, bound to ctx and e.
+func newCLI(ctx context.Context, e *env, args []string) *cli.CLI {
+	all := map[string]cli.CommandFactory{}
+	for name, cmd := range allCommands() {
+		all[name] = func() (cli.Command, error) { return &cliCommand{name: name, cmd: cmd, ctx: ctx, e: e}, nil }
 	}
-	he := *e
-	he.stderr = e.stdout
-	return cmd.run(ctx, &he, []string{"-h"})
+	hidden := make([]string, 0, len(hiddenCommands()))
+	for name := range hiddenCommands() {
+		hidden = append(hidden, name)
+	}
+	return &cli.CLI{
+		Name:                  "hyperagent",
+		Args:                  args,
+		Commands:              all,
+		HiddenCommands:        hidden,
+		HelpFunc:              func(map[string]cli.CommandFactory) string { return usageText(commands()) },
+		HelpWriter:            e.stdout,
+		ErrorWriter:           e.stderr,
+		Autocomplete:          true,
+		AutocompleteInstall:   "install-autocomplete",
+		AutocompleteUninstall: "uninstall-autocomplete",
+		AutocompleteGlobalFlags: complete.Flags{
+			"-chdir": complete.PredictDirs("*"), "-no-color": complete.PredictNothing,
+		},
+	}
+}
+
+// globals are the options that come before the command.
+type globals struct {
+	chdir   string
+	noColor bool
+}
+
+// globalOptions takes -chdir=DIR (or -chdir DIR) and -no-color off the
+// front of args, with one or two dashes, as Terraform does: they apply to
+// every command. What follows is the command line.
+func globalOptions(args []string) (globals, []string, error) {
+	var g globals
+	for len(args) > 0 {
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(args[0], "-"), "-"), "=")
+		if !strings.HasPrefix(args[0], "-") {
+			break
+		}
+		switch name {
+		case "chdir":
+			if !hasValue {
+				if len(args) < 2 {
+					return g, nil, fmt.Errorf("-chdir needs a directory: -chdir=DIR")
+				}
+				value, args = args[1], args[1:]
+			}
+			g.chdir = value
+		case "no-color":
+			if hasValue {
+				return g, nil, fmt.Errorf("-no-color takes no value")
+			}
+			g.noColor = true
+		default:
+			return g, args, nil
+		}
+		args = args[1:]
+	}
+	return g, args, nil
+}
+
+// rewriteHelpAndVersion turns `help [COMMAND...]` into `[COMMAND...] -help`
+// and a leading -v, -version or --version into the version command, so
+// that both print what the command itself prints.
+func rewriteHelpAndVersion(args []string) []string {
+	if len(args) == 0 {
+		return args
+	}
+	switch args[0] {
+	case "help":
+		return append(slices.Clone(args[1:]), "-help")
+	case "-v", "-version", "--version":
+		return append([]string{"version"}, args[1:]...)
+	}
+	return args
 }
 
 // unknownCommand says so and names the closest commands, as git does.
 func unknownCommand(e *env, name string) {
 	fmt.Fprintf(e.stderr, "Error: unknown command %q\n", name)
-	names := make([]string, 0, len(commands()))
-	for n := range commands() {
-		names = append(names, n)
-	}
-	if near := reconcile.Closest(name, names); len(near) > 0 {
+	if near := reconcile.Closest(name, topLevel(commands())); len(near) > 0 {
 		fmt.Fprintf(e.stderr, "\nDid you mean %s?\n", strings.Join(near, " or "))
 	}
 	fmt.Fprintln(e.stderr)
-	usage(e.stderr)
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: hyperagent [-chdir=DIR] [-no-color] COMMAND [ARGS]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Commands:")
-	cmds := commands()
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-14s %s\n", n, cmds[n].synopsis)
-	}
-}
-
-// newLogger logs to stderr at the level HYPERAGENT_LOG names (default:
-// warn), as JSON when HYPERAGENT_LOG_JSON is set.
-func newLogger(e *env) hclog.Logger {
-	level := hclog.Warn
-	if s := e.getenv("HYPERAGENT_LOG"); s != "" {
-		level = hclog.LevelFromString(s)
-		if level == hclog.NoLevel {
-			level = hclog.Warn
-		}
-	}
-	return hclog.New(&hclog.LoggerOptions{
-		Name:       "hyperagent",
-		Level:      level,
-		Output:     e.stderr,
-		JSONFormat: e.getenv("HYPERAGENT_LOG_JSON") != "",
-		Color:      hclog.ColorOff,
-	})
+	printUsage(e.stderr, commands())
 }

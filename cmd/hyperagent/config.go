@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcled"
@@ -14,19 +13,15 @@ import (
 type configFlags struct {
 	vars     []string // -var NAME=VALUE, repeatable
 	varFiles []string // -var-file FILE, repeatable
+	// saved holds the variable values of the saved plan apply runs.
+	saved *schema.SavedVariables
 }
 
 // register adds -var and -var-file to fs.
 func (cf *configFlags) register(fs *flag.FlagSet) {
-	fs.Var((*repeated)(&cf.vars), "var", "set a variable: -var 'NAME=VALUE' (repeatable)")
-	fs.Var((*repeated)(&cf.varFiles), "var-file", "set variables from an .hcl or .json file (repeatable)")
+	fs.Var(stringsFlag(&cf.vars), "var", "set a variable: -var '`NAME=VALUE`' (repeatable)")
+	fs.Var(stringsFlag(&cf.varFiles), "var-file", "set variables from an .hcl or .json `FILE` (repeatable)")
 }
-
-// repeated is a flag that may be given many times; each use appends.
-type repeated []string
-
-func (r *repeated) String() string     { return strings.Join(*r, ",") }
-func (r *repeated) Set(s string) error { *r = append(*r, s); return nil }
 
 // loadConfig loads the migration repo in dir with the builtin plugins'
 // schemas and the given variables.
@@ -41,13 +36,14 @@ func (cf configFlags) options(e *env, dir string) schema.LoadOptions {
 		VarFiles: cf.varFiles,
 		Env:      e.environ,
 		Plugins:  e.registry.Schemas(),
+		Saved:    cf.saved,
 	}
 }
 
 // writeDiagnostics prints diagnostics for people on stderr, with source
 // snippets.
 func writeDiagnostics(e *env, files schema.Files, diags hcl.Diagnostics) {
-	wr := hcl.NewDiagnosticTextWriter(e.stderr, files, 78, e.color())
+	wr := hcl.NewDiagnosticTextWriter(e.stderr, files, 78, e.colorStderr())
 	_ = wr.WriteDiagnostics(diags)
 }
 

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -17,37 +16,17 @@ import (
 	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
-// addrList is a repeatable flag of migration addresses.
-type addrList []addrs.Migration
-
-func (l *addrList) String() string {
-	var s []string
-	for _, a := range *l {
-		s = append(s, a.String())
-	}
-	return strings.Join(s, ",")
-}
-
-func (l *addrList) Set(s string) error {
-	a, err := addrs.ParseMigration(s)
-	if err != nil {
-		return err
-	}
-	*l = append(*l, a)
-	return nil
-}
-
 // planFlags are the flags that shape a plan (plan, and apply without a
 // saved plan).
 type planFlags struct {
-	targets, excludes, replace addrList
+	targets, excludes, replace []addrs.Migration
 	refresh                    bool
 }
 
 func (pf *planFlags) register(fs *flag.FlagSet) {
-	fs.Var(&pf.targets, "target", "plan only this migration (and what it depends on); repeatable")
-	fs.Var(&pf.excludes, "exclude", "leave this migration out; repeatable")
-	fs.Var(&pf.replace, "replace", "redo this migration from the export; repeatable")
+	fs.Var(addrsFlag(&pf.targets), "target", "plan only the migration at `ADDR` (and what it depends on); repeatable")
+	fs.Var(addrsFlag(&pf.excludes), "exclude", "leave the migration at `ADDR` out; repeatable")
+	fs.Var(addrsFlag(&pf.replace), "replace", "redo the migration at `ADDR` from the export; repeatable")
 	fs.BoolVar(&pf.refresh, "refresh", true, "observe the plugins (false: plan from state alone)")
 }
 
@@ -206,14 +185,24 @@ func stateFor(e *env, flagDir string, cf configFlags) (stateRef, bool) {
 	return stateIn(e, ".", flagDir, cf)
 }
 
-// stateIn is stateFor for the configuration in dir. The
+// stateIn is stateFor for the configuration in dir. The configuration is
+// loaded with unset variables left unknown, as validate loads it: finding
+// the state needs no secret (a vCenter password), only the variables the
+// state's own settings use, which are named when missing. The
 // configuration's secrets (a connection string) go to the redactor.
 func stateIn(e *env, dir, flagDir string, cf configFlags) (stateRef, bool) {
 	if flagDir != "" {
 		return stateRef{dir: flagDir}, true
 	}
-	cfg, files, diags := loadConfig(e, dir, cf)
+	o := cf.options(e, dir)
+	o.UnsetUnknown = true
+	cfg, files, diags := schema.Load(o)
 	if !diags.HasErrors() && cfg != nil {
+		if ds := cfg.StateLocationDiagnostics(); ds.HasErrors() {
+			writeDiagnostics(e, files, ds)
+			fmt.Fprintf(e.stderr, "Error: where the configuration in %s keeps its state depends on variables that are not set (above); give them, or name a state directory with -state-dir\n", dir)
+			return stateRef{}, false
+		}
 		e.redact.SetSecrets(cfg.Secrets())
 		if cfg.State.Backend == schema.BackendPG {
 			return stateRef{cfg: cfg}, true
@@ -253,20 +242,4 @@ func readStateAt(ref stateRef) (*reconcile.State, error) {
 func isFile(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular()
-}
-
-// parseFlags parses with the usage text; done reports -h or an error.
-func parseFlags(fs *flag.FlagSet, e *env, help string, args []string) (code int, done bool) {
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, help)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitOK, true
-		}
-		return exitError, true
-	}
-	return 0, false
 }

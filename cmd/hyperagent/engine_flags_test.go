@@ -191,8 +191,8 @@ func TestReplaceAndRefresh(t *testing.T) {
 // VM and its domain are kept. prevent_destroy refuses it.
 // (the fake's token) but no output, log line, saved plan or state file.
 // TestStateDirFromConfig: state commands find agent.state_dir through the
-// config in the working directory, and refuse to guess when it does not
-// load.
+// config in the working directory, and refuse to guess when the variable
+// it uses is not set, naming it.
 func TestStateDirFromConfig(t *testing.T) {
 	dir := fakeRepo(t, 0, twoMigrations+`
 variable "where" {}
@@ -206,7 +206,7 @@ agent {
 	for _, args := range [][]string{{"state", "list"}, {"show"}, {"force-unlock", "-force", "x"}} {
 		r := runCLI(t, ctx, "", false, args...)
 		r.want(t, exitError)
-		r.stderrHas(t, `No value for required variable`, "its state directory is unknown")
+		r.stderrHas(t, "The state's location needs a variable", "HYPERAGENT_VAR_where", "depends on variables that are not set")
 	}
 	runCLI(t, ctx, "", false, "state", "-var", "where=custom-state", "list").want(t, exitOK, `migration.web["b"]`)
 	runCLI(t, ctx, "", false, "state", "-state-dir", "custom-state", "list").want(t, exitOK, `migration.web["a"]`)

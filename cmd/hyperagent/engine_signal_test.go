@@ -84,9 +84,11 @@ func (c *cliChild) signal(t *testing.T, sig os.Signal) {
 // lineReader keeps everything read, and can wait for a line. One
 // goroutine reads; String may be called from any.
 type lineReader struct {
-	sc  *bufio.Scanner
-	mu  sync.Mutex
-	all bytes.Buffer
+	sc   *bufio.Scanner
+	mu   sync.Mutex
+	all  bytes.Buffer
+	done chan struct{} // closed when drain has read to the end
+	once sync.Once
 }
 
 func (l *lineReader) keep(line string) {
@@ -95,7 +97,9 @@ func (l *lineReader) keep(line string) {
 	l.mu.Unlock()
 }
 
-func newLineReader(r io.Reader) *lineReader { return &lineReader{sc: bufio.NewScanner(r)} }
+func newLineReader(r io.Reader) *lineReader {
+	return &lineReader{sc: bufio.NewScanner(r), done: make(chan struct{})}
+}
 
 // until reads lines until n of them contain s; it fails when the stream
 // ends first.
@@ -116,6 +120,7 @@ func (l *lineReader) drain() {
 	for l.sc.Scan() {
 		l.keep(l.sc.Text())
 	}
+	l.once.Do(func() { close(l.done) })
 }
 
 func (l *lineReader) String() string {

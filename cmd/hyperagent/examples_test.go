@@ -10,8 +10,9 @@ import (
 // exampleVars supplies the variables an example needs from outside, the way
 // a user would: through the environment.
 var exampleVars = map[string][]string{
-	"wave1": {"HYPERAGENT_VAR_vcenter_password=example-secret"},
-	"demo":  {"HYPERAGENT_VAR_vcenter_password=example-secret"},
+	"wave1": {"HYPERAGENT_VAR_vcenter_password=example-secret", "HYPERAGENT_VAR_ops_webhook_secret=example-hook-secret",
+		"HYPERAGENT_VAR_chat_webhook_url=https://chat.example.com/hooks/T0/B0/example"},
+	"demo": {"HYPERAGENT_VAR_vcenter_password=example-secret"},
 }
 
 // TestExamples loads every example repo with the builtin plugins' schemas:

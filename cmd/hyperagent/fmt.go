@@ -38,22 +38,14 @@ type fmtOptions struct {
 
 func runFmt(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("fmt", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
 	var o fmtOptions
 	fs.BoolVar(&o.list, "list", true, "list the files whose formatting changed")
 	fs.BoolVar(&o.write, "write", true, "rewrite the files (false with -check)")
 	fs.BoolVar(&o.diff, "diff", false, "print a unified diff of the changes")
 	fs.BoolVar(&o.check, "check", false, "change nothing; exit 3 if any file needs formatting")
 	fs.BoolVar(&o.recursive, "recursive", false, "also format subdirectories")
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, fmtHelp)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitOK
-		}
-		return exitError
+	if code, done := parseFlags(fs, e, fmtHelp, args); done {
+		return code
 	}
 	if o.check {
 		o.write = false

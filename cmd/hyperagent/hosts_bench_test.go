@@ -134,7 +134,7 @@ func fillOVADisk(b *testing.B, path string, seed uint64) {
 
 // cpuTicks reads the busy and the total jiffies of all CPUs.
 func cpuTicks(b *testing.B) [2]uint64 {
-	line, err := firstLine("/proc/stat", "cpu ")
+	line, err := procLine("/proc/stat", "cpu ")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func diskTicks(b *testing.B, dir string) uint64 {
 	if err := unix.Stat(dir, &st); err != nil {
 		b.Fatal(err)
 	}
-	line, err := firstLine("/proc/diskstats", fmt.Sprintf("%d %d ", unix.Major(st.Dev), unix.Minor(st.Dev)))
+	line, err := procLine("/proc/diskstats", fmt.Sprintf("%d %d ", unix.Major(st.Dev), unix.Minor(st.Dev)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -171,9 +171,9 @@ func diskTicks(b *testing.B, dir string) uint64 {
 	return v
 }
 
-// firstLine returns the first line of file starting with prefix, its
+// procLine returns the first line of file starting with prefix, its
 // blanks each made one space.
-func firstLine(file, prefix string) (string, error) {
+func procLine(file, prefix string) (string, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return "", err

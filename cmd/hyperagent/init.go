@@ -132,13 +132,8 @@ const initHelp = `Usage: hyperagent init [DIR]
 
 func runInit(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() { fmt.Fprint(e.stderr, initHelp) }
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitOK
-		}
-		return exitError
+	if code, done := parseFlags(fs, e, initHelp, args); done {
+		return code
 	}
 	if fs.NArg() > 1 {
 		fmt.Fprintln(e.stderr, "Error: init takes at most one directory")

@@ -1,5 +1,3 @@
-//go:build demo
-
 package main
 
 import (
@@ -26,7 +24,7 @@ import (
 // apply's time over the longest stage's (goal: at most 1.15) and over
 // the sum of the stages (1.0 would be no overlap at all).
 //
-//	go test -tags demo -run '^$' -bench Pipeline -benchtime 1x ./cmd/hyperagent
+//	go test -run '^$' -bench Pipeline -benchtime 1x ./cmd/hyperagent
 //
 // HYPERAGENT_BENCH_DISK_MIB sizes each VM's disk (default 64).
 func BenchmarkPipeline(b *testing.B) {
@@ -119,12 +117,12 @@ func (w world) open(b *testing.B) *pass.Workspace {
 func pipelineWorld(b *testing.B, n, diskMiB int, compress bool) world {
 	ctx := context.Background()
 	dir := b.TempDir()
-	l := newDemoLayout(dir)
+	l := newDevLayout(dir)
 	var names []string
 	for i := range n {
 		names = append(names, fmt.Sprintf("vm-%02d", i))
 	}
-	srv, _, err := startDemoSim(ctx, names, diskMiB, l.Seeds)
+	srv, _, err := startDevSim(ctx, names, diskMiB, l.Seeds)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -180,7 +178,7 @@ migration "vm" {
 	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(hcl), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	stop, err := startDemoWorker(ctx, &env{log: hclog.NewNullLogger()}, l)
+	stop, err := startDevWorker(ctx, &env{log: hclog.NewNullLogger()}, l)
 	if err != nil {
 		b.Fatal(err)
 	}

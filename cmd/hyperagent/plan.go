@@ -23,7 +23,7 @@ Options:
 
 func runPlan(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
-	out := fs.String("out", "", "save the plan to FILE (mode 0600) for `apply FILE`")
+	out := fs.String("out", "", "save the plan to `FILE` (mode 0600), for hyperagent apply FILE")
 	asJSON := fs.Bool("json", false, "print the plan as JSON on stdout")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 2 when changes are pending")
 	var cf configFlags
@@ -32,16 +32,17 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 	pf.register(fs)
 	var lf lockFlags
 	lf.register(fs, true)
-	if code, done := parseFlags(fs, e, planHelp, args); done {
+	pos, code, done := parseInterspersed(fs, e, planHelp, args)
+	if done {
 		return code
 	}
-	if fs.NArg() > 1 {
+	if len(pos) > 1 {
 		fmt.Fprintln(e.stderr, "Error: plan takes at most one directory")
 		return exitError
 	}
 	dir := "."
-	if fs.NArg() == 1 {
-		dir = fs.Arg(0)
+	if len(pos) == 1 {
+		dir = pos[0]
 	}
 	w := openWorkspace(ctx, e, dir, cf)
 	if w == nil {

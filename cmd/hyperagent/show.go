@@ -24,10 +24,11 @@ func runShow(ctx context.Context, e *env, args []string) int {
 	stateDir := fs.String("state-dir", "", "the state directory (default: the config's agent.state_dir)")
 	var cf configFlags
 	cf.register(fs)
-	if code, done := parseFlags(fs, e, showHelp, args); done {
+	pos, code, done := parseInterspersed(fs, e, showHelp, args)
+	if done {
 		return code
 	}
-	switch fs.NArg() {
+	switch len(pos) {
 	case 0:
 		ref, ok := stateFor(e, *stateDir, cf)
 		if !ok {
@@ -35,17 +36,18 @@ func runShow(ctx context.Context, e *env, args []string) int {
 		}
 		return showState(e, ref, *asJSON)
 	case 1:
-		b, err := os.ReadFile(fs.Arg(0))
+		b, err := os.ReadFile(pos[0])
 		if err != nil {
 			fmt.Fprintf(e.stderr, "Error: %v\n", err)
 			return exitError
 		}
 		p, err := reconcile.DecodePlan(b)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "Error: %s: %v\n", fs.Arg(0), err)
+			fmt.Fprintf(e.stderr, "Error: %s: %v\n", pos[0], err)
 			return exitError
 		}
-		// A saved plan holds no config values, so there is nothing to redact.
+		// A saved plan holds no secret (not even a sensitive variable's
+		// value), so there is nothing to redact.
 		if err := renderPlanTo(e.stdout, p, *asJSON); err != nil {
 			fmt.Fprintf(e.stderr, "Error: %v\n", err)
 			return exitError

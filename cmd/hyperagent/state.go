@@ -4,7 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hypersdk/hyperagent/reconcile"
@@ -12,73 +15,132 @@ import (
 	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
-const stateHelp = `Usage: hyperagent state list | show ADDR | rm ADDR... | mv SRC DST | pull | push FILE | restore [options]
+const stateHelp = `Usage: hyperagent state SUBCOMMAND [options] [ARGS]
 
-  list     prints every migration address the state records
-  show     prints one record as JSON (state holds no secrets)
-  rm       forgets records, so hyperagent no longer manages what they name;
-           it touches nothing outside the state
-  mv       moves a record to another address (a migration block renamed);
-           refused when DST is in the state. The artifacts keep the owner
-           records they were made with (see docs/state.md)
-  pull     prints the whole state as JSON
-  push     replaces the state with FILE (a state pull saved); refused when
-           FILE is of another campaign (lineage) or older (serial) than
-           the stored state, unless -force. The serial goes on from the
-           stored one's
-  restore  puts back the state as it was before its last write (kept as
-           state.json.backup at every write; the local backend only); the
-           state it replaces becomes the backup
-
-The state is where the configuration in "." keeps it (its state block, else
-agent.state_dir), or the local directory -state-dir names.
+  Inspects or edits the state: what hyperagent recorded about each
+  migration (state holds no secrets). The state is where the configuration
+  in "." keeps it (its state block, else agent.state_dir), or the local
+  directory -state-dir names. Options go before or after the subcommand.
 
 Options:
 `
 
+// stateSubHelp is each state subcommand's help.
+var stateSubHelp = map[string]string{
+	"list": `Usage: hyperagent state list [options]
+
+  Prints every migration address the state records.
+`,
+	"show": `Usage: hyperagent state show [options] ADDR
+
+  Prints one record as JSON (state holds no secrets).
+`,
+	"rm": `Usage: hyperagent state rm [options] ADDR...
+
+  Forgets records, so hyperagent no longer manages what they name; it
+  touches nothing outside the state.
+`,
+	"mv": `Usage: hyperagent state mv [options] SRC DST
+
+  Moves a record to another address (a migration block renamed); refused
+  when DST is in the state. The artifacts keep the owner records they were
+  made with (see docs/state.md).
+`,
+	"pull": `Usage: hyperagent state pull [options]
+
+  Prints the whole state as JSON.
+`,
+	"push": `Usage: hyperagent state push [options] FILE
+
+  Replaces the state with FILE (a state pull saved); refused when FILE is
+  of another campaign (lineage) or older (serial) than the stored state,
+  unless -force. The serial goes on from the stored one's.
+`,
+	"restore": `Usage: hyperagent state restore [options]
+
+  Puts back the state as it was before its last write (kept as
+  state.json.backup at every write; the local backend only); the state it
+  replaces becomes the backup.
+`,
+}
+
+// stateOptions are the options every state subcommand takes.
+type stateOptions struct {
+	stateDir string
+	force    bool
+	cf       configFlags
+	lf       lockFlags
+}
+
+func (o *stateOptions) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.StringVar(&o.stateDir, "state-dir", "", "a local state directory (default: where the configuration keeps its state)")
+	fs.BoolVar(&o.force, "force", false, "push: replace a state of another campaign, or a newer one")
+	o.cf.register(fs)
+	o.lf.register(fs, false)
+	return fs
+}
+
+// runState is `state [options] SUBCOMMAND ...`: options before the
+// subcommand, as in `terraform state -state=… list`. `state SUBCOMMAND`
+// runs the subcommand's own command (stateSubcommand).
 func runState(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("state", flag.ContinueOnError)
-	stateDir := fs.String("state-dir", "", "a local state directory (default: where the configuration keeps its state)")
-	force := fs.Bool("force", false, "push: replace a state of another campaign, or a newer one")
-	var cf configFlags
-	cf.register(fs)
-	var lf lockFlags
-	lf.register(fs, false)
+	var o stateOptions
+	fs := o.flags("state")
 	if code, done := parseFlags(fs, e, stateHelp, args); done {
 		return code
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
+		fmt.Fprintln(e.stderr, "Error: state takes a subcommand: list, show, rm, mv, pull, push or restore (see hyperagent state -help)")
 		return exitError
 	}
-	// Options go before or after the subcommand, as in
-	// `terraform state list -state=…`.
 	sub := fs.Arg(0)
-	if code, done := parseFlags(fs, e, stateHelp, fs.Args()[1:]); done {
+	help, ok := stateSubHelp[sub]
+	if !ok {
+		fmt.Fprintf(e.stderr, "Error: unknown state subcommand %q (list, show, rm, mv, pull, push, restore)\n", sub)
+		if near := reconcile.Closest(sub, slices.Sorted(maps.Keys(stateSubHelp))); len(near) > 0 {
+			fmt.Fprintf(e.stderr, "\nDid you mean state %s?\n", strings.Join(near, " or state "))
+		}
+		return exitError
+	}
+	// The options may go on after the subcommand.
+	if code, done := parseFlags(fs, e, help, fs.Args()[1:]); done {
 		return code
 	}
-	rest := fs.Args()
+	return runStateSub(ctx, e, sub, fs.Args(), o)
+}
+
+// stateSubcommand is `state SUB [options] ARGS`.
+func stateSubcommand(sub string) func(ctx context.Context, e *env, args []string) int {
+	return func(ctx context.Context, e *env, args []string) int {
+		var o stateOptions
+		fs := o.flags("state " + sub)
+		if code, done := parseFlags(fs, e, stateSubHelp[sub], args); done {
+			return code
+		}
+		return runStateSub(ctx, e, sub, fs.Args(), o)
+	}
+}
+
+func runStateSub(ctx context.Context, e *env, sub string, rest []string, o stateOptions) int {
 	want := map[string]int{"list": 0, "show": 1, "mv": 2, "pull": 0, "push": 1, "restore": 0}
-	n, known := want[sub]
-	switch {
+	switch n := want[sub]; {
 	case sub == "rm":
 		if len(rest) == 0 {
 			fmt.Fprintln(e.stderr, "Error: state rm takes one or more addresses")
 			return exitError
 		}
-	case !known:
-		fmt.Fprintf(e.stderr, "Error: unknown state subcommand %q (list, show, rm, mv, pull, push, restore)\n", sub)
-		return exitError
 	case len(rest) != n:
 		fmt.Fprintf(e.stderr, "Error: state %s takes %s\n", sub, map[string]string{
 			"list": "no arguments", "show": "one address", "mv": "two addresses (SRC DST)",
 			"pull": "no arguments", "push": "one file", "restore": "no arguments"}[sub])
 		return exitError
 	}
-	ref, ok := stateFor(e, *stateDir, cf)
+	ref, ok := stateFor(e, o.stateDir, o.cf)
 	if !ok {
 		return exitError
 	}
+	lf := o.lf
 	var err error
 	switch sub {
 	case "list":
@@ -95,7 +157,7 @@ func runState(ctx context.Context, e *env, args []string) int {
 			case "mv":
 				return stateMv(ctx, e, store, rest[0], rest[1], lf)
 			case "push":
-				return statePush(ctx, e, store, rest[0], *force, lf)
+				return statePush(ctx, e, store, rest[0], o.force, lf)
 			}
 			return stateRestore(ctx, e, store, lf)
 		})

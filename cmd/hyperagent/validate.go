@@ -32,19 +32,11 @@ type validateJSON struct {
 
 func runValidate(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print the result as JSON on stdout")
 	var cf configFlags
 	cf.register(fs)
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, validateHelp)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitOK
-		}
-		return exitError
+	if code, done := parseFlags(fs, e, validateHelp, args); done {
+		return code
 	}
 	if fs.NArg() > 1 {
 		fmt.Fprintln(e.stderr, "Error: validate takes at most one directory")

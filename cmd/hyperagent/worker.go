@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -14,22 +15,36 @@ import (
 	"github.com/hypersdk/hyperagent/plugins/worker"
 )
 
-// stringList is a flag that may be given more than once.
-type stringList []string
+const workerHelp = `Usage: hyperagent worker -workflow-dir=DIR -input-root=DIR... -output-root=DIR... [options]
 
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+  Runs the built-in converter on a hyper2kvm watch directory (see
+  docs/protocol.md): it claims the jobs queued there, converts their disks
+  with qemu-img, and reports, until SIGTERM or SIGINT (or, with -once,
+  until the queue is empty). A signal stops claiming; in-flight jobs
+  finish within -grace or are handed back to the queue. It reads inputs
+  only under the -input-root directories and writes only under the
+  -output-root ones.
+
+Options:
+`
+
+// parseWorkerArgs's answers when the flags are done with: -h (or the
+// command being described), or a flag error the flag package printed.
+var (
+	errHelpShown     = errors.New("help shown")
+	errFlagsReported = errors.New("flag error reported")
+)
 
 // parseWorkerArgs is pure: flags to worker.Config.
 func parseWorkerArgs(e *env, args []string) (worker.Config, error) {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
 	var cfg worker.Config
-	var in, out stringList
+	var in, out []string
 	fs.StringVar(&cfg.WorkflowDir, "workflow-dir", "", "the manifest-workflow directory (required)")
 	fs.IntVar(&cfg.Jobs, "jobs", 1, "jobs converted at once")
-	fs.Var(&in, "input-root", "a directory input disks must be under (repeatable, at least one)")
-	fs.Var(&out, "output-root", "a directory outputs must be under (repeatable, at least one)")
+	fs.IntVar(&cfg.Coroutines, "coroutines", 0, "qemu-img convert -m for each conversion, 1 to 16 (default: the cores divided by -jobs, at least 1)")
+	fs.Var(stringsFlag(&in), "input-root", "a `DIR` input disks must be under (repeatable, at least one)")
+	fs.Var(stringsFlag(&out), "output-root", "a `DIR` outputs must be under (repeatable, at least one)")
 	fs.BoolVar(&cfg.Once, "once", false, "process what is queued, then exit")
 	fs.BoolVar(&cfg.SkipGuestFixes, "skip-guest-fixes", false, "run jobs that enable inspect/fix without those stages (reported as skipped)")
 	fs.DurationVar(&cfg.Lease, "lease", 2*time.Minute, "take back a job whose owner's lease was last renewed longer ago than this")
@@ -41,12 +56,11 @@ func parseWorkerArgs(e *env, args []string) (worker.Config, error) {
 	maxManifest, maxVirtual := byteSize(worker.DefaultMaxManifestBytes), byteSize(worker.DefaultMaxVirtualSize)
 	fs.Var(&maxManifest, "max-manifest-bytes", "a larger job file fails without being read (bytes, or with a KiB, MiB, GiB or TiB suffix; default 4MiB)")
 	fs.Var(&maxVirtual, "max-virtual-size", "a disk whose virtual size (qemu-img info) is larger fails its job before conversion (default 64TiB)")
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: hyperagent worker -workflow-dir=DIR -input-root=DIR… -output-root=DIR… [-jobs=N] [-once] [-skip-guest-fixes] [-lease=D] [-heartbeat=D] [-rescan=D] [-grace=D] [-settle=D] [-job-timeout=D] [-max-manifest-bytes=N] [-max-virtual-size=N]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
+	switch code, done := parseFlags(fs, e, workerHelp, args); {
+	case done && code == exitOK:
+		return cfg, errHelpShown
+	case done:
+		return cfg, errFlagsReported
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -92,10 +106,12 @@ func (b *byteSize) Set(v string) error {
 // finish within -grace or are handed back to the queue.
 func runWorker(ctx context.Context, e *env, args []string) int {
 	cfg, err := parseWorkerArgs(e, args)
-	if err == flag.ErrHelp {
+	switch {
+	case err == errHelpShown:
 		return exitOK
-	}
-	if err != nil {
+	case err == errFlagsReported:
+		return exitError
+	case err != nil:
 		fmt.Fprintf(e.stderr, "Error: worker: %v\n", err)
 		return exitError
 	}

@@ -29,7 +29,7 @@ converter "hyper2kvm" "worker" {
 }
 
 # The test driver keeps its domains while a connection to the daemon holds
-# them; the demo holds one for its whole run.
+# them; `hyperagent dev` holds one for its whole run.
 target "libvirt" "kvm" {
   uri         = "test:///default"
   storage_dir = "${var.work_dir}/images"

@@ -1,4 +1,4 @@
-# Inputs of the demo. `hyperagent demo` sets them for the vCenter simulator
+# Inputs of the demo. `hyperagent dev` sets them for the vCenter simulator
 # it starts: the endpoint and certificate through -var-file, the password
 # through HYPERAGENT_VAR_vcenter_password (never in a file).
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/diskimage"
 )
 
 // Export implements plugins.Source. The files are exported already, so it
@@ -95,7 +96,7 @@ func (s *Source) export(ctx context.Context, req plugins.ExportRequest) (plugins
 		}
 	}
 	for i, dp := range v.disks {
-		format, _, err := probe(dp)
+		format, _, err := diskimage.Probe(dp)
 		if err != nil {
 			return plugins.ExportResult{}, err
 		}

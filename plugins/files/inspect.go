@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/diskimage"
 )
 
 // vmView is one VM as the files show it.
@@ -165,7 +166,7 @@ func (s *Source) inspectOVA(ctx context.Context, v *vmView) error {
 // The image carries no CPU, memory, firmware or NIC facts: the migration's
 // domain block has to give them.
 func inspectImage(v *vmView) error {
-	format, capacity, err := probe(v.path)
+	format, capacity, err := diskimage.Probe(v.path)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/diskimage"
 )
 
 func TestBareImages(t *testing.T) {
@@ -40,7 +41,7 @@ func TestBareImages(t *testing.T) {
 			} else {
 				qemuImg(t, append(append([]string{"create", "-q"}, tc.args...), p, "8M")...)
 			}
-			format, capacity, err := probe(p)
+			format, capacity, err := diskimage.Probe(p)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -82,23 +82,13 @@ func (s *Source) ObserveVMs(ctx context.Context, req plugins.ObserveVMsRequest) 
 // observeParallel bounds the VMs observed at once.
 const observeParallel = 8
 
-// observeOne looks at one VM; only a cancelled context is an error.
+// observeOne looks at one VM and hashes its disks (through the cache);
+// only a cancelled context is an error.
 func (s *Source) observeOne(ctx context.Context, vm string) (plugins.VMObservation, error) {
-	if err := ctx.Err(); err != nil {
-		return plugins.VMObservation{}, err
+	obs, v, err := s.look(ctx, vm)
+	if err != nil || v == nil {
+		return obs, err
 	}
-	v, err := s.inspect(ctx, vm)
-	switch {
-	case errors.Is(err, errEscape):
-		return plugins.VMObservation{Findings: []plugins.Finding{errFinding("VM path refused", err)}}, nil
-	case errors.Is(err, os.ErrNotExist):
-		return plugins.VMObservation{Findings: []plugins.Finding{errFinding("VM files not found", err)}}, nil
-	case ctx.Err() != nil:
-		return plugins.VMObservation{}, ctx.Err()
-	case err != nil:
-		return plugins.VMObservation{Found: true, Findings: []plugins.Finding{errFinding("VM files unreadable", err)}}, nil
-	}
-	obs := plugins.VMObservation{Found: true, Fingerprint: v.fingerprint, Facts: v.facts, Findings: v.findings}
 	for _, f := range v.files {
 		if v.kind == kindOVA {
 			// Export hashes an OVA's members while unpacking them; the
@@ -113,6 +103,27 @@ func (s *Source) observeOne(ctx context.Context, vm string) (plugins.VMObservati
 		}
 	}
 	return obs, nil
+}
+
+// look inspects one VM without reading its disks' content: a VM that
+// cannot be read is a finding, and v is nil; only a cancelled context is
+// an error.
+func (s *Source) look(ctx context.Context, vm string) (obs plugins.VMObservation, v *vmView, err error) {
+	if err := ctx.Err(); err != nil {
+		return plugins.VMObservation{}, nil, err
+	}
+	view, err := s.inspect(ctx, vm)
+	switch {
+	case errors.Is(err, errEscape):
+		return plugins.VMObservation{Findings: []plugins.Finding{errFinding("VM path refused", err)}}, nil, nil
+	case errors.Is(err, os.ErrNotExist):
+		return plugins.VMObservation{Findings: []plugins.Finding{errFinding("VM files not found", err)}}, nil, nil
+	case ctx.Err() != nil:
+		return plugins.VMObservation{}, nil, ctx.Err()
+	case err != nil:
+		return plugins.VMObservation{Found: true, Findings: []plugins.Finding{errFinding("VM files unreadable", err)}}, nil, nil
+	}
+	return plugins.VMObservation{Found: true, Fingerprint: view.fingerprint, Facts: view.facts, Findings: view.findings}, &view, nil
 }
 
 func noDisks(p string) plugins.Finding {

@@ -25,6 +25,7 @@ func TestSubmitManifest(t *testing.T) {
 	d0 := writeDisk(t, filepath.Join(f.in, "a.raw"), 1)
 	d1 := writeDisk(t, filepath.Join(f.in, "b.raw"), 2)
 	d1.ID, d1.BootOrder, d1.SHA256 = "disk1", 1, strings.ToUpper(d1.SHA256)
+	d0.Identity = &plugins.FileIdentity{Dev: 2049, Ino: 77, Size: d0.Size, MtimeNS: 1, CtimeNS: 2}
 	req := submitReq("migration.web[\"web-01\"]", "web-01-abcd-a1", d0, d1)
 	req.Options.Fix.Enabled, req.Options.Fix.Fstab = true, "stabilize-all"
 	if _, err := f.submit(req); err != nil {
@@ -44,6 +45,13 @@ func TestSubmitManifest(t *testing.T) {
 	if v, ok := disk0["boot_order_hint"]; !ok || v.(float64) != 0 {
 		t.Errorf("boot_order_hint 0 must be written, got %v (present %v)", v, ok)
 	}
+	for k := range disk0 { // the daemon's schema: the file identity is a tag, never a disk field
+		switch k {
+		case "id", "source_format", "bytes", "local_path", "checksum", "boot_order_hint", "label", "disk_type":
+		default:
+			t.Errorf("disks[0] has the key %q, which the Artifact Manifest v1.0 does not define", k)
+		}
+	}
 	for _, stage := range []string{"inspect", "fix", "convert", "validate"} {
 		if _, ok := generic["pipeline"].(map[string]any)[stage]; !ok {
 			t.Errorf("pipeline.%s missing: every stage must be written", stage)
@@ -61,6 +69,12 @@ func TestSubmitManifest(t *testing.T) {
 	}
 	if m.Metadata.JobID != req.JobID || m.Metadata.Tags["address"] != req.Address {
 		t.Errorf("metadata = %+v", m.Metadata)
+	}
+	if id, ok, err := m.Identity(m.Disks[0]); !ok || err != nil || id != protocol.FileIdentity(*d0.Identity) {
+		t.Errorf("disk0's identity = %+v, %v, %v; want %+v from the export", id, ok, err, *d0.Identity)
+	}
+	if _, ok, _ := m.Identity(m.Disks[1]); ok {
+		t.Errorf("disk1 has an identity tag, but its export recorded none: %v", m.Metadata.Tags)
 	}
 	if m.Output.Directory != filepath.Join(f.out, req.JobID) || m.Output.Format != "qcow2" {
 		t.Errorf("output = %+v", m.Output)
@@ -87,13 +101,20 @@ func TestSubmitManifest(t *testing.T) {
 
 // TestClientAgainstWorker: Submit, run the real worker once (real
 // qemu-img), and observe the job succeeded with its output sized and
-// sha256'd.
+// sha256'd. The export recorded the disk's file identity, and the worker,
+// finding the file unchanged, took the export's sha256 without reading the
+// file again.
 func TestClientAgainstWorker(t *testing.T) {
 	if _, err := exec.LookPath("qemu-img"); err != nil {
 		t.Fatalf("qemu-img not found: install Debian's qemu-utils (.ci/setup does): %v", err)
 	}
 	f := newFixture(t)
 	disk := writeDisk(t, filepath.Join(f.in, "a.raw"), 3)
+	fi, err := os.Stat(disk.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk.Identity = plugins.IdentityOf(fi)
 	id := "web-5b0e7f2a0000-a1"
 	if _, err := f.submit(submitReq("migration.web", id, disk)); err != nil {
 		t.Fatal(err)
@@ -121,6 +142,13 @@ func TestClientAgainstWorker(t *testing.T) {
 	}
 	if b, err := exec.Command("qemu-img", "compare", "-f", "raw", "-F", "qcow2", disk.Path, wantPath).CombinedOutput(); err != nil {
 		t.Errorf("qemu-img compare: %v\n%s", err, b)
+	}
+	var rep protocol.Report
+	if b, err := os.ReadFile(filepath.Join(f.out, id, "report.json")); err != nil || json.Unmarshal(b, &rep) != nil {
+		t.Fatalf("report: %v\n%s", err, b)
+	}
+	if res, _ := rep.Pipeline.Stages["convert"].Result.(string); !strings.Contains(res, "sha256 is the one the export computed") {
+		t.Errorf("convert result %q: the export's sha256 was not taken for the unchanged file", res)
 	}
 	// Submitting the finished job again is a no-op.
 	if _, err := f.submit(submitReq("migration.web", id, disk)); err != nil {

@@ -130,6 +130,11 @@ func (c *Converter) buildManifest(req plugins.SubmitRequest) *protocol.Manifest 
 			Checksum: "sha256:" + strings.ToLower(d.SHA256), BootOrderHint: d.BootOrder,
 			Label: d.Label, DiskType: typ,
 		})
+		// Where the source hashed the bytes it wrote, hyperagent's worker may
+		// take the checksum as the file's while the file is still that one.
+		if d.Identity != nil {
+			m.SetIdentity(d.ID, protocol.FileIdentity(*d.Identity))
+		}
 	}
 	for _, n := range facts.NICs {
 		m.NICs = append(m.NICs, protocol.NIC{ID: n.ID, MAC: n.MAC, Network: n.Network})

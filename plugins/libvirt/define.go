@@ -107,11 +107,7 @@ func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins
 				return err
 			}
 		}
-		x, err := l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive)
-		if err != nil {
-			return fmt.Errorf("read back domain %s: %w", name, err)
-		}
-		obs, err = observeXML(x)
+		obs, err = readBack(l, d)
 		return err
 	})
 	if err != nil {
@@ -121,6 +117,16 @@ func (t *Target) Define(ctx context.Context, req plugins.DefineRequest) (plugins
 	return plugins.DefineResponse{Domain: plugins.DefinedDomain{
 		Name: name, UUID: obs.UUID, Digest: obs.Digest, Disks: files,
 	}}, nil
+}
+
+// readBack reads a domain's persistent definition after a change, for
+// its digest and owner as observation will see them.
+func readBack(l *golibvirt.Libvirt, d golibvirt.Domain) (observed, error) {
+	x, err := l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive)
+	if err != nil {
+		return observed{}, fmt.Errorf("read back domain %s: %w", d.Name, err)
+	}
+	return observeXML(x)
 }
 
 func foreignDetail(name string, managedBy plugins.Owner) string {

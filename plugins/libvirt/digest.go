@@ -19,10 +19,14 @@ import (
 // makes a domain hyperagent's.
 const MetadataNS = "https://hyperagent.dev/xmlns/domain/1"
 
+// haMetadata is our element. Its children are matched by name in any
+// namespace: Define writes them in ours (metadataXML), while libvirt's
+// DomainSetMetadata, which import uses, puts only the element it is given
+// in the namespace and leaves its children in none.
 type haMetadata struct {
 	XMLName  xml.Name `xml:"https://hyperagent.dev/xmlns/domain/1 migration"`
-	Address  string   `xml:"https://hyperagent.dev/xmlns/domain/1 address"`
-	Campaign string   `xml:"https://hyperagent.dev/xmlns/domain/1 campaign"`
+	Address  string   `xml:"address"`
+	Campaign string   `xml:"campaign"`
 }
 
 // metadataXML is our element inside <metadata>: the owner's migration
@@ -35,6 +39,18 @@ func metadataXML(o plugins.Owner) string {
 	b.WriteString(`</hyperagent:address><hyperagent:campaign>`)
 	xml.EscapeText(&b, []byte(o.Campaign)) //nolint:errcheck // strings.Builder does not fail
 	b.WriteString(`</hyperagent:campaign></hyperagent:migration>`)
+	return b.String()
+}
+
+// metadataElement is our element as DomainSetMetadata takes it: without
+// a namespace, which libvirt gives it (prefix "hyperagent", MetadataNS).
+func metadataElement(o plugins.Owner) string {
+	var b strings.Builder
+	b.WriteString(`<migration><address>`)
+	xml.EscapeText(&b, []byte(o.Address)) //nolint:errcheck // strings.Builder does not fail
+	b.WriteString(`</address><campaign>`)
+	xml.EscapeText(&b, []byte(o.Campaign)) //nolint:errcheck // strings.Builder does not fail
+	b.WriteString(`</campaign></migration>`)
 	return b.String()
 }
 

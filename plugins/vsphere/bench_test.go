@@ -37,12 +37,16 @@ func benchSim(b *testing.B, vms int) *vcsimtest.Server {
 }
 
 // benchVMs is the inventory size: HYPERAGENT_BENCH_VMS, default 2,000.
-func benchVMs(b *testing.B) int {
-	n := 2000
-	if v := os.Getenv("HYPERAGENT_BENCH_VMS"); v != "" {
+func benchVMs(b *testing.B) int { return benchSize(b, "HYPERAGENT_BENCH_VMS", 2000) }
+
+// benchSize is an inventory size from the environment variable name, or
+// def.
+func benchSize(b *testing.B, name string, def int) int {
+	n := def
+	if v := os.Getenv(name); v != "" {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil || n < 2 {
-			b.Fatalf("HYPERAGENT_BENCH_VMS=%q: want an even number ≥ 2", v)
+			b.Fatalf("%s=%q: want an even number ≥ 2", name, v)
 		}
 	}
 	return n
@@ -63,13 +67,8 @@ func BenchmarkObserve(b *testing.B) {
 		srv := benchSim(b, n)
 		qs := allVMQueries(n / 2)
 		b.Run("batched/vms="+strconv.Itoa(n), func(b *testing.B) {
-			s := benchSource(b, srv)
-			c := countRoundTrips(s)
+			s, c := benchLoggedIn(b, srv)
 			ctx := context.Background()
-			if _, err := observeOne(ctx, s, "DC0_H0_VM0"); err != nil { // log in outside the timing
-				b.Fatal(err)
-			}
-			c.n.Store(0)
 			for b.Loop() {
 				res, err := s.ObserveVMs(ctx, plugins.ObserveVMsRequest{VMs: qs})
 				if err != nil {
@@ -125,6 +124,19 @@ func clearBenchEnv(b *testing.B) {
 	for _, k := range govcEnv {
 		b.Setenv(k, "")
 	}
+}
+
+// benchLoggedIn is a source logged in to srv, outside the timing, whose
+// HTTP round trips are counted from then on.
+func benchLoggedIn(b *testing.B, srv *vcsimtest.Server) (*Source, *counter) {
+	b.Helper()
+	s := benchSource(b, srv)
+	c := countRoundTrips(s)
+	if _, err := observeOne(context.Background(), s, "DC0_H0_VM0"); err != nil {
+		b.Fatal(err)
+	}
+	c.n.Store(0)
+	return s, c
 }
 
 func benchSource(b *testing.B, srv *vcsimtest.Server) *Source {

@@ -9,7 +9,9 @@
 // pre-flight findings per VM; and export: power-off (guest shutdown, then a
 // hard power-off after a timeout), ExportVm, an NFC lease renewed every 2 s
 // while the device URLs stream to .part files with sha256 computed
-// while writing, fsync and rename, an OVF descriptor and a sha256 manifest,
+// while writing, fsync and rename (each disk's file identity taken then,
+// beside its sha256, so that a converter can tell the file is unchanged
+// without reading it again), an OVF descriptor and a sha256 manifest,
 // lease Complete on success and Abort on any failure or cancellation.
 //
 // A download is never taken for whole because its connection ended. A file

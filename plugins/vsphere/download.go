@@ -91,6 +91,9 @@ func matchDisk(deviceID string, ds []vmDisk) *vmDisk {
 type fetched struct {
 	plugins.File
 	requests int // GETs it took: more than one when a download was retried
+	// identity is the file right after its last byte was written, fsynced
+	// and renamed into place: what File.SHA256 is the hash of.
+	identity *plugins.FileIdentity
 }
 
 // fetchAll downloads the items, at most limit at once. The first failure
@@ -117,6 +120,16 @@ func (s *Source) fetchAll(ctx context.Context, sc *soap.Client, items []leaseIte
 // the server honours Range), then refuses a file that is not whole, and
 // fsyncs and renames it into place. Whatever it leaves behind on failure
 // is recorded in w for the caller's cleanup.
+//
+// The sha256 is of the bytes this process wrote. The file's identity
+// (plugins.FileIdentity) is taken with fstat on the descriptor that wrote
+// them, after the rename (a rename sets the change time): from then on,
+// any change to the file changes that identity, so a converter that finds
+// it unchanged may take the sha256 as the file's without reading it again.
+// A change made by another writer while this one still writes (or within
+// the same timestamp tick as the rename) is not seen by the identity, nor
+// was it ever by the streamed hash: that was always the export's own
+// window.
 func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir string, req plugins.ExportRequest, w *written, k *leaseKeeper) (fetched, error) {
 	final := filepath.Join(dir, it.name)
 	part := final + ".part"
@@ -136,18 +149,26 @@ func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir s
 	if err == nil {
 		err = f.Sync()
 	}
+	var fi os.FileInfo
+	if err == nil {
+		w.add(final)
+		err = os.Rename(part, final)
+	}
+	if err == nil {
+		fi, err = f.Stat()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fetched{}, err
 	}
-	w.add(final)
-	if err := os.Rename(part, final); err != nil {
-		return fetched{}, err
+	if fi.Size() != t.n {
+		return fetched{}, fmt.Errorf("%s is %d bytes, %d were written", final, fi.Size(), t.n)
 	}
 	t.rep.finish(t.n)
-	return fetched{File: plugins.File{Path: final, Size: t.n, SHA256: hex.EncodeToString(t.h.Sum(nil))}, requests: t.requests}, nil
+	return fetched{File: plugins.File{Path: final, Size: t.n, SHA256: hex.EncodeToString(t.h.Sum(nil))}, requests: t.requests,
+		identity: plugins.IdentityOf(fi)}, nil
 }
 
 // pipe copies src to f, after sum (the hash and the structure check), with

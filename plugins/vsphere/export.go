@@ -178,7 +178,7 @@ func (s *Source) download(ctx context.Context, c *conn, o observed, req plugins.
 		if it.disk != nil {
 			d := it.disk.fact
 			res.Disks = append(res.Disks, plugins.Disk{ID: d.ID, Path: f.Path, Format: "vmdk", Size: f.Size, SHA256: f.SHA256,
-				BootOrder: d.BootOrder, Label: d.Label, CapacityBytes: d.CapacityBytes})
+				BootOrder: d.BootOrder, Label: d.Label, CapacityBytes: d.CapacityBytes, Identity: files[i].identity})
 		}
 	}
 	sortDisks(res.Disks)

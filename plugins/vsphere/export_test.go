@@ -233,6 +233,15 @@ func TestExport(t *testing.T) {
 		if !bytes.Equal(b, wantBytes) {
 			t.Errorf("%s differs from the seeded bytes", e.Disks[i].Path)
 		}
+		// The identity recorded beside the sha256 is the file's as it is now,
+		// untouched since the export (reading it changes nothing of it).
+		fi, err := os.Stat(e.Disks[i].Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := e.Disks[i].Identity; id == nil || *id != *plugins.IdentityOf(fi) || id.Size != int64(len(wantBytes)) {
+			t.Errorf("disk %s: identity %+v, want the file's current %+v", e.Disks[i].ID, id, plugins.IdentityOf(fi))
+		}
 	}
 	if d := cmp.Diff([]string{plugins.ExportRecordFile, "DC0_H0_VM0.mf", "DC0_H0_VM0.ovf", "pvscsi0-0.vmdk", "pvscsi0-1.vmdk"}, dirEntries(t, dir)); d != "" {
 		t.Errorf("export dir (-want +got):\n%s", d)

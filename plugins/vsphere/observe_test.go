@@ -70,16 +70,8 @@ func TestObserveManyVMs(t *testing.T) {
 // the same. (1,000 and 10,000 VMs are in BenchmarkObserve: building them
 // in the simulator takes minutes.)
 func TestRoundTripsDoNotGrow(t *testing.T) {
-	small := startSim(t, vcsimtest.Options{Machine: 5})
-	count := func(srv *vcsimtest.Server, m int) int64 {
-		s := newTestSource(t, blockConfig(srv, nil))
-		c := countRoundTrips(s)
-		ctx := context.Background()
-		if _, err := observeOne(ctx, s, "DC0_H0_VM0"); err != nil { // logs in
-			t.Fatal(err)
-		}
-		c.n.Store(0)
-		res, err := s.ObserveVMs(ctx, plugins.ObserveVMsRequest{VMs: allVMQueries(m)})
+	sameRoundTrips(t, "observing", func(s *Source, machines int) {
+		res, err := s.ObserveVMs(context.Background(), plugins.ObserveVMsRequest{VMs: allVMQueries(machines)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,15 +80,33 @@ func TestRoundTripsDoNotGrow(t *testing.T) {
 				t.Fatalf("%s not found", a)
 			}
 		}
+	})
+}
+
+// sameRoundTrips runs call on a source logged in to a 10-VM inventory and
+// on one logged in to the shared 300-VM inventory, each through a
+// counting transport, and requires both to take the same HTTP round
+// trips: 4 (CreateContainerView, RetrieveProperties ×2, DestroyView).
+func sameRoundTrips(t *testing.T, what string, call func(s *Source, machines int)) {
+	t.Helper()
+	small := startSim(t, vcsimtest.Options{Machine: 5})
+	count := func(srv *vcsimtest.Server, machines int) int64 {
+		s := newTestSource(t, blockConfig(srv, nil))
+		c := countRoundTrips(s)
+		if _, err := observeOne(context.Background(), s, "DC0_H0_VM0"); err != nil { // logs in
+			t.Fatal(err)
+		}
+		c.n.Store(0)
+		call(s, machines)
 		return c.n.Load()
 	}
 	n10 := count(small, 5)
 	n300 := count(sharedBigSim(t), bigMachines)
 	t.Logf("round trips: 10 VMs %d, %d VMs %d", n10, 2*bigMachines, n300)
 	if n10 != n300 {
-		t.Errorf("observing 10 VMs took %d round trips, %d VMs took %d", n10, 2*bigMachines, n300)
+		t.Errorf("%s 10 VMs took %d round trips, %d VMs took %d", what, n10, 2*bigMachines, n300)
 	}
-	if n10 != 4 { // CreateContainerView, RetrieveProperties ×2, DestroyView
+	if n10 != 4 {
 		t.Errorf("round trips = %d, want 4", n10)
 	}
 }

@@ -2,8 +2,12 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strconv"
 	"strings"
+
+	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
 // The input is read with io_uring where qemu-img can: on a 1 GiB VMDK it cut
@@ -49,4 +53,38 @@ func convertArgs(srcFormat, src, tmp string, target []string, uring bool) []stri
 func uringRefused(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "Unable to use io_uring") || strings.Contains(msg, "io_uring was specified, but is not supported")
+}
+
+// targetArgs are qemu-img convert's output options for a job, and whether
+// the output is compressed. Every conversion runs -m coroutines (the cores
+// this worker was given, shared among its jobs: coroutines). Compressed
+// output is qcow2 only, with the codec and -W that probeQemu found:
+// compression runs in qemu's thread pool, one cluster per coroutine, and
+// in-order writes would hold the coroutines back. A plain conversion keeps
+// in-order writes: it gains nothing measurable from -W, and in order the
+// qcow2's clusters stay in the guest's order.
+func (w *Worker) targetArgs(ctx context.Context, m *protocol.Manifest, rep *report) ([]string, bool) {
+	format := m.Output.Format
+	n := coroutines(w.cfg.Coroutines, w.cfg.Jobs)
+	args := []string{"-O", qemuFormat(format), "-m", strconv.Itoa(n)}
+	c := m.Pipeline.Convert
+	if !c.Compress {
+		return args, false
+	}
+	if format != "qcow2" {
+		rep.warn("convert", fmt.Sprintf("compression applies to qcow2 only: %s output written uncompressed", format))
+		return args, false
+	}
+	f := w.features(ctx)
+	if !f.zstd {
+		rep.warn("convert", "compressed with zlib: this worker's qemu-img cannot write zstd-compressed qcow2 ("+f.noZstd+")")
+	}
+	if c.CompressLevel != 0 {
+		rep.warn("convert", fmt.Sprintf("compress_level %d not applied: qemu-img has no compression level (%s at its default level)", c.CompressLevel, f.codec()))
+	}
+	args = append(args, "-c", "-o", "compression_type="+f.codec())
+	if n > 1 && f.wCompr {
+		args = append(args, "-W")
+	}
+	return args, true
 }

@@ -4,10 +4,14 @@
 // job renamed <id>_<YYYYMMDD_HHMMSS>), refuses inputs and outputs outside its
 // roots, verifies input checksums (where the manifest has them; a disk
 // without one is reported as not verified) while qemu-img converts (reading the
-// input with io_uring where qemu-img may) and while the output is fsynced
-// and checked, renames an output into place only after all three passed,
-// and writes the report or error sidecar atomically before moving the
-// manifest into its completion-date folder.
+// input with io_uring where qemu-img may, with -m coroutines sized to its
+// cores, compressing with zstd where qemu-img has it) and while the output
+// is fsynced and checked, renames an output into place only after all
+// three passed and the input is still the file it was, and writes the
+// report or error sidecar atomically before moving the manifest into its
+// completion-date folder. A checksum the export computed while writing the
+// file is taken without reading the file again while the file's recorded
+// identity (device, inode, size, mtime, ctime) still holds (identity.go).
 //
 // Several workers, on several hosts, may share one directory: each claimed
 // job has a lease file (processing/.<name>.lease), created before the claim

@@ -14,8 +14,15 @@ import (
 
 // capabilities are what this worker can run: no inspect or fix (no
 // libguestfs; a job that enables them fails, or with SkipGuestFixes skips
-// them, which is not running them).
-var capabilities = []string{protocol.CapConvert, protocol.CapValidate, protocol.CapChecksum}
+// them, which is not running them), and, once qemu-img has been probed,
+// the codec compressed qcow2 output gets (features.go).
+func (w *Worker) capabilities() []string {
+	caps := []string{protocol.CapConvert, protocol.CapValidate, protocol.CapChecksum}
+	if w.probed.Load() {
+		caps = append(caps, w.qemu.capability())
+	}
+	return caps
+}
 
 // heartbeat is this process's heartbeat file (protocol.Heartbeat).
 type heartbeat struct {
@@ -37,14 +44,15 @@ func (w *Worker) newHeartbeat() *heartbeat {
 			IntervalSeconds: w.cfg.HeartbeatInterval.Seconds(),
 			WorkerVersion:   w.cfg.Version,
 			InputRoots:      w.inRoots, OutputRoots: w.outRoots,
-			Capabilities: capabilities,
 		},
 	}
 }
 
-// write stamps and writes the heartbeat atomically.
-func (h *heartbeat) write() error {
+// write stamps and writes the heartbeat atomically, with the capabilities
+// known now.
+func (h *heartbeat) write(caps []string) error {
 	h.hb.UpdatedAt = time.Now().UTC()
+	h.hb.Capabilities = caps
 	b, err := h.hb.Marshal()
 	if err != nil {
 		return err
@@ -57,16 +65,17 @@ func (h *heartbeat) write() error {
 
 // startHeartbeat writes the heartbeat, then rewrites it every
 // HeartbeatInterval from a goroutine of its own (a main loop busy claiming
-// or a blocked rescan does not make the worker look dead). The returned
-// stop ends the goroutine and removes the file: a worker that stops
-// claiming says so at once. A failed first write is an error: a directory
-// the worker cannot write its heartbeat in, it cannot claim jobs in either.
-func (w *Worker) startHeartbeat() (stop func(), err error) {
+// or a blocked rescan does not make the worker look dead), and once more
+// as soon as probed is closed, to list the codec. The returned stop ends
+// the goroutine and removes the file: a worker that stops claiming says so
+// at once. A failed first write is an error: a directory the worker cannot
+// write its heartbeat in, it cannot claim jobs in either.
+func (w *Worker) startHeartbeat(probed <-chan struct{}) (stop func(), err error) {
 	h := w.newHeartbeat()
 	if err := os.MkdirAll(w.dir(protocol.DirWorkers), 0o755); err != nil {
 		return nil, fmt.Errorf("heartbeat: %w", err)
 	}
-	if err := h.write(); err != nil {
+	if err := h.write(w.capabilities()); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -80,8 +89,10 @@ func (w *Worker) startHeartbeat() (stop func(), err error) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-probed:
+				probed = nil // once
 			}
-			if err := h.write(); err != nil {
+			if err := h.write(w.capabilities()); err != nil {
 				w.log.Warn("heartbeat", "error", err)
 			}
 		}

@@ -107,7 +107,8 @@ func TestShutdownHandsBack(t *testing.T) {
 	makeRaw(t, disk, 1<<20, 8)
 	d.queueManifest(t, d.manifest(t, "slow", "qcow2", [2]string{disk, "raw"}))
 	wrapper := filepath.Join(t.TempDir(), "qemu-img")
-	script := "#!/bin/sh\nif [ \"$1\" = convert ]; then for last; do :; done; echo partial > \"$last\"; exec sleep 600; fi\nexec qemu-img \"$@\"\n"
+	script := "#!/bin/sh\ncase \"$*\" in *.hyperagent-probe-*) exec qemu-img \"$@\";; esac\n" + // the worker's start-up probe
+		"if [ \"$1\" = convert ]; then for last; do :; done; echo partial > \"$last\"; exec sleep 600; fi\nexec qemu-img \"$@\"\n"
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -2,15 +2,13 @@ package worker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -69,29 +67,26 @@ func (w *Worker) runJob(ctx context.Context, c *claim) (*protocol.Report, error)
 
 	disks := append([]protocol.Disk(nil), m.Disks...)
 	sort.SliceStable(disks, func(i, j int) bool { return disks[i].BootOrderHint < disks[j].BootOrderHint })
+	target, compressed := w.targetArgs(ctx, m, rep)
 	w.trace("start", c.id)
 	defer w.trace("end", c.id)
 	var convertSecs, checkSecs float64
-	verified := 0
+	how := map[verification]int{}
 	for _, d := range disks {
-		if d.Checksum != "" {
-			verified++
-		} else {
+		if d.Checksum == "" {
 			rep.warn("convert", fmt.Sprintf("disk %s: no checksum in the manifest: the input was not verified", d.ID))
 			w.log.Warn("no checksum in the manifest: the input was not verified", "job", c.id, "disk", d.ID)
 		}
-		art, t, err := w.convertDisk(ctx, c, m, d, outDir, rep)
+		art, t, err := w.convertDisk(ctx, c, d, m, outDir, target, compressed, rep)
 		if err != nil {
 			return nil, err
 		}
 		convertSecs += t.convert
 		checkSecs += t.check
+		how[t.how]++
 		rep.Artifacts = append(rep.Artifacts, art)
 	}
-	result := fmt.Sprintf("%d disk(s) converted to %s with qemu-img, input sha256 verified", len(disks), m.Output.Format)
-	if verified < len(disks) {
-		result += fmt.Sprintf(" for %d of %d disk(s) (the others have no checksum in the manifest)", verified, len(disks))
-	}
+	result := convertResult(len(disks), m.Output.Format, target, how)
 	rep.stage("convert", protocol.StageResult{Success: true, Duration: convertSecs, Result: result})
 	rep.stage("validate", protocol.StageResult{Success: true, Duration: checkSecs,
 		Result: "qemu-img check passed (raw: qemu-img compare against the input)"})
@@ -129,7 +124,26 @@ func (w *Worker) guestStages(m *protocol.Manifest, rep *report) error {
 	return nil
 }
 
-type diskTimes struct{ convert, check float64 }
+// diskResult is what converting one disk took, and how its input was
+// verified.
+type diskResult struct {
+	convert, check float64
+	how            verification
+}
+
+// convertResult is the convert stage's result line in the report.
+func convertResult(n int, format string, target []string, how map[verification]int) string {
+	r := fmt.Sprintf("%d disk(s) converted to %s with qemu-img %s", n, format, strings.Join(target, " "))
+	if checked := how[hashed] + how[byIdentity]; checked < n {
+		r += fmt.Sprintf(", input sha256 verified for %d of %d disk(s) (the others have no checksum in the manifest)", checked, n)
+	} else {
+		r += ", input sha256 verified"
+	}
+	if k := how[byIdentity]; k > 0 {
+		r += fmt.Sprintf("; for %d disk(s) the sha256 is the one the export computed while writing the file, which is unchanged since (same device, inode, size, mtime and ctime), so it was not read again", k)
+	}
+	return r
+}
 
 // convertDisk converts one disk to a temp name beside its final name,
 // fsyncs and checks the result, and only then renames it into place.
@@ -139,59 +153,73 @@ type diskTimes struct{ convert, check float64 }
 // holder's, and the holder removes those of earlier claims only once they
 // have not changed for a whole Lease.
 //
-// The input's size and sha256 are verified by a second reader running
-// beside all of that (the page cache serves both readers): it is the
-// longest CPU-bound part, and the fsync that follows the conversion is
-// mostly waiting on the disk, so the hash must not be a stage of its own.
-// A mismatch found at any point cancels the conversion or the check and
-// removes the temp file: the final name is only ever the target of a rename
-// made after the hash matched, the check passed, the data was durable and
-// the lease was found still held.
-func (w *Worker) convertDisk(ctx context.Context, c *claim, m *protocol.Manifest, d protocol.Disk, outDir string, rep *report) (protocol.Artifact, diskTimes, error) {
-	var t diskTimes
-	src, err := w.inputPath(d.LocalPath)
-	if err != nil {
-		return protocol.Artifact{}, t, inStage("convert", err)
-	}
-	format := m.Output.Format
-	final := filepath.Join(outDir, d.ID+"."+format)
-	tmp := filepath.Join(outDir, "."+d.ID+"."+format+"."+c.lease.token+".part")
-	w.removeStaleTemps(c, outDir, d.ID+"."+format)
-	target, compressed := targetArgs(m, rep)
-
-	begin := time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		err := w.verifyInput(gctx, src, d)
-		w.log.Debug("input verified", "disk", d.ID, "seconds", time.Since(begin).Seconds(), "error", err)
-		return inStage("convert", err)
-	})
-	g.Go(func() (err error) {
-		t, err = w.produce(gctx, d, src, tmp, format, target)
-		return err
-	})
-	if err := g.Wait(); err != nil {
-		os.Remove(tmp)
+// Where the input must be hashed (input.go), a second reader does it beside
+// all of that (the page cache serves both readers): it is the longest
+// CPU-bound part, and the fsync that follows the conversion is mostly
+// waiting on the disk, so the hash must not be a stage of its own. A
+// mismatch found at any point cancels the conversion or the check and
+// removes the temp file. Whichever way the input was verified, it must
+// still be the file it was before the conversion. So the final name is only
+// ever the target of a rename made after the input was verified, the check
+// passed, the data was durable and the lease was found still held.
+func (w *Worker) convertDisk(ctx context.Context, c *claim, d protocol.Disk, m *protocol.Manifest, outDir string,
+	target []string, compressed bool, rep *report) (protocol.Artifact, diskResult, error) {
+	var t diskResult
+	fail := func(err error) (protocol.Artifact, diskResult, error) {
 		var se *stageError
 		if errors.As(err, &se) {
 			return protocol.Artifact{}, t, inStage(se.stage, fmt.Errorf("disk %s: %w", d.ID, se.err))
 		}
 		return protocol.Artifact{}, t, inStage("convert", fmt.Errorf("disk %s: %w", d.ID, err))
 	}
-	if err := c.lease.held(); err != nil {
+	src, err := w.inputPath(d.LocalPath)
+	if err != nil {
+		return fail(err)
+	}
+	in, err := w.planInput(m, d, src, rep)
+	if err != nil {
+		return fail(err)
+	}
+	t.how = in.how
+	format := m.Output.Format
+	final := filepath.Join(outDir, d.ID+"."+format)
+	tmp := filepath.Join(outDir, "."+d.ID+"."+format+"."+c.lease.token+".part")
+	w.removeStaleTemps(c, outDir, d.ID+"."+format)
+
+	begin := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	if in.how == hashed {
+		g.Go(func() error {
+			err := w.verifyInput(gctx, src, d)
+			w.log.Debug("input hashed", "disk", d.ID, "seconds", time.Since(begin).Seconds(), "error", err)
+			return inStage("convert", err)
+		})
+	}
+	g.Go(func() (err error) {
+		t.convert, t.check, err = w.produce(gctx, d, src, tmp, format, target)
+		return err
+	})
+	err = g.Wait()
+	if err == nil {
+		err = in.unchanged()
+	}
+	if err == nil {
+		err = c.lease.held()
+	}
+	if err != nil {
 		os.Remove(tmp)
-		return protocol.Artifact{}, t, inStage("convert", fmt.Errorf("disk %s: %w", d.ID, err))
+		return fail(err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
-		return protocol.Artifact{}, t, inStage("convert", err)
+		return fail(err)
 	}
 	if err := fsutil.SyncDir(outDir); err != nil {
-		return protocol.Artifact{}, t, inStage("convert", err)
+		return fail(err)
 	}
 	fi, err := os.Stat(final)
 	if err != nil {
-		return protocol.Artifact{}, t, inStage("convert", err)
+		return fail(err)
 	}
 	return protocol.Artifact{Type: "converted_disk", Path: final, DiskID: d.ID, Format: format,
 		SizeBytes: fi.Size(), BootOrderHint: d.BootOrderHint, Compressed: compressed}, t, nil
@@ -199,31 +227,31 @@ func (w *Worker) convertDisk(ctx context.Context, c *claim, m *protocol.Manifest
 
 // produce writes the converted image under tmp: it vets the input's
 // references (before qemu-img convert may read them), converts, then fsyncs
-// and checks the result side by side. Errors name their stage.
-func (w *Worker) produce(ctx context.Context, d protocol.Disk, src, tmp, format string, target []string) (diskTimes, error) {
-	var t diskTimes
+// and checks the result side by side. It returns how long the conversion
+// and the check took; errors name their stage.
+func (w *Worker) produce(ctx context.Context, d protocol.Disk, src, tmp, format string, target []string) (convertSecs, checkSecs float64, err error) {
 	begin := time.Now()
 	info, err := w.info(ctx, src, d.SourceFormat)
 	if err != nil {
-		return t, inStage("convert", err)
+		return 0, 0, inStage("convert", err)
 	}
 	if info.VirtualSize > w.cfg.MaxVirtualSize {
-		return t, inStage("convert", diskTooLarge(info.VirtualSize, w.cfg.MaxVirtualSize))
+		return 0, 0, inStage("convert", diskTooLarge(info.VirtualSize, w.cfg.MaxVirtualSize))
 	}
 	if err := w.checkReferences(info, src); err != nil {
-		return t, inStage("convert", err)
+		return 0, 0, inStage("convert", err)
 	}
-	stopSyncing := syncWhileWriting(tmp, syncInterval)
+	stopWriteback := writebackWhileWriting(tmp, writebackInterval)
 	err = w.convert(ctx, d.SourceFormat, src, tmp, target)
-	if serr := stopSyncing(); err == nil && serr != nil {
-		err = serr
+	if werr := stopWriteback(); err == nil && werr != nil {
+		err = werr
 	}
 	if err != nil {
 		w.log.Debug("qemu-img convert stopped", "disk", d.ID, "seconds", time.Since(begin).Seconds(), "error", err)
-		return t, inStage("convert", err)
+		return 0, 0, inStage("convert", err)
 	}
-	t.convert = time.Since(begin).Seconds()
-	w.log.Debug("qemu-img convert done", "disk", d.ID, "seconds", t.convert)
+	convertSecs = time.Since(begin).Seconds()
+	w.log.Debug("qemu-img convert done", "disk", d.ID, "seconds", convertSecs)
 
 	begin = time.Now()
 	g, gctx := errgroup.WithContext(ctx)
@@ -238,27 +266,7 @@ func (w *Worker) produce(ctx context.Context, d protocol.Disk, src, tmp, format 
 		return err
 	})
 	err = g.Wait()
-	t.check = time.Since(begin).Seconds()
-	return t, inStage("validate", err)
-}
-
-// targetArgs are qemu-img convert's output options for a job, and whether
-// the output is compressed.
-func targetArgs(m *protocol.Manifest, rep *report) ([]string, bool) {
-	format := m.Output.Format
-	args := []string{"-O", qemuFormat(format)}
-	c := m.Pipeline.Convert
-	if !c.Compress {
-		return args, false
-	}
-	if format != "qcow2" {
-		rep.warn("convert", fmt.Sprintf("compression applies to qcow2 only: %s output written uncompressed", format))
-		return args, false
-	}
-	if c.CompressLevel != 0 {
-		rep.warn("convert", fmt.Sprintf("compress_level %d not applied: qemu-img has no compression level (zlib at its default level)", c.CompressLevel))
-	}
-	return append(args, "-c", "-o", "compression_type=zlib"), true
+	return convertSecs, time.Since(begin).Seconds(), inStage("validate", err)
 }
 
 // checkImage verifies a converted image: qemu-img check where the format
@@ -270,50 +278,6 @@ func (w *Worker) checkImage(ctx context.Context, src, srcFormat, out, format str
 	}
 	_, err := w.qemuImg(ctx, "check", "-q", "-f", qemuFormat(format), out)
 	return err
-}
-
-// verifyInput checks the input's size and sha256 against the manifest; a
-// disk without a checksum has its size checked only.
-func (w *Worker) verifyInput(ctx context.Context, path string, d protocol.Disk) error {
-	if d.Checksum == "" {
-		fi, err := os.Stat(path)
-		if err != nil {
-			return err
-		}
-		if fi.Size() != d.Bytes {
-			return fmt.Errorf("input %s is %d bytes, the manifest says %d", path, fi.Size(), d.Bytes)
-		}
-		return nil
-	}
-	f, err := w.openInput(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, 1<<20))
-	if err != nil {
-		return fmt.Errorf("hash %s: %w", path, err)
-	}
-	if n != d.Bytes {
-		return fmt.Errorf("input %s is %d bytes, the manifest says %d", path, n, d.Bytes)
-	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != d.Checksum {
-		return fmt.Errorf("input %s checksum mismatch: file has %s, the manifest says %s", path, got, d.Checksum)
-	}
-	return nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.r.Read(p)
 }
 
 func fsyncFile(path string) error {

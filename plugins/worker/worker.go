@@ -65,6 +65,11 @@ type Config struct {
 	// it; a larger disk fails the job before it is converted (default
 	// DefaultMaxVirtualSize).
 	MaxVirtualSize int64
+	// Coroutines is qemu-img convert's -m, the requests one conversion
+	// keeps in flight (and so the clusters it compresses at once): by
+	// default the cores this process may use divided by Jobs, at least 1;
+	// qemu-img allows at most 16.
+	Coroutines int
 	// QemuImg is the qemu-img binary (default "qemu-img" from PATH).
 	QemuImg string
 	Logger  hclog.Logger
@@ -86,6 +91,11 @@ type Worker struct {
 	openInput func(path string) (io.ReadCloser, error)
 	// noURing is set once qemu-img has refused io_uring (see convert.go).
 	noURing atomic.Bool
+	// qemu is what qemu-img was found able to do, probed once (features.go);
+	// probed says the probe is over.
+	probeOnce sync.Once
+	qemu      qemuFeatures
+	probed    atomic.Bool
 
 	// testHook is called at points tests order against another worker:
 	// "stale" (a lease was judged stale, before it is taken away) and
@@ -142,6 +152,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.MaxVirtualSize <= 0 {
 		cfg.MaxVirtualSize = DefaultMaxVirtualSize
+	}
+	if cfg.Coroutines < 0 || cfg.Coroutines > maxCoroutines {
+		return nil, fmt.Errorf("worker: %d coroutines: qemu-img convert allows 1 to %d (0: one per core)", cfg.Coroutines, maxCoroutines)
 	}
 	if cfg.QemuImg == "" {
 		cfg.QemuImg = "qemu-img"
@@ -201,7 +214,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		watchdog = t.C
 	}
 
-	stopHeartbeat, err := w.startHeartbeat()
+	// qemu-img is probed beside the start and the first jobs (a plain
+	// conversion does not wait for it); the heartbeat is rewritten with the
+	// codec as soon as it is known.
+	probed := make(chan struct{})
+	go func() { defer close(probed); w.features(jobCtx) }()
+	defer func() { <-probed }()
+	stopHeartbeat, err := w.startHeartbeat(probed)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -209,7 +228,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.reclaimStale()
 	close(w.ready)
 	w.sd.Ready(w.status())
-	w.log.Info("worker started", "workflow_dir", w.cfg.WorkflowDir, "jobs", w.cfg.Jobs, "owner", w.owner)
+	w.log.Info("worker started", "workflow_dir", w.cfg.WorkflowDir, "jobs", w.cfg.Jobs, "owner", w.owner,
+		"coroutines", coroutines(w.cfg.Coroutines, w.cfg.Jobs))
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	defer settle.Stop()

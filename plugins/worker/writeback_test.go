@@ -3,55 +3,63 @@ package worker
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
-// TestSyncLoop: each tick fdatasyncs the file; a file not created yet is
-// skipped; a sync that fails (fdatasync on /dev/null is EINVAL) ends the
-// loop with that error, which the conversion must not drop; no sync is
-// made while the file has not grown by the minimum (so /dev/null, size 0,
-// is then never synced and raises no error).
-func TestSyncLoop(t *testing.T) {
+// TestWritebackLoop: writeback is started for what the file grew by since
+// the last start, only once that is at least the minimum; a file not
+// created yet is skipped until it appears; a file whose stat fails ends
+// the loop with that error, which the conversion must not drop.
+func TestWritebackLoop(t *testing.T) {
 	dir := t.TempDir()
-	written := filepath.Join(dir, "out.part")
-	if err := os.WriteFile(written, make([]byte, 1<<20), 0o644); err != nil {
-		t.Fatal(err)
+	path := filepath.Join(dir, "out.part")
+	tick := make(chan time.Time)
+	done := make(chan struct{})
+	result := make(chan error, 1)
+	type call struct{ off, n int64 }
+	calls := make(chan call, 10)
+	go func() {
+		result <- writebackLoop(path, 1<<20, tick, done, func(f *os.File, off, n int64) { calls <- call{off, n} })
+	}()
+	grow := func(size int64) {
+		t.Helper()
+		if err := os.WriteFile(path, make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	tests := []struct {
-		name, path string
-		minBytes   int64
-		wantErr    string
-	}{
-		{"written", written, 0, ""},
-		{"not-yet-created", filepath.Join(dir, "absent.part"), 0, ""},
-		{"sync-fails", "/dev/null", 0, "fdatasync /dev/null during the conversion"},
-		{"below-minimum", "/dev/null", 1, ""},
+	step := func() { // a tick, then wait until the loop is back in its select
+		tick <- time.Now()
+		tick <- time.Now()
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tick := make(chan time.Time)
-			done := make(chan struct{})
-			result := make(chan error, 1)
-			go func() { result <- syncLoop(tt.path, tt.minBytes, tick, done) }()
-			for range 3 {
-				select {
-				case tick <- time.Now(): // received: this tick's sync runs before the next select
-				case err := <-result:
-					if tt.wantErr == "" {
-						t.Fatalf("loop ended early: %v", err)
-					}
-					if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-						t.Fatalf("err = %v, want %q", err, tt.wantErr)
-					}
-					return
-				}
+	var got []call
+	drain := func() {
+		for {
+			select {
+			case c := <-calls:
+				got = append(got, c)
+			default:
+				return
 			}
-			close(done)
-			if err := <-result; tt.wantErr != "" || err != nil {
-				t.Errorf("err = %v, want %q", err, tt.wantErr)
-			}
-		})
+		}
 	}
+	step() // not created yet
+	grow(3 << 20)
+	step()
+	grow(3<<20 + 1000) // grew by less than the minimum
+	step()
+	grow(5 << 20)
+	step()
+	close(done)
+	if err := <-result; err != nil {
+		t.Fatalf("loop: %v", err)
+	}
+	drain()
+	want := []call{{0, 3 << 20}, {3 << 20, 2 << 20}}
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(call{})); d != "" {
+		t.Errorf("writeback started for (-want +got):\n%s", d)
+	}
+
 }

@@ -168,7 +168,11 @@ func (w *Workspace) plan(ctx context.Context, st *reconcile.State, req Request) 
 	if err := reconcile.CheckAddresses(w.Config, st, req.Plan.Selection, req.Plan.Replace); err != nil {
 		return nil, err
 	}
-	p, err := reconcile.MakePlan(ctx, w.Config, st, w.Plugins, req.Plan)
+	pr := req.Plan
+	if pr.Log == nil {
+		pr.Log = w.Log
+	}
+	p, err := reconcile.MakePlan(ctx, w.Config, st, w.Plugins, pr)
 	if err != nil {
 		return nil, err
 	}

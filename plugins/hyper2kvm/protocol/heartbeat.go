@@ -26,14 +26,18 @@ const (
 )
 
 // Capabilities a heartbeat lists: the pipeline stages of the manifest
-// (docs/protocol.md, section 5) a worker runs, and CapChecksum when it verifies
-// disks[].checksum.
+// (docs/protocol.md, section 5) a worker runs, CapChecksum when it verifies
+// disks[].checksum, and one of CapCompressZstd and CapCompressZlib: the
+// codec its qcow2 output is compressed with when a job sets
+// pipeline.convert.compress (zstd where its qemu-img has it).
 const (
-	CapInspect  = "inspect"
-	CapFix      = "fix"
-	CapConvert  = "convert"
-	CapValidate = "validate"
-	CapChecksum = "checksum"
+	CapInspect      = "inspect"
+	CapFix          = "fix"
+	CapConvert      = "convert"
+	CapValidate     = "validate"
+	CapChecksum     = "checksum"
+	CapCompressZstd = "compress:zstd"
+	CapCompressZlib = "compress:zlib"
 )
 
 // Heartbeat is one worker's heartbeat file.

@@ -38,6 +38,13 @@ func TestValidate(t *testing.T) {
 		{"report escapes", func(m *Manifest) { m.Options.Report.Path = "../../x" }, []string{"options.report.path"}},
 		{"level", func(m *Manifest) { m.Pipeline.Convert.CompressLevel = 10 }, []string{"compress_level"}},
 		{"everything at once", func(m *Manifest) { m.VM.CPU = 0; m.Output.Format = "vmdk" }, []string{"vm.cpu", "output.format"}},
+		{"identity", func(m *Manifest) {
+			m.SetIdentity("disk0", FileIdentity{Dev: 1, Ino: 2, Size: 1, MtimeNS: 3, CtimeNS: 4})
+		}, nil},
+		{"identity malformed", func(m *Manifest) { m.Metadata.Tags = map[string]string{IdentityTag("disk0"): "dev=1 ino=2"} }, []string{`metadata.tags["file_identity.disk0"]`}},
+		{"identity of no disk", func(m *Manifest) { m.SetIdentity("disk9", FileIdentity{Size: 1}) }, []string{`no disk has the id "disk9"`}},
+		{"identity without checksum", func(m *Manifest) { m.Disks[0].Checksum = ""; m.SetIdentity("disk0", FileIdentity{Size: 1}) }, []string{"no checksum"}},
+		{"identity of another size", func(m *Manifest) { m.SetIdentity("disk0", FileIdentity{Size: 2}) }, []string{"size 2, but the disk's bytes is 1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,5 +168,36 @@ func TestNames(t *testing.T) {
 		if _, _, got := JobFile(name); got != ok {
 			t.Errorf("JobFile(%q) = %v", name, got)
 		}
+	}
+}
+
+// TestFileIdentity: a tag value round-trips, and anything but the exact
+// five fields in order is refused.
+func TestFileIdentity(t *testing.T) {
+	id := FileIdentity{Dev: 2049, Ino: 1 << 40, Size: 537067520, MtimeNS: 1764604800123456789, CtimeNS: -5}
+	got, err := ParseFileIdentity(id.String())
+	if err != nil || got != id {
+		t.Fatalf("round trip of %q = %+v, %v", id.String(), got, err)
+	}
+	for _, bad := range []string{
+		"",
+		"dev=1 ino=2 size=3 mtime_ns=4",
+		"ino=2 dev=1 size=3 mtime_ns=4 ctime_ns=5",
+		"dev=1 ino=2 size=-3 mtime_ns=4 ctime_ns=5",
+		"dev=1 ino=2 size=3 mtime_ns=4 ctime_ns=5 extra=6",
+		"dev=1  ino=2 size=3 mtime_ns=4 ctime_ns=5",
+		"dev=x ino=2 size=3 mtime_ns=4 ctime_ns=5",
+	} {
+		if _, err := ParseFileIdentity(bad); err == nil {
+			t.Errorf("ParseFileIdentity(%q) accepted", bad)
+		}
+	}
+	m := validManifest()
+	if _, ok, err := m.Identity(m.Disks[0]); ok || err != nil {
+		t.Errorf("Identity without a tag = %v, %v", ok, err)
+	}
+	m.SetIdentity("disk0", id)
+	if got, ok, err := m.Identity(m.Disks[0]); !ok || err != nil || got != id {
+		t.Errorf("Identity = %+v, %v, %v", got, ok, err)
 	}
 }

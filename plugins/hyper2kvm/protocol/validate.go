@@ -65,6 +65,7 @@ func (m *Manifest) Validate() error {
 			oneOf(bad, at+".disk_type", d.DiskType, "boot", "data", "unknown")
 		}
 	}
+	m.validateIdentities(bad)
 	if c := m.Pipeline.Convert; c.CompressLevel != 0 && (c.CompressLevel < 1 || c.CompressLevel > 9) {
 		bad("pipeline.convert.compress_level is %d, want 1–9", c.CompressLevel)
 	}

@@ -11,6 +11,7 @@
 // request is recorded with the bytes it carried (SetNFC, InjectNFC,
 // NFCRequests).
 //
-// It imports the simulator and is for tests, test tools and bench tools only;
-// the production vsphere package must never import it.
+// It imports the simulator and is for tests, test and bench tools, and the
+// CLI's `dev` command (a campaign against a simulator, for trying hyperagent
+// out); the production vsphere package must never import it.
 package vcsimtest

@@ -1,5 +1,3 @@
-//go:build demo
-
 package main
 
 import (
@@ -21,16 +19,16 @@ import (
 	"github.com/hypersdk/hyperagent/plugins/vsphere/vcsimtest"
 )
 
-// demoUser is the account the simulator accepts; its password is drawn at
+// devUser is the account the simulator accepts; its password is drawn at
 // random for each run and reaches the repo only through the environment.
-const demoUser = "migrator@vsphere.local"
+const devUser = "migrator@vsphere.local"
 
-// demoPassword draws the simulator's password; tests replace it to look
-// for the secret in what the demo wrote.
-var demoPassword = func() (string, error) { return randomHex(16) }
+// devPassword draws the simulator's password; tests replace it to look
+// for the secret in what dev wrote.
+var devPassword = func() (string, error) { return randomHex(16) }
 
-// demoVM is one simulated VM and the disk bytes seeded into it.
-type demoVM struct {
+// devVM is one simulated VM and the disk bytes seeded into it.
+type devVM struct {
 	Name     string // inventory name, e.g. web-01
 	Path     string // inventory path, e.g. /DC0/vm/web-01
 	SeedRaw  string // the guest bytes as a raw image, kept for comparison
@@ -39,8 +37,8 @@ type demoVM struct {
 	SHA256   string // of the served VMDK
 }
 
-// demoVMNames names n VMs: a database, then the web tier.
-func demoVMNames(n int) []string {
+// devVMNames names n VMs: a database, then the web tier.
+func devVMNames(n int) []string {
 	names := []string{"db-01"}
 	for i := 1; i < n; i++ {
 		names = append(names, fmt.Sprintf("web-%02d", i))
@@ -48,21 +46,21 @@ func demoVMNames(n int) []string {
 	return names
 }
 
-// startDemoSim starts the simulator with at least len(names) VMs, renames
+// startDevSim starts the simulator with at least len(names) VMs, renames
 // the first ones (in inventory order) to names, makes them exportable and
 // seeds each one's disk with sizeMiB of known bytes, written as a
 // streamOptimized VMDK as vCenter serves it. Raw copies go to seedDir.
-func startDemoSim(ctx context.Context, names []string, sizeMiB int, seedDir string) (*vcsimtest.Server, []demoVM, error) {
-	password, err := demoPassword()
+func startDevSim(ctx context.Context, names []string, sizeMiB int, seedDir string) (*vcsimtest.Server, []devVM, error) {
+	password, err := devPassword()
 	if err != nil {
 		return nil, nil, err
 	}
 	// The VPX model has two resource pools with Machine VMs each.
-	srv, err := vcsimtest.Start(vcsimtest.Options{Machine: (len(names) + 1) / 2, Username: demoUser, Password: password})
+	srv, err := vcsimtest.Start(vcsimtest.Options{Machine: (len(names) + 1) / 2, Username: devUser, Password: password})
 	if err != nil {
 		return nil, nil, err
 	}
-	vms, err := arrangeDemoVMs(ctx, srv, names, sizeMiB, seedDir)
+	vms, err := arrangeDevVMs(ctx, srv, names, sizeMiB, seedDir)
 	if err != nil {
 		srv.Close()
 		return nil, nil, err
@@ -70,7 +68,7 @@ func startDemoSim(ctx context.Context, names []string, sizeMiB int, seedDir stri
 	return srv, vms, nil
 }
 
-func arrangeDemoVMs(ctx context.Context, srv *vcsimtest.Server, names []string, sizeMiB int, seedDir string) ([]demoVM, error) {
+func arrangeDevVMs(ctx context.Context, srv *vcsimtest.Server, names []string, sizeMiB int, seedDir string) ([]devVM, error) {
 	c, err := srv.Client(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("vcsim: log in: %w", err)
@@ -87,9 +85,9 @@ func arrangeDemoVMs(ctx context.Context, srv *vcsimtest.Server, names []string, 
 	if err := os.MkdirAll(seedDir, 0o755); err != nil {
 		return nil, err
 	}
-	var out []demoVM
+	var out []devVM
 	for i, name := range names {
-		vm, err := seedDemoVM(ctx, srv, found[i], name, int64(sizeMiB)<<20, seedDir, uint64(i+1))
+		vm, err := seedDevVM(ctx, srv, found[i], name, int64(sizeMiB)<<20, seedDir, uint64(i+1))
 		if err != nil {
 			return nil, fmt.Errorf("vcsim: prepare %s: %w", name, err)
 		}
@@ -98,40 +96,40 @@ func arrangeDemoVMs(ctx context.Context, srv *vcsimtest.Server, names []string, 
 	return out, nil
 }
 
-func seedDemoVM(ctx context.Context, srv *vcsimtest.Server, vm *object.VirtualMachine, name string, size int64, seedDir string, seed uint64) (demoVM, error) {
+func seedDevVM(ctx context.Context, srv *vcsimtest.Server, vm *object.VirtualMachine, name string, size int64, seedDir string, seed uint64) (devVM, error) {
 	task, err := vm.Rename(ctx, name)
 	if err == nil {
 		err = task.Wait(ctx)
 	}
 	if err != nil {
-		return demoVM{}, fmt.Errorf("rename: %w", err)
+		return devVM{}, fmt.Errorf("rename: %w", err)
 	}
 	// Seeding overwrites the disk descriptor, so it comes after every
 	// simulator call that reads it.
 	if err := srv.MakeExportable(vm.Reference()); err != nil {
-		return demoVM{}, err
+		return devVM{}, err
 	}
 	raw := filepath.Join(seedDir, name+".raw")
 	if err := writeSeedImage(raw, size, seed); err != nil {
-		return demoVM{}, err
+		return devVM{}, err
 	}
 	vmdk := filepath.Join(seedDir, name+".vmdk")
 	if out, err := exec.CommandContext(ctx, "qemu-img", "convert", "-q", "-f", "raw", "-O", "vmdk",
 		"-o", "subformat=streamOptimized", raw, vmdk).CombinedOutput(); err != nil {
-		return demoVM{}, fmt.Errorf("qemu-img convert: %v: %s", err, out)
+		return devVM{}, fmt.Errorf("qemu-img convert: %v: %s", err, out)
 	}
 	defer os.Remove(vmdk)
 	f, err := os.Open(vmdk)
 	if err != nil {
-		return demoVM{}, err
+		return devVM{}, err
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := srv.Seed(vm.Reference(), 0, io.TeeReader(f, h))
 	if err != nil {
-		return demoVM{}, fmt.Errorf("seed disk: %w", err)
+		return devVM{}, fmt.Errorf("seed disk: %w", err)
 	}
-	return demoVM{Name: name, Path: "/DC0/vm/" + name, SeedRaw: raw, Size: size, VMDKSize: n,
+	return devVM{Name: name, Path: "/DC0/vm/" + name, SeedRaw: raw, Size: size, VMDKSize: n,
 		SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 

@@ -1,5 +1,3 @@
-//go:build demo
-
 package main
 
 import (
@@ -8,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"path"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
@@ -34,15 +31,17 @@ func qemuImgInfo(ctx context.Context, file string) (imageInfo, error) {
 	return info, nil
 }
 
-// demoSummary reports what the apply left, read from the state and checked
+// devSummary reports what the apply left, read from the state and checked
 // against reality: every VM has a migration record with a domain, the
 // domain exists on the test driver, and its disks are qcow2 images holding
-// the guest bytes seeded into the simulator. Any gap is an error: the demo did not converge.
-func demoSummary(ctx context.Context, e *env, l demoLayout, lv *golibvirt.Libvirt, vms []demoVM) error {
+// the guest bytes seeded into the simulator. Any gap is an error: the
+// campaign did not converge.
+func devSummary(ctx context.Context, e *env, l devLayout, lv *golibvirt.Libvirt, vms []devVM) error {
 	store, err := reconcile.OpenStore(l.StateDir)
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	st, err := store.Load()
 	if err != nil {
 		return err
@@ -51,7 +50,9 @@ func demoSummary(ctx context.Context, e *env, l demoLayout, lv *golibvirt.Libvir
 	for _, ms := range st.Migrations {
 		byVM[ms.VM] = ms
 	}
-	say(e, "Summary (from the state, checked on %s and with qemu-img):", demoURI)
+	// Printed only when everything checks out: the agent's mode calls this
+	// until it does.
+	lines := []string{fmt.Sprintf("Summary (from the state, checked on %s and with qemu-img):", devURI)}
 	var problems []error
 	var total int64
 	for _, vm := range vms {
@@ -65,7 +66,7 @@ func demoSummary(ctx context.Context, e *env, l demoLayout, lv *golibvirt.Libvir
 			continue
 		}
 		if _, err := lv.DomainLookupByName(ms.Domain.Name); err != nil {
-			problems = append(problems, fmt.Errorf("%s: domain %s is not on %s: %w", ms.Address, ms.Domain.Name, demoURI, err))
+			problems = append(problems, fmt.Errorf("%s: domain %s is not on %s: %w", ms.Address, ms.Domain.Name, devURI, err))
 			continue
 		}
 		// The NFC export brought back exactly the VMDK vSphere served.
@@ -73,7 +74,7 @@ func demoSummary(ctx context.Context, e *env, l demoLayout, lv *golibvirt.Libvir
 			problems = append(problems, fmt.Errorf("%s: the export does not record the served VMDK (sha256 %s): %+v", ms.Address, vm.SHA256, ms.Export))
 			continue
 		}
-		say(e, "  %-24s domain %s (uuid %s); export matched the served VMDK's sha256", ms.Address, ms.Domain.Name, ms.Domain.UUID)
+		lines = append(lines, fmt.Sprintf("  %-24s domain %s (uuid %s); export matched the served VMDK's sha256", ms.Address, ms.Domain.Name, ms.Domain.UUID))
 		for _, d := range ms.Domain.Disks {
 			info, err := qemuImgInfo(ctx, d.Path)
 			if err != nil {
@@ -91,12 +92,15 @@ func demoSummary(ctx context.Context, e *env, l demoLayout, lv *golibvirt.Libvir
 				continue
 			}
 			total += d.Size
-			say(e, "  %-24s   disk %s: qcow2, %d bytes (%.1f MiB), virtual size %d MiB, same guest bytes as the seeded disk",
-				"", path.Base(d.Path), d.Size, float64(d.Size)/(1<<20), info.VirtualSize>>20)
+			lines = append(lines, fmt.Sprintf("  %-24s   disk %s: qcow2, %d bytes (%.1f MiB), virtual size %d MiB, same guest bytes as the seeded disk",
+				"", d.Path, d.Size, float64(d.Size)/(1<<20), info.VirtualSize>>20))
 		}
 	}
 	if err := errors.Join(problems...); err != nil {
 		return fmt.Errorf("not converged:\n%w", err)
+	}
+	for _, line := range lines {
+		say(e, "%s", line)
 	}
 	say(e, "%d domains defined, %d qcow2 bytes (%.1f MiB) in %s.", len(vms), total, float64(total)/(1<<20), l.Images)
 	return nil

@@ -1,5 +1,3 @@
-//go:build demo
-
 package main
 
 import (
@@ -24,13 +22,13 @@ import (
 	"github.com/hypersdk/hyperagent/schema"
 )
 
-// demoURI is the libvirt driver the demo defines its domains on: libvirt's
+// devURI is the libvirt driver dev defines its domains on: libvirt's
 // test driver, reached through the running daemon. Its domains live while
 // some connection to it is open.
-const demoURI = "test:///default"
+const devURI = "test:///default"
 
-// demoLayout is where everything of one demo run lives, under one directory.
-type demoLayout struct {
+// devLayout is where everything of one dev run lives, under one directory.
+type devLayout struct {
 	Dir      string // the migration repo
 	VarFile  string // non-secret variables for the simulator
 	StateDir string
@@ -42,9 +40,9 @@ type demoLayout struct {
 	Seeds    string // the raw guest bytes each VM was seeded with
 }
 
-func newDemoLayout(dir string) demoLayout {
+func newDevLayout(dir string) devLayout {
 	data := filepath.Join(dir, "data")
-	return demoLayout{
+	return devLayout{
 		Dir:      dir,
 		VarFile:  filepath.Join(dir, "simulator.vars"),
 		StateDir: filepath.Join(dir, schema.DefaultStateDir),
@@ -57,12 +55,12 @@ func newDemoLayout(dir string) demoLayout {
 	}
 }
 
-// prepareDemoDir returns the absolute demo directory: dir made if absent
-// (it must be empty if it exists, as the demo removes it at the end), or a
+// prepareDevDir returns the absolute dev directory: dir made if absent
+// (it must be empty if it exists, as -rm removes it at the end), or a
 // new temporary directory when dir is "".
-func prepareDemoDir(dir string) (string, error) {
+func prepareDevDir(dir string) (string, error) {
 	if dir == "" {
-		return os.MkdirTemp("", "hyperagent-demo-")
+		return os.MkdirTemp("", "hyperagent-dev-")
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -75,15 +73,15 @@ func prepareDemoDir(dir string) (string, error) {
 	case err != nil:
 		return "", err
 	case len(ents) > 0:
-		return "", fmt.Errorf("%s is not empty: the demo writes a new repo and removes it afterwards; name a new or empty directory", abs)
+		return "", fmt.Errorf("%s is not empty: dev writes a new repo there (and -rm removes it); name a new or empty directory", abs)
 	}
 	return abs, nil
 }
 
-// writeDemoRepo writes the embedded example repo and a variables file
+// writeDevRepo writes the embedded example repo and a variables file
 // saying where the simulator and the work directories are. The password is
 // not in it: it is passed through the environment.
-func writeDemoRepo(l demoLayout, simURL, thumbprint, domainPrefix string, web []string) error {
+func writeDevRepo(l devLayout, simURL, thumbprint, domainPrefix string, web []string) error {
 	files, err := fs.Glob(examples.Demo, "demo/*.hcl")
 	if err != nil {
 		return err
@@ -101,15 +99,15 @@ func writeDemoRepo(l demoLayout, simURL, thumbprint, domainPrefix string, web []
 	for i, w := range web {
 		quoted[i] = strconv.Quote(w)
 	}
-	vars := fmt.Sprintf(`# Written by hyperagent demo: the simulator it started and where the
-# demo's files go. The password is given as HYPERAGENT_VAR_vcenter_password.
+	vars := fmt.Sprintf(`# Written by hyperagent dev: the simulator it started and where the
+# campaign's files go. The password is given as HYPERAGENT_VAR_vcenter_password.
 vcenter_url        = %q
 vcenter_thumbprint = %q
 vcenter_username   = %q
 work_dir           = %q
 web_vms            = [%s]
 domain_prefix      = %q
-`, simURL, thumbprint, demoUser, l.Data, strings.Join(quoted, ", "), domainPrefix)
+`, simURL, thumbprint, devUser, l.Data, strings.Join(quoted, ", "), domainPrefix)
 	if err := reconcile.WriteFileAtomic(l.VarFile, []byte(vars)); err != nil {
 		return err
 	}
@@ -121,39 +119,39 @@ domain_prefix      = %q
 	return nil
 }
 
-const demoSetupHint = "run `sudo .ci/setup` (it installs qemu-utils and libvirt and starts libvirtd)"
+const devSetupHint = "run `sudo .ci/setup` (it installs qemu-utils and libvirt and starts libvirtd)"
 
-// checkDemoTools fails early, naming what to install, when a real part the
-// demo runs against is missing.
-func checkDemoTools() error {
+// checkDevTools fails early, naming what to install, when a real part the
+// dev runs against is missing.
+func checkDevTools() error {
 	for _, tool := range []string{"qemu-img"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s not found: install qemu-utils, or %s", tool, demoSetupHint)
+			return fmt.Errorf("%s not found: install qemu-utils, or %s", tool, devSetupHint)
 		}
 	}
 	return nil
 }
 
-// demoSockets are where libvirtd listens on Debian (run is /var/run).
-var demoSockets = []string{"/run/libvirt/libvirt-sock", "/var/run/libvirt/libvirt-sock"}
+// devSockets are where libvirtd listens on Debian (run is /var/run).
+var devSockets = []string{"/run/libvirt/libvirt-sock", "/var/run/libvirt/libvirt-sock"}
 
 // holdTestDriver opens a connection to the test driver through libvirtd
 // and keeps it open: the driver's domains live as long as one connection
 // does, and each hyperagent command opens and closes its own.
 func holdTestDriver(ctx context.Context) (*golibvirt.Libvirt, error) {
 	var tried []string
-	for _, sock := range demoSockets {
+	for _, sock := range devSockets {
 		l, err := connectTestDriver(ctx, sock)
 		if err == nil {
 			return l, nil
 		}
 		tried = append(tried, fmt.Sprintf("%s: %v", sock, err))
 	}
-	hint := demoSetupHint
+	hint := devSetupHint
 	if os.Geteuid() != 0 {
 		// Without polkit (.ci/setup installs none) libvirtd serves only root
 		// on its read-write socket.
-		hint += `; libvirtd may refuse a non-root client: run the demo as root, e.g. sudo "$(command -v go)" run -tags demo ./cmd/hyperagent demo`
+		hint += `; libvirtd may refuse a non-root client: run it as root, e.g. sudo "$(command -v go)" run ./cmd/hyperagent dev -once`
 	}
 	return nil, fmt.Errorf("libvirtd is not reachable (%s); %s", strings.Join(tried, "; "), hint)
 }
@@ -169,13 +167,13 @@ func connectTestDriver(ctx context.Context, sock string) (*golibvirt.Libvirt, er
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
-	err = l.ConnectToURI(golibvirt.ConnectURI(demoURI))
+	err = l.ConnectToURI(golibvirt.ConnectURI(devURI))
 	if !stop() {
-		return nil, fmt.Errorf("connect to %s: %w", demoURI, ctx.Err())
+		return nil, fmt.Errorf("connect to %s: %w", devURI, ctx.Err())
 	}
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("connect to %s: %w", demoURI, err)
+		return nil, fmt.Errorf("connect to %s: %w", devURI, err)
 	}
 	return l, nil
 }
