@@ -163,7 +163,8 @@ func TestKilledApplyLeavesNoPGLock(t *testing.T) {
 	holder := fmt.Sprintf("apply by pid %d", c.cmd.Process.Pid)
 	r := runCLI(t, t.Context(), "", false, "apply", "-auto-approve", "-var", "pg="+cs, dir)
 	r.want(t, exitOK, "Left to other processes", "is being worked on by "+holder)
-	r = runCLI(t, t.Context(), "", false, "-chdir="+dir, "state", "rm", "-var", "pg="+cs, `migration.web["a"]`)
+	t.Chdir(dir) // the CLI runs in this process: -chdir would stay
+	r = runCLI(t, t.Context(), "", false, "state", "rm", "-var", "pg="+cs, `migration.web["a"]`)
 	if r.code != exitError || !strings.Contains(r.stderr, holder) {
 		t.Fatalf("state rm while an apply runs: exit %d\n%s", r.code, r.stderr)
 	}
