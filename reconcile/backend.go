@@ -93,6 +93,15 @@ type Backupper interface {
 	LoadBackup(ctx context.Context) (*State, error)
 }
 
+// QueueLocker is a backend whose exclusive lock queues its waiters
+// (PostgreSQL): a waiter keeps new holders, shared ones too, from
+// getting in before it. LockWait waits that way on it.
+type QueueLocker interface {
+	// LockQueued waits up to timeout for the exclusive lock, then
+	// returns a *LockedError naming a holder.
+	LockQueued(ctx context.Context, info LockInfo, timeout time.Duration) error
+}
+
 // SharedBackend is a backend on which several processes, on several
 // hosts, work on one campaign at once (PostgreSQL). A pass holds the
 // campaign's lock shared (LockShared): other passes may hold it too, and

@@ -155,6 +155,33 @@ func LockHeld(dir string) (bool, error) {
 	return !ok, nil
 }
 
+// lockQueued takes the exclusive lock of a backend that queues its
+// waiters: it tries once, and while another holds the lock, waits its
+// turn in the backend's queue (telling waiting whom for), so that passes
+// coming and going beside each other cannot keep it out for ever.
+func (s *Store) lockQueued(ctx context.Context, op string, timeout time.Duration, waiting func(LockInfo, time.Duration)) (LockInfo, error) {
+	info, err := s.lock(ctx, op, false)
+	var le *LockedError
+	if !errors.As(err, &le) {
+		return info, err
+	}
+	if waiting != nil {
+		waiting(le.Info, timeout)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held != nil {
+		return LockInfo{}, errors.New("the state lock is already held by this process")
+	}
+	host, _ := os.Hostname()
+	info = LockInfo{ID: uuid.NewString(), Operation: op, PID: os.Getpid(), Host: host, Since: time.Now().UTC()}
+	if err := s.b.(QueueLocker).LockQueued(ctx, info, timeout); err != nil {
+		return LockInfo{}, err
+	}
+	s.held, s.heldShared = &info, false
+	return info, nil
+}
+
 // ForceUnlock breaks the lock whose info names id. When the holder is
 // alive (a hung process), the lock file is removed, so the next Lock takes
 // a new file; the holder keeps a lock on nothing. Use it only when the
@@ -199,6 +226,9 @@ func (s *Store) LockSharedWait(ctx context.Context, op string, timeout time.Dura
 func (s *Store) lockWait(ctx context.Context, op string, shared bool, timeout time.Duration, waiting func(LockInfo, time.Duration)) (LockInfo, error) {
 	if timeout <= 0 {
 		return s.lock(ctx, op, shared)
+	}
+	if _, ok := s.b.(QueueLocker); ok && !shared {
+		return s.lockQueued(ctx, op, timeout, waiting)
 	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval, b.Multiplier = 100*time.Millisecond, 2*time.Second, 2

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hypersdk/hyperagent/reconcile"
 )
@@ -34,6 +36,12 @@ func (b *Backend) Lock(ctx context.Context, info reconcile.LockInfo) error {
 		holder, _, _ := b.liveHolder(ctx, conn, id)
 		return &reconcile.LockedError{Dir: b.where, Info: holder, Session: true}
 	}
+	return b.holdExclusive(ctx, conn, id, info)
+}
+
+// holdExclusive records info as the holder of the exclusive lock this
+// session just took.
+func (b *Backend) holdExclusive(ctx context.Context, conn *pgx.Conn, id int32, info reconcile.LockInfo) error {
 	b.locked, b.shared = true, false
 	if _, err := conn.Exec(ctx, `INSERT INTO hyperagent_locks (campaign, id, operation, pid, host, since, session_pid)
 		VALUES ($1, $2, $3, $4, $5, $6, pg_backend_pid())
@@ -44,6 +52,46 @@ func (b *Backend) Lock(ctx context.Context, info reconcile.LockInfo) error {
 		return fmt.Errorf("writing lock info: %w", err)
 	}
 	return nil
+}
+
+// lockNotAvailable is the SQLSTATE of a lock_timeout that expired.
+const lockNotAvailable = "55P03"
+
+// LockQueued waits for the campaign's exclusive lock in the server's
+// queue, up to timeout (lock_timeout). The server makes a request that
+// conflicts with a waiting one wait too, and a try fail: passes asking
+// for the lock shared meanwhile are refused, so that passes coming and
+// going beside each other cannot keep an exclusive holder out for ever.
+// It waits on the backend's one connection.
+func (b *Backend) LockQueued(ctx context.Context, info reconcile.LockInfo, timeout time.Duration) error {
+	if b.locked && b.conn != nil && !b.conn.IsClosed() {
+		return errors.New("the state lock is already held by this process")
+	}
+	b.locked = false
+	conn, err := b.connect(ctx)
+	if err != nil {
+		return err
+	}
+	id, err := b.campaignID(ctx, conn, true)
+	if err != nil {
+		return fmt.Errorf("locking state: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", max(timeout.Milliseconds(), 1))); err != nil {
+			return err
+		}
+		// A session-level lock: it outlives the transaction.
+		_, err := tx.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, lockClass, id)
+		return err
+	})
+	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == lockNotAvailable {
+		holder, _, _ := b.liveHolder(ctx, conn, id)
+		return &reconcile.LockedError{Dir: b.where, Info: holder, Session: true}
+	}
+	if err != nil {
+		return fmt.Errorf("locking state: %w", err)
+	}
+	return b.holdExclusive(ctx, conn, id, info)
 }
 
 // LockShared takes the campaign's advisory lock shared, for a pass

@@ -41,6 +41,7 @@ type Backend struct {
 var (
 	_ reconcile.Backend       = (*Backend)(nil)
 	_ reconcile.SharedBackend = (*Backend)(nil)
+	_ reconcile.QueueLocker   = (*Backend)(nil)
 )
 
 // Open returns the backend of workspace (reconcile.DefaultWorkspace when

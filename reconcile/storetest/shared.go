@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,12 +21,13 @@ import (
 // stores (each store is another process's session).
 func RunShared(t *testing.T, place Place) {
 	tests := map[string]func(*testing.T, func() *reconcile.Store){
-		"SharedAndExclusive": testSharedAndExclusive,
-		"Claims":             testClaims,
-		"RecordWrites":       testRecordWrites,
-		"JobLimit":           testJobLimit,
-		"Slots":              testSlots,
-		"SetLineage":         testSetLineage,
+		"SharedAndExclusive":  testSharedAndExclusive,
+		"Claims":              testClaims,
+		"RecordWrites":        testRecordWrites,
+		"JobLimit":            testJobLimit,
+		"Slots":               testSlots,
+		"SetLineage":          testSetLineage,
+		"ExclusiveNotKeptOut": testExclusiveNotKeptOut,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) { fn(t, place(t)) })
@@ -148,6 +150,7 @@ func testRecordWrites(t *testing.T, open func() *reconcile.Store) {
 	stores := []*reconcile.Store{closeAtEnd(t, open()), closeAtEnd(t, open())}
 	var wg sync.WaitGroup
 	errs := make([]error, len(stores))
+	sts := make([]*reconcile.State, len(stores))
 	for i, s := range stores {
 		holdShared(t, s, fmt.Sprintf("pass %d", i))
 		st, err := s.Load()
@@ -155,6 +158,10 @@ func testRecordWrites(t *testing.T, open func() *reconcile.Store) {
 			t.Fatal(err)
 		}
 		st.Lineage = "9f0c0a52-0000-4000-8000-00000000000a"
+		sts[i] = st
+	}
+	for i, s := range stores {
+		st := sts[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -350,5 +357,57 @@ func testSetLineage(t *testing.T, open func() *reconcile.Store) {
 	st, err := b.Load()
 	if err != nil || st.Lineage != "lineage-a" || st.Serial != 1 || len(st.Migrations) != 0 {
 		t.Fatalf("state after SetLineage: %+v, %v", st, err)
+	}
+}
+
+// testExclusiveNotKeptOut: passes that come and go so that one always
+// holds the lock shared do not keep an exclusive holder out: it waits its
+// turn, and while it waits and holds, passes are refused.
+func testExclusiveNotKeptOut(t *testing.T, open func() *reconcile.Store) {
+	passes := []*reconcile.Store{closeAtEnd(t, open()), closeAtEnd(t, open())}
+	x := closeAtEnd(t, open())
+	stop := make(chan struct{})
+	var refused atomic.Int64
+	var wg sync.WaitGroup
+	for i, s := range passes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 40 * time.Millisecond)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.LockSharedWait(t.Context(), fmt.Sprintf("agent pass of host %d", i), 0, nil); err != nil {
+					refused.Add(1)
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				time.Sleep(80 * time.Millisecond)
+				_ = s.Unlock()
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(200 * time.Millisecond)
+	var waited []string
+	info, err := x.LockWait(t.Context(), "state mv", 10*time.Second, func(h reconcile.LockInfo, _ time.Duration) {
+		waited = append(waited, h.Operation)
+	})
+	if err != nil {
+		t.Fatalf("an exclusive lock beside passes always holding it shared: %v", err)
+	}
+	before := refused.Load()
+	time.Sleep(200 * time.Millisecond)
+	if refused.Load() == before {
+		t.Error("passes were not refused while the exclusive lock was held")
+	}
+	if got, ok, held, err := x.Holder(t.Context()); err != nil || !ok || !held || got.ID != info.ID {
+		t.Errorf("Holder = %+v, %v, %v, %v; want the exclusive holder", got, ok, held, err)
+	}
+	if len(waited) == 0 || !strings.HasPrefix(waited[0], "agent pass of host") {
+		t.Errorf("waited for %v, want a pass named", waited)
 	}
 }

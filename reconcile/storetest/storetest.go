@@ -142,7 +142,9 @@ func testLockWait(t *testing.T, open func() *reconcile.Store) {
 			waits++
 		}
 	})
-	if !errors.As(err, &le) || waits < 2 || time.Since(start) < 150*time.Millisecond {
+	// A backend that queues waiters (reconcile.QueueLocker) waits once;
+	// the others try again after each pause.
+	if !errors.As(err, &le) || waits < 1 || time.Since(start) < 150*time.Millisecond {
 		t.Fatalf("err = %v after %v with %d waits; want a LockedError after waiting", err, time.Since(start), waits)
 	}
 	released := make(chan error, 1)
