@@ -23,8 +23,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hypersdk/hyperagent/agent"
+	"github.com/hypersdk/hyperagent/docs"
 	"github.com/hypersdk/hyperagent/plugins/worker"
 	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/reconcile/jsondoc"
 )
 
 // apiSecret is the value of a sensitive variable the fakes get as their
@@ -148,6 +150,11 @@ func (c *apiConn) call(method, path, body string) (int, []byte) {
 	if bytes.Contains(b, []byte(apiSecret)) {
 		c.t.Errorf("%s %s: the answer carries the secret:\n%s", method, path, b)
 	}
+	if ref := apiSchema(method, path, resp.StatusCode); ref != "" {
+		if err := docs.Validate(ref, b); err != nil {
+			c.t.Errorf("%s %s: %v\n%s", method, path, err, b)
+		}
+	}
 	if resp.StatusCode >= 400 && path != "/metrics" {
 		var e agent.APIError
 		if json.Unmarshal(b, &e) != nil || e.Error == "" || e.FormatVersion != agent.APIVersion {
@@ -155,6 +162,30 @@ func (c *apiConn) call(method, path, body string) (int, []byte) {
 		}
 	}
 	return resp.StatusCode, b
+}
+
+// apiSchema is the schema of docs/schema an answer must be valid
+// against; "" for /metrics (checked by promtool).
+func apiSchema(method, path string, code int) string {
+	switch {
+	case path == "/metrics":
+		return ""
+	case code >= 400:
+		return "api.json#/$defs/error"
+	case path == "/v1/status":
+		return "api.json#/$defs/status"
+	case path == "/v1/migrations":
+		return "api.json#/$defs/migrations"
+	case strings.HasPrefix(path, "/v1/migrations/"):
+		return "api.json#/$defs/migration"
+	case path == "/v1/plan":
+		return "plan.json"
+	case path == "/v1/reconcile":
+		return "api.json#/$defs/accepted"
+	case path == "/v1/suspend", path == "/v1/resume":
+		return "api.json#/$defs/suspended"
+	}
+	return "api.json" // one of the answers
 }
 
 // json sends a request, wants code, and decodes the answer into out.
@@ -282,10 +313,12 @@ func TestAgentAPI(t *testing.T) {
 	c.json("GET", "/v1/migrations/migration.nope", "", http.StatusNotFound, nil)
 	c.json("GET", "/v1/migrations/web", "", http.StatusBadRequest, nil)
 
-	// The plan is plan -json's document.
+	// The plan is show -json PLANFILE's document.
 	_, pb := c.call("GET", "/v1/plan", "")
-	if p, err := reconcile.DecodePlan(pb); err != nil || p.Change("migration.bad") == nil {
-		t.Errorf("plan: %v", err)
+	var p jsondoc.Plan
+	if err := json.Unmarshal(pb, &p); err != nil || p.FormatVersion != jsondoc.FormatVersion || len(p.Changes) != 4 ||
+		p.Changes[0].Address != "migration.bad" || p.HyperagentVersion == "" {
+		t.Errorf("plan: %v %+v", err, p)
 	}
 
 	// Refusals are recorded nowhere and say why.
@@ -328,6 +361,17 @@ func TestAgentAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the pass that waited", func() bool { return c.status().Passes > n })
+	// A pass that held the lock before the test took it may be what
+	// moved the count on: wait for the waiting pass's figure itself.
+	eventually(t, "the lock wait recorded", func() bool {
+		_, b := c.call("GET", "/metrics", "")
+		for _, m := range metricLine.FindAllStringSubmatch(string(b), -1) {
+			if v, err := strconv.ParseFloat(m[2], 64); err == nil && m[1] == "hyperagent_lock_wait_seconds_sum" {
+				return v >= 0.3
+			}
+		}
+		return false
+	})
 
 	got := checkMetrics(t, c, map[string]float64{
 		`hyperagent_migrations{phase="defined"}`:                                    3,
@@ -352,6 +396,7 @@ func TestAgentAPI(t *testing.T) {
 	r.lacks(t, apiSecret, "Waiting:")
 	r = runCLI(t, ctx, "", false, "status", "-json", "-config", dir, "-listen", "unix:"+a.sock)
 	r.want(t, exitOK)
+	checkSchema(t, "status.json", r.stdout)
 	var rep statusReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Source != "agent" || len(rep.Migrations) != 4 || rep.Status.Passes < 2 {
 		t.Errorf("status -json: %v %+v", err, rep)
