@@ -42,7 +42,9 @@ func (b *Backend) sharedConn(ctx context.Context) (*pgx.Conn, error) {
 }
 
 // SetLineage gives a campaign never written the lineage (serial 1, no
-// records), and returns the campaign's lineage.
+// records), and returns the campaign's lineage. The campaign's row is
+// locked first: a process that comes second waits for the first's
+// commit, then reads the lineage it gave.
 func (b *Backend) SetLineage(ctx context.Context, lineage string) (string, error) {
 	conn, err := b.sharedConn(ctx)
 	if err != nil {
@@ -53,11 +55,20 @@ func (b *Backend) SetLineage(ctx context.Context, lineage string) (string, error
 		return "", err
 	}
 	var got string
-	err = conn.QueryRow(ctx, `WITH set AS (
-			UPDATE hyperagent_campaigns SET lineage = $2, serial = 1, doc = $3::json, updated_at = now()
-			WHERE id = $1 AND serial = 0 RETURNING lineage)
-		SELECT lineage FROM set UNION ALL SELECT lineage FROM hyperagent_campaigns WHERE id = $1 LIMIT 1`,
-		b.campaign, lineage, doc).Scan(&got)
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var serial int64
+		if err := tx.QueryRow(ctx, `SELECT lineage, serial FROM hyperagent_campaigns WHERE id = $1 FOR UPDATE`, b.campaign).
+			Scan(&got, &serial); err != nil {
+			return err
+		}
+		if serial != 0 {
+			return nil
+		}
+		got = lineage
+		_, err := tx.Exec(ctx, `UPDATE hyperagent_campaigns SET lineage = $2, serial = 1, doc = $3::json, updated_at = now() WHERE id = $1`,
+			b.campaign, lineage, doc)
+		return err
+	})
 	if err != nil {
 		return "", b.lost(fmt.Errorf("giving the campaign its lineage: %w", err))
 	}

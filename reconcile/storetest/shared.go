@@ -27,6 +27,7 @@ func RunShared(t *testing.T, place Place) {
 		"JobLimit":            testJobLimit,
 		"Slots":               testSlots,
 		"SetLineage":          testSetLineage,
+		"SetLineageFirst":     testSetLineageFirst,
 		"ExclusiveNotKeptOut": testExclusiveNotKeptOut,
 	}
 	for name, fn := range tests {
@@ -342,8 +343,46 @@ func testSlots(t *testing.T, open func() *reconcile.Store) {
 }
 
 // testSetLineage: processes starting on a campaign never written agree
-// on one lineage, the first given.
+// on one lineage, the first given, also when they give theirs at once.
 func testSetLineage(t *testing.T, open func() *reconcile.Store) {
+	racers := make([]*reconcile.Store, 4)
+	got := make([]string, len(racers))
+	errs := make([]error, len(racers))
+	var wg sync.WaitGroup
+	for i := range racers {
+		racers[i] = closeAtEnd(t, open())
+		holdShared(t, racers[i], "apply")
+	}
+	for i, s := range racers {
+		wg.Add(1)
+		go func() { defer wg.Done(); got[i], errs[i] = s.SetLineage(fmt.Sprintf("lineage-%d", i)) }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range got {
+		if l != got[0] || !strings.HasPrefix(l, "lineage-") {
+			t.Fatalf("lineages given at once: %v; want one of them, the same for all", got)
+		}
+	}
+	for _, s := range racers {
+		_ = s.Unlock()
+	}
+	t.Run("sequential", func(t *testing.T) { testSetLineageInTurn(t, open) })
+}
+
+func testSetLineageInTurn(t *testing.T, open func() *reconcile.Store) {
+	ws := open() // the same workspace: its lineage is given already
+	defer ws.Close()
+	holdShared(t, ws, "apply")
+	if l, err := ws.SetLineage("lineage-late"); err != nil || !strings.HasPrefix(l, "lineage-") || l == "lineage-late" {
+		t.Fatalf("SetLineage on a campaign with a lineage = %q, %v; want the one it has", l, err)
+	}
+}
+
+// testSetLineageFirst: the first process's lineage is the campaign's.
+func testSetLineageFirst(t *testing.T, open func() *reconcile.Store) {
 	a, b := closeAtEnd(t, open()), closeAtEnd(t, open())
 	holdShared(t, a, "apply")
 	holdShared(t, b, "apply")
