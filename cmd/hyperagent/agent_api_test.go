@@ -732,7 +732,7 @@ migration "big" {
 // a hole in the archive but for 256 KiB of pseudo-random data in every
 // 4 MiB: cheap to make, as long to unpack as a real one, and with data
 // for a conversion to write.
-func writeSparseOVA(t *testing.T, path, disk string, size int64) {
+func writeSparseOVA(t testing.TB, path, disk string, size int64) {
 	t.Helper()
 	ovf := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
 <Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">

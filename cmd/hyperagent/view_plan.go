@@ -85,6 +85,11 @@ func viewResult(out io.Writer, r *reconcile.Result) {
 		lines = append(lines, fmt.Sprintf("%s: %s", s.Address, s.Reason))
 	}
 	section("Skipped", lines)
+	lines = nil
+	for _, s := range r.Elsewhere {
+		lines = append(lines, fmt.Sprintf("%s: %s", s.Address, s.Reason))
+	}
+	section("Left to other processes", lines)
 	section("Not started", r.NotStarted)
 	section("Notes", r.Notes)
 	_, _ = out.Write(b.Bytes())

@@ -51,6 +51,9 @@ type Change struct {
 	Blocked   bool                 `json:"blocked"`
 	Suspended bool                 `json:"suspended"`
 	DependsOn []string             `json:"depends_on"`
+	// Identity is the address the migration's artifacts are named after
+	// and owned by, when it is not Address; absent otherwise.
+	Identity string `json:"identity,omitempty"`
 }
 
 // NewPlan renders p; version is the hyperagent that renders it.
@@ -84,7 +87,7 @@ func NewChange(c reconcile.Change) Change {
 		Address: c.Address, Action: c.Action, Reason: c.Reason, Phase: c.Phase, Condition: c.Condition,
 		VM: c.VM, Source: c.Source, Converter: c.Converter, Target: c.Target,
 		Steps: list(c.Steps), Findings: list(c.Findings),
-		Blocked: c.Blocked, Suspended: c.Suspended, DependsOn: list(c.DependsOn),
+		Blocked: c.Blocked, Suspended: c.Suspended, DependsOn: list(c.DependsOn), Identity: c.Identity,
 	}
 }
 
