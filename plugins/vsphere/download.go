@@ -142,10 +142,12 @@ func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir s
 	}
 	w.add(part)
 	t := newTransfer(s, sc, it, f, &reporter{item: it.name, addr: req.Address, total: -1, progress: req.Progress, lease: k})
+	start := time.Now()
 	err = s.retry(ctx, "download "+it.name, func() error { return t.get(ctx) })
 	if err == nil {
 		err = t.whole()
 	}
+	streamed := time.Since(start)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -167,6 +169,8 @@ func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir s
 		return fetched{}, fmt.Errorf("%s is %d bytes, %d were written", final, fi.Size(), t.n)
 	}
 	t.rep.finish(t.n)
+	s.log.Debug("file downloaded", "file", it.name, "bytes", t.n, "requests", t.requests,
+		"streamed", streamed, "synced", time.Since(start)-streamed)
 	return fetched{File: plugins.File{Path: final, Size: t.n, SHA256: hex.EncodeToString(t.h.Sum(nil))}, requests: t.requests,
 		identity: plugins.IdentityOf(fi)}, nil
 }
