@@ -11,21 +11,36 @@ type stateWriteError struct{ err error }
 func (e *stateWriteError) Error() string { return e.err.Error() }
 func (e *stateWriteError) Unwrap() error { return e.err }
 
-// write persists the state; the caller holds r.mu.
+// write persists the state, every change made so far included; the
+// caller holds r.mu.
 func (r *run) write() error {
 	if err := r.e.Store.Write(r.st); err != nil {
 		return &stateWriteError{err: err}
 	}
+	r.written = r.changes
 	return nil
 }
 
-// update mutates the migration's record under the lock and writes state.
+// update mutates the migration's record under the lock and returns once
+// state holding that change is written. Writes are shared (a group
+// commit): a migration whose change was made while another's write was
+// under way waits for the lock, and finds its change already written by
+// whichever waiter wrote next, so that migrations finishing steps at the
+// same time wait for one fsync, not one each.
 func (r *run) update(addr string, fn func(ms *MigrationState)) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	ms := r.st.Migrations[addr]
 	fn(ms)
 	ms.UpdatedAt = r.e.now()
+	r.changes++
+	mine := r.changes
+	r.mu.Unlock()
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.written >= mine {
+		return nil
+	}
 	return r.write()
 }
 

@@ -20,6 +20,9 @@ type run struct {
 	opts ApplyOptions
 
 	mu      sync.Mutex // guards st and its writes
+	// changes counts the changes update made to st, written how many of
+	// them the last successful write held (both guarded by mu).
+	changes, written uint64
 	limits  map[string]chan struct{}
 	pollMu  sync.Mutex
 	pollers map[string]*jobPoller

@@ -40,13 +40,17 @@ func BenchmarkAwaitNotice(b *testing.B) {
 	for range b.N {
 		tl := newTimeline()
 		w := pipelineWorld(b, n, diskMiB, false, tl.trace)
+		stopLandings, err := tl.watchLandings(w.workflow)
+		if err != nil {
+			b.Fatal(err)
+		}
 		tl.t0 = time.Now()
 		e := &env{stdin: os.Stdin, stdout: tl, stderr: discard{}, log: hclog.NewNullLogger(), registry: builtinRegistry(),
 			environ: []string{"HYPERAGENT_VAR_vcenter_password=" + w.password}}
 		if code := run(ctx, []string{"apply", "-auto-approve", "-json", w.dir}, e); code != exitOK {
 			b.Fatalf("apply exited %d", code)
 		}
-		if err := tl.sidecars(w.workflow); err != nil {
+		if err := stopLandings(); err != nil {
 			b.Fatal(err)
 		}
 		got := tl.notices(w.jobOf(b))

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,14 +14,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
 // timeline records when each step of an apply started and ended (from
 // apply -json's step events, stamped as they are written), when the
-// worker converted each job (its Trace hook) and when each job's sidecar
-// landed (its mtime), so that a benchmark can say where the apply lost
-// time against its stages.
+// worker converted each job (its Trace hook) and when each job landed,
+// done, in the workflow directory (inotify), so that a benchmark can say
+// where the apply lost time against its stages.
 type timeline struct {
 	mu    sync.Mutex
 	t0    time.Time
@@ -32,7 +34,7 @@ type timeline struct {
 type mark struct {
 	at     time.Duration
 	key    string // migration address, or job id for the worker's marks
-	step   string // export, submit, await, define; convert for the worker; sidecar
+	step   string // export, submit, await, define; convert for the worker; job (landed)
 	status string // start, done, failed, waiting; start, end for convert
 }
 
@@ -72,22 +74,78 @@ func (tl *timeline) Write(p []byte) (int, error) {
 // trace is the worker's Trace hook.
 func (tl *timeline) trace(event, jobID string) { tl.add(jobID, "convert", event, time.Now()) }
 
-// sidecars marks each success sidecar under the workflow directory at its
-// modification time: when the job's result landed.
-func (tl *timeline) sidecars(workflow string) error {
-	paths, err := filepath.Glob(filepath.Join(workflow, protocol.DirProcessed, "*", "*"+protocol.ReportSuffix))
+// watchLandings marks each job as it lands in processed/: the moment its
+// manifest and its success sidecar are both there under their final
+// names, whichever came last (hyperagent's worker files the sidecar
+// first, the hyper2kvm daemon the manifest), as inotify tells this
+// process. Today's date folder is made beforehand so that no landing
+// precedes its watch; stop ends the watch and fails if a job landed in
+// another folder (a run across midnight).
+func (tl *timeline) watchLandings(workflow string) (stop func() error, err error) {
+	dir := filepath.Join(workflow, protocol.DirProcessed, protocol.DateDir(time.Now()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	fw, err := fsnotify.NewWatcher()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return err
+	if err := fw.Add(dir); err != nil {
+		fw.Close()
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() {
+		seen := map[string]int{} // job id → 1 manifest, 2 sidecar, 3 both
+		for {
+			select {
+			case ev, ok := <-fw.Events:
+				if !ok {
+					done <- nil
+					return
+				}
+				now := time.Now()
+				if !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Rename) && !ev.Has(fsnotify.Write) {
+					continue
+				}
+				name := filepath.Base(ev.Name)
+				if strings.HasPrefix(name, ".") {
+					continue
+				}
+				bit := 1
+				if id, ok := strings.CutSuffix(name, ".json"+protocol.ReportSuffix); ok {
+					name, bit = id, 2
+				} else if id, ok := strings.CutSuffix(name, ".json"); ok {
+					name = id
+				} else {
+					continue
+				}
+				if seen[name]|bit == 3 && seen[name] != 3 {
+					tl.add(name, "job", "landed", now)
+				}
+				seen[name] |= bit
+			case err, ok := <-fw.Errors:
+				if ok {
+					done <- err
+				} else {
+					done <- nil
+				}
+				return
+			}
 		}
-		id := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(p), protocol.ReportSuffix), ".json")
-		tl.add(id, "sidecar", "landed", fi.ModTime())
-	}
-	return nil
+	}()
+	return func() error {
+		today := filepath.Base(dir)
+		others, _ := filepath.Glob(filepath.Join(workflow, protocol.DirProcessed, "*", "*"+protocol.ReportSuffix))
+		for _, o := range others {
+			if filepath.Base(filepath.Dir(o)) != today {
+				fw.Close()
+				return fmt.Errorf("job %s landed outside %s: run the benchmark again", o, dir)
+			}
+		}
+		err := fw.Close()
+		return errors.Join(err, <-done)
+	}, nil
 }
 
 // span is one interval of a stage for one migration or job.
@@ -162,7 +220,7 @@ type pipelineFigures struct {
 	firstConvert  time.Duration // until the worker started its first conversion
 	convertIdle   time.Duration // between the first and last conversion, none running
 	queued        time.Duration // longest time a job waited, submitted, for the worker
-	noticeMax     time.Duration // longest from a sidecar landing to await ending
+	noticeMax     time.Duration // longest from a job landing to await ending
 	afterConvert  time.Duration // from the last conversion's end to the apply's end
 	lastExportEnd time.Duration
 }
@@ -198,8 +256,8 @@ func (tl *timeline) figures(end time.Duration, jobOf func(id string) string) pip
 	return f
 }
 
-// notices is, for each job whose sidecar landed, the time from its
-// landing to the end of the apply's await of it.
+// notices is, for each job that landed, the time from its landing to the
+// end of the apply's await of it.
 func (tl *timeline) notices(jobOf func(string) string) []time.Duration {
 	awaited := map[string]time.Duration{}
 	for _, s := range tl.spans("await") {
@@ -207,7 +265,7 @@ func (tl *timeline) notices(jobOf func(string) string) []time.Duration {
 	}
 	var out []time.Duration
 	for _, m := range tl.sorted() {
-		if m.step != "sidecar" {
+		if m.step != "job" {
 			continue
 		}
 		if at, ok := awaited[jobOf(m.key)]; ok {
