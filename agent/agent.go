@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hypersdk/hyperagent/agent/notify"
+	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/reconcile"
 	"github.com/hypersdk/hyperagent/reconcile/pass"
 	"github.com/hypersdk/hyperagent/schema"
@@ -39,6 +40,12 @@ type Agent struct {
 	// notify queues and sends the notify blocks' events (agent/notify).
 	notify *notify.Notifier
 	edit   *editTarget // nil until a configuration loaded
+
+	// convs are the current workspace's converters, whose jobs' progress
+	// followConversions reads (conversions.go); convMu is held while it
+	// reads them.
+	convMu sync.Mutex
+	convs  map[string]plugins.Converter
 
 	// Owned by Run's goroutine.
 	ws       *workspace
@@ -111,6 +118,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.ws != nil {
 			a.ws.close()
 		}
+	}()
+	// Conversions are followed beside the loop, until before the
+	// workspace closes.
+	fctx, stopFollowing := context.WithCancel(ctx)
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		a.followConversions(fctx)
+	}()
+	defer func() {
+		stopFollowing()
+		<-followed
 	}()
 	// Delivery runs beside the loop; it stops with ctx.
 	a.notify.Start(ctx)

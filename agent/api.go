@@ -13,18 +13,21 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hypersdk/hyperagent/reconcile/jsondoc"
 )
 
-// APIVersion is the version of every JSON answer of the status API (its
-// format_version); the paths carry it too (/v1/…).
-const APIVersion = 1
+// APIVersion is the format_version of every JSON answer of the status
+// API (docs/output.md, docs/schema/api.json); the paths carry its major
+// version too (/v1/…).
+const APIVersion = jsondoc.FormatVersion
 
 // Serve answers the status API on l until ctx ends:
 //
 //	GET  /v1/status            the agent's Status
 //	GET  /v1/migrations        every migration's MigrationStatus
 //	GET  /v1/migrations/ADDR   one (ADDR path-escaped)
-//	GET  /v1/plan              the last plan, as plan -json prints it
+//	GET  /v1/plan              the last plan, as show -json PLANFILE prints it
 //	POST /v1/reconcile         a pass now
 //	POST /v1/suspend           hold migrations, recorded in state as `agent suspend` does
 //	POST /v1/resume            let them go on
@@ -111,18 +114,12 @@ func (a *Agent) serveStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) servePlan(w http.ResponseWriter, r *http.Request) {
-	p := a.Status().Plan
-	if p == nil {
+	s := a.Status()
+	if s.Plan == nil {
 		writeError(w, http.StatusNotFound, "no pass has planned yet")
 		return
 	}
-	b, err := p.Encode()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
+	writeJSON(w, http.StatusOK, jsondoc.NewPlan(s.Plan, s.Version))
 }
 
 func (a *Agent) serveReconcile(w http.ResponseWriter, r *http.Request) {
@@ -132,13 +129,13 @@ func (a *Agent) serveReconcile(w http.ResponseWriter, r *http.Request) {
 
 // Accepted answers a request that starts a pass.
 type Accepted struct {
-	FormatVersion int    `json:"format_version"`
+	FormatVersion string `json:"format_version"`
 	Status        string `json:"status"`
 }
 
 // APIError is the body of every error answer.
 type APIError struct {
-	FormatVersion int    `json:"format_version"`
+	FormatVersion string `json:"format_version"`
 	Error         string `json:"error"`
 }
 
@@ -149,7 +146,7 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"format_version":1,"error":"encoding the answer failed"}`)
+		code, b = http.StatusInternalServerError, []byte(`{"format_version":"`+APIVersion+`","error":"encoding the answer failed"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

@@ -9,7 +9,7 @@ import (
 
 // MigrationsResponse answers GET /v1/migrations.
 type MigrationsResponse struct {
-	FormatVersion int `json:"format_version"`
+	FormatVersion string `json:"format_version"`
 	// Planned is false until the first pass planned: the list is empty
 	// then because nothing is known yet, not because nothing is there.
 	Planned    bool              `json:"planned"`
@@ -18,7 +18,7 @@ type MigrationsResponse struct {
 
 // MigrationResponse answers GET /v1/migrations/ADDR.
 type MigrationResponse struct {
-	FormatVersion int             `json:"format_version"`
+	FormatVersion string          `json:"format_version"`
 	Migration     MigrationStatus `json:"migration"`
 }
 

@@ -28,7 +28,7 @@ type SuspendRequest struct {
 
 // SuspendResponse says what was recorded in state.
 type SuspendResponse struct {
-	FormatVersion int      `json:"format_version"`
+	FormatVersion string   `json:"format_version"`
 	Done          string   `json:"done"` // suspended | resumed
 	Addresses     []string `json:"addresses"`
 	All           bool     `json:"all"`

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hypersdk/hyperagent/docs"
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/reconcile"
 )
@@ -50,6 +51,13 @@ func TestTokenCheckedByHandler(t *testing.T) {
 				h.ServeHTTP(rec, req)
 				if rec.Code != tc.code {
 					t.Fatalf("%s: %d, want %d: %s", path, rec.Code, tc.code, rec.Body)
+				}
+				// A fresh agent's answers, before any pass, are valid
+				// against the API's schema too (no null lists).
+				if ref := map[string]string{"/v1/status": "api.json#/$defs/status", "/v1/migrations": "api.json#/$defs/migrations"}[path]; ref != "" && tc.code == http.StatusOK {
+					if err := docs.Validate(ref, rec.Body.Bytes()); err != nil {
+						t.Errorf("%s: %v\n%s", path, err, rec.Body)
+					}
 				}
 				if tc.code == http.StatusUnauthorized {
 					var e APIError
@@ -91,6 +99,9 @@ func TestErrorsAreJSON(t *testing.T) {
 			var e APIError
 			if rec.Code != tc.code || json.Unmarshal(rec.Body.Bytes(), &e) != nil || e.Error == "" {
 				t.Fatalf("%d %q, want %d and a JSON error", rec.Code, rec.Body, tc.code)
+			}
+			if err := docs.Validate("api.json#/$defs/error", rec.Body.Bytes()); err != nil {
+				t.Error(err)
 			}
 			if rec.Code == http.StatusMethodNotAllowed && rec.Header().Get("Allow") == "" {
 				t.Error("405 without Allow")
@@ -248,7 +259,7 @@ func TestProgressRateAndETA(t *testing.T) {
 	if b.Done != 2000 || b.Total != 4000 || b.RateBytesPerSecond != 1000 || b.ETASeconds == nil || *b.ETASeconds != 2 {
 		t.Errorf("bytes %+v (eta %v), want 2000 of 4000 at 1000/s, 2 s left", b, b.ETASeconds)
 	}
-	for name := range l.byAddr["migration.a"].items {
+	for name := range l.byAddr["migration.a"].export.items {
 		if strings.Contains(name, "hunter2") {
 			t.Errorf("item name %q not redacted", name)
 		}

@@ -10,9 +10,11 @@ import (
 
 // live follows the campaign between and during passes: the last plan,
 // each migration's step as the engine reports it, the bytes its source
-// reports, and what state recorded when the last pass ended. The API's
-// views of migrations and the metrics' gauges are computed from it, so a
-// pass that exports for hours shows its progress as it goes.
+// reports, the bytes its converter reports of its job (read between
+// passes, conversions.go), and what state recorded when the last pass
+// ended. The API's views of migrations and the metrics' gauges are
+// computed from it, so a pass that exports for hours, and a conversion
+// that runs for hours between passes, show their progress as they go.
 //
 // Everything in it is redacted: plans, events and results come redacted
 // from the pass, and progress item names are redacted here.
@@ -42,8 +44,18 @@ type liveMigration struct {
 	// awaited says an await step ended since the last record: its
 	// outputs are new in state.
 	awaited bool
-	items   map[string]*liveItem // the running export's files, by name
-	samples []sample             // their total done over time, for the rate
+	export  meter // the running export's files, by name
+	// conv is the conversion's figures as its converter reports them,
+	// for the job whose item (plugins.ConversionItem) is convItem.
+	conv     meter
+	convItem string
+}
+
+// meter adds up the bytes reported of a step's items, and keeps their
+// total over time for the rate.
+type meter struct {
+	items   map[string]*liveItem // by name
+	samples []sample             // their total done over time
 	lastAt  time.Time            // the last report
 }
 
@@ -78,7 +90,7 @@ func newLive(now func() time.Time, redact func(string) string) *live {
 func (l *live) get(addr string) *liveMigration {
 	m := l.byAddr[addr]
 	if m == nil {
-		m = &liveMigration{items: map[string]*liveItem{}}
+		m = &liveMigration{}
 		l.byAddr[addr] = m
 	}
 	return m
@@ -109,7 +121,7 @@ func (l *live) event(ev reconcile.Event) {
 	case "start":
 		m.step, m.stepState, m.since = ev.Step, "running", now
 		if ev.Step == reconcile.StepExport {
-			m.items, m.samples = map[string]*liveItem{}, nil
+			m.export = meter{}
 		}
 	case "done":
 		m.step, m.stepState = ev.Step, "done"
@@ -151,31 +163,73 @@ func phaseAfter(step reconcile.StepKind) reconcile.Phase {
 func (l *live) progress(ev plugins.ProgressEvent) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.get(ev.Address).export.report(l.redact(ev.Item), ev.Done, ev.Total, l.now())
+}
+
+// conversion follows the bytes a converter reports of a migration's job
+// (Item: plugins.ConversionItem of the job id); a new job starts over.
+func (l *live) conversion(ev plugins.ProgressEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	m := l.get(ev.Address)
-	name := l.redact(ev.Item)
-	it := m.items[name]
+	if m.convItem != ev.Item {
+		m.conv, m.convItem = meter{}, ev.Item
+	}
+	m.conv.report(ev.Item, ev.Done, ev.Total, l.now())
+}
+
+// report takes an item's figures at now and returns how many bytes are new
+// since its last report.
+func (mt *meter) report(name string, done, total int64, now time.Time) int64 {
+	if mt.items == nil {
+		mt.items = map[string]*liveItem{}
+	}
+	it := mt.items[name]
 	if it == nil {
 		it = &liveItem{}
-		m.items[name] = it
+		mt.items[name] = it
 	}
-	delta := ev.Done - it.done
+	delta := done - it.done
 	if delta < 0 {
-		delta = ev.Done
+		delta = done
 	}
-	it.done, it.total = ev.Done, ev.Total
-	now := l.now()
-	m.lastAt = now
-	if n := len(m.samples); n == 0 || now.Sub(m.samples[n-1].at) >= rateSample {
-		var done int64
-		for _, x := range m.items {
-			done += x.done
+	it.done, it.total = done, total
+	mt.lastAt = now
+	if n := len(mt.samples); n == 0 || now.Sub(mt.samples[n-1].at) >= rateSample {
+		var sum int64
+		for _, x := range mt.items {
+			sum += x.done
 		}
-		m.samples = append(m.samples, sample{now, done})
-		for len(m.samples) > 2 && now.Sub(m.samples[0].at) > rateWindow {
-			m.samples = m.samples[1:]
+		mt.samples = append(mt.samples, sample{now, sum})
+		for len(mt.samples) > 2 && now.Sub(mt.samples[0].at) > rateWindow {
+			mt.samples = mt.samples[1:]
 		}
 	}
 	return max(delta, 0)
+}
+
+// converting lists, by converter, the jobs queued or converting now whose
+// figures to read.
+func (l *live) converting() map[string][]plugins.JobQuery {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string][]plugins.JobQuery{}
+	if l.plan == nil {
+		return out
+	}
+	for _, c := range l.plan.Changes {
+		ph := l.phaseOf(c)
+		r := l.recorded[c.Address]
+		if (ph != reconcile.PhaseQueued && ph != reconcile.PhaseConverting) || r.jobID == "" || r.converter == "" {
+			continue
+		}
+		q := plugins.JobQuery{Address: c.Address, JobID: r.jobID}
+		if r.submittedAt != nil {
+			q.SubmittedAt = *r.submittedAt
+		}
+		out[r.converter] = append(out[r.converter], q)
+	}
+	return out
 }
 
 // record keeps what state says after a pass, and returns the bytes of

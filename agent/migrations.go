@@ -3,6 +3,7 @@ package agent
 import (
 	"time"
 
+	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/reconcile"
 )
 
@@ -49,12 +50,14 @@ type Progress struct {
 	// submitted); Elapsed is the time since.
 	Since          time.Time `json:"since"`
 	ElapsedSeconds float64   `json:"elapsed_seconds"`
-	// Bytes is null when the step reports no figures: a conversion (the
-	// converters report none yet) or a source that reported nothing yet.
+	// Bytes is null when the step reports no figures: a conversion whose
+	// converter publishes none (the hyper2kvm daemon), or a source or
+	// worker that reported nothing yet.
 	Bytes *ByteProgress `json:"bytes"`
 }
 
-// ByteProgress is what the source reported of the bytes it moves.
+// ByteProgress is what the source reported of the bytes it moves, or the
+// converter of the bytes of its job's input it converted.
 type ByteProgress struct {
 	Done int64 `json:"done"`
 	// Total is -1 when the source does not know it.
@@ -122,9 +125,12 @@ func (l *live) migration(c *reconcile.Change, held map[string]RetryStatus, now t
 		}
 	}
 	if ms.Progress == nil && (ms.Phase == reconcile.PhaseQueued || ms.Phase == reconcile.PhaseConverting) && rec.submittedAt != nil {
-		// The converter reports no figures: the time since the job was
-		// submitted is all there is to say.
+		// The time since the job was submitted, and the figures of the
+		// job its converter reported, if it reports any.
 		ms.Progress = &Progress{Since: *rec.submittedAt, ElapsedSeconds: now.Sub(*rec.submittedAt).Seconds()}
+		if m != nil && rec.jobID != "" && m.convItem == plugins.ConversionItem(rec.jobID) {
+			ms.Progress.Bytes = m.conv.bytes()
+		}
 		if ms.Step == "" {
 			ms.Step, ms.StepState = reconcile.StepAwait, "waiting"
 		}
@@ -134,12 +140,16 @@ func (l *live) migration(c *reconcile.Change, held map[string]RetryStatus, now t
 
 // progressView sums the items of the running step.
 func (m *liveMigration) progressView(now time.Time) *Progress {
-	p := &Progress{Since: m.since, ElapsedSeconds: now.Sub(m.since).Seconds()}
-	if len(m.items) == 0 {
-		return p
+	return &Progress{Since: m.since, ElapsedSeconds: now.Sub(m.since).Seconds(), Bytes: m.export.bytes()}
+}
+
+// bytes sums the items, with the rate and ETA; nil before any report.
+func (mt *meter) bytes() *ByteProgress {
+	if len(mt.items) == 0 {
+		return nil
 	}
 	b := &ByteProgress{}
-	for _, it := range m.items {
+	for _, it := range mt.items {
 		b.Done += it.done
 		if it.total < 0 || b.Total < 0 {
 			b.Total = -1
@@ -148,9 +158,9 @@ func (m *liveMigration) progressView(now time.Time) *Progress {
 		}
 	}
 	// From the oldest sample in the window to the last report.
-	if len(m.samples) > 0 {
-		first := m.samples[0]
-		if d := m.lastAt.Sub(first.at); d >= rateSample && b.Done > first.done {
+	if len(mt.samples) > 0 {
+		first := mt.samples[0]
+		if d := mt.lastAt.Sub(first.at); d >= rateSample && b.Done > first.done {
 			b.RateBytesPerSecond = float64(b.Done-first.done) / d.Seconds()
 		}
 	}
@@ -158,8 +168,16 @@ func (m *liveMigration) progressView(now time.Time) *Progress {
 		eta := float64(max(b.Total-b.Done, 0)) / b.RateBytesPerSecond
 		b.ETASeconds = &eta
 	}
-	p.Bytes = b
-	return p
+	return b
+}
+
+// phaseOf is c's phase now: the plan's, moved on by the steps done
+// since. The caller holds l.mu.
+func (l *live) phaseOf(c reconcile.Change) reconcile.Phase {
+	if m := l.byAddr[c.Address]; m != nil && m.reached != "" {
+		return m.reached
+	}
+	return c.Phase
 }
 
 // phases counts the configured migrations by their phase now.
@@ -174,10 +192,7 @@ func (l *live) phases() map[reconcile.Phase]int {
 		if c.Action == reconcile.ActionDelete {
 			continue
 		}
-		ph := c.Phase
-		if m := l.byAddr[c.Address]; m != nil && m.reached != "" {
-			ph = m.reached
-		}
+		ph := l.phaseOf(c)
 		out[ph]++
 	}
 	return out
@@ -192,10 +207,7 @@ func (l *live) queues() map[string][2]int {
 		return out
 	}
 	for _, c := range l.plan.Changes {
-		ph := c.Phase
-		if m := l.byAddr[c.Address]; m != nil && m.reached != "" {
-			ph = m.reached
-		}
+		ph := l.phaseOf(c)
 		cv := c.Converter
 		if r := l.recorded[c.Address]; r.converter != "" {
 			cv = r.converter

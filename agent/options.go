@@ -54,6 +54,9 @@ type Options struct {
 	// PollInterval overrides how often a pass's await observes jobs
 	// (tests); the agent's passes await only jobs that already ended.
 	PollInterval time.Duration
+	// ProgressInterval is how often the agent reads how far its
+	// converters' jobs are, between passes (default 1 s).
+	ProgressInterval time.Duration
 	// NoEvents watches nothing and relies on the resync alone (tests of
 	// what NFS gives).
 	NoEvents bool
@@ -77,6 +80,9 @@ func (o *Options) defaults() {
 	}
 	if o.Watchdog <= 0 {
 		o.Watchdog = sdnotify.WatchdogInterval()
+	}
+	if o.ProgressInterval <= 0 {
+		o.ProgressInterval = time.Second
 	}
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 30 * time.Second

@@ -11,15 +11,15 @@ import (
 	"github.com/hypersdk/hyperagent/reconcile"
 )
 
-// StatusVersion is the version of Status as JSON (the status API).
-const StatusVersion = 1
+// StatusVersion is the format_version of Status as JSON (the status API).
+const StatusVersion = APIVersion
 
 // Status is what the agent knows now: its campaign by phase, its passes,
 // what it waits on, and what is wrong. Everything in it is redacted.
 type Status struct {
-	FormatVersion int  `json:"format_version"`
-	Ready         bool `json:"ready"` // a configuration loaded at least once
-	AutoApply     bool `json:"auto_apply"`
+	FormatVersion string `json:"format_version"`
+	Ready         bool   `json:"ready"` // a configuration loaded at least once
+	AutoApply     bool   `json:"auto_apply"`
 	// Phases counts the configured migrations by phase: as the last plan
 	// observed them, moved on by the steps done since.
 	Phases map[reconcile.Phase]int `json:"phases"`

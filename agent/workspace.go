@@ -58,6 +58,7 @@ func (a *Agent) loadConfig(ctx context.Context, log hclog.Logger) {
 		return
 	}
 	w.PollInterval = a.o.PollInterval
+	a.setConverters(w.Plugins.Converters) // before the old ones close
 	if a.ws != nil {
 		a.ws.close()
 		log.Info("configuration reloaded", "digest", cfg.Digest[:12], "migrations", len(cfg.Migrations))

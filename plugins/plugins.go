@@ -80,6 +80,27 @@ type ProgressEvent struct {
 	Total   int64
 }
 
+// JobProgressReporter is the optional ability of a converter to say how far
+// the jobs it converts are, from the figures their consumer publishes
+// (hyperagent's worker publishes them; the hyper2kvm daemon does not).
+type JobProgressReporter interface {
+	// ReportProgress reads, once, how far each requested job is, and
+	// passes one event per job with published figures to req.Progress
+	// (Item: ConversionItem of the job id; Done of Total bytes, Total
+	// known). A job without figures gets no event: its progress is
+	// unknown, never guessed.
+	ReportProgress(ctx context.Context, req JobProgressRequest) error
+}
+
+// JobProgressRequest asks how far jobs are.
+type JobProgressRequest struct {
+	Jobs     []JobQuery
+	Progress Progress // never nil
+}
+
+// ConversionItem is the ProgressEvent.Item of a converter job's progress.
+func ConversionItem(jobID string) string { return "conversion " + jobID }
+
 // Severity of a Finding.
 type Severity string
 

@@ -24,6 +24,10 @@ type change struct {
 // runChange runs one change's steps in order, writing state after each,
 // and records how it ended in the run's result.
 func (r *run) runChange(ctx context.Context, c *Change, sl *slot) nodeOutcome {
+	if conv := r.collectOf(c); conv != "" {
+		r.collectStart(conv)
+		defer r.collected(conv)
+	}
 	var m *schema.Migration
 	if c.Action != ActionDelete {
 		a, err := addrs.ParseMigration(c.Address)
@@ -36,6 +40,13 @@ func (r *run) runChange(ctx context.Context, c *Change, sl *slot) nodeOutcome {
 			r.fail(ctx, c.Address, "", "", err)
 			return outcomeFailed
 		}
+	}
+	if r.shared {
+		release, out, ok := r.claim(ctx, c, m)
+		if !ok {
+			return out
+		}
+		defer release()
 	}
 	ch := &change{r: r, m: m, c: c, slot: sl}
 	defer ch.releaseConverter()
@@ -56,6 +67,12 @@ func (r *run) runChange(ctx context.Context, c *Change, sl *slot) nodeOutcome {
 			// Cancelled before its first step could start: nothing
 			// happened, nothing to record.
 			return outcomeNotStarted
+		}
+		var full *converterFullError
+		if errors.As(err, &full) {
+			r.emit(Event{Address: c.Address, Step: s.Kind, Status: "waiting", Detail: full.Error()})
+			r.addSkip(c.Address, full.Error())
+			return outcomeSkipped
 		}
 		if err != nil {
 			err = fmt.Errorf("%s %s: %w", s.Kind, c.Address, err)
@@ -156,7 +173,7 @@ func (ch *change) step(ctx context.Context, s Step) (note string, err error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		delete(r.st.Migrations, ch.c.Address)
-		return "", r.write()
+		return "", r.write(ch.c.Address)
 	}
 	return "", plugins.Terminal(fmt.Errorf("unknown step %q", s.Kind))
 }

@@ -45,7 +45,10 @@ func decide(m *schema.Migration, ms *MigrationState, obs *Observed, forced bool)
 		return decideJob(ms, obs, phase)
 	}
 	if ms.Domain == nil {
-		if miss := obs.MissingOutputs[a]; len(miss) > 0 {
+		if miss := obs.MissingOutputs[a]; len(miss) > 0 && ms.DefineStartedAt != nil {
+			return decision{from: fromDefine, action: ActionCreate, phase: PhaseConverted,
+				reason: "a definition was interrupted, and the converted disks are no longer where the converter left them; defining again (disks the target placed are adopted)"}
+		} else if len(miss) > 0 {
 			return drifted(replace(reconvertFrom(ms, obs), "converted disk missing or changed: "+joinPaths(miss)))
 		}
 		return decision{from: fromDefine, action: ActionCreate, phase: PhaseConverted, reason: "converted; the domain is not defined yet"}

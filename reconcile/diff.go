@@ -88,6 +88,7 @@ func Diff(req DiffRequest) *Plan {
 	names := domainNames(cfg, st, obs)
 	inCfg := addrSet(cfg.Migrations)
 	selected := req.Selection.Select(cfg)
+	ids := newIdentities(st)
 	p.Changes = make([]Change, 0, len(selected))
 	for _, m := range selected {
 		a := m.Addr.String()
@@ -102,9 +103,13 @@ func Diff(req DiffRequest) *Plan {
 			DependsOn: dependencies(m, byName), VM: m.VM,
 			Source: m.Source.String(), Converter: m.Converter.String(), Target: m.Target.String(),
 		}
+		ident := ids.of(a)
+		if ident != a {
+			c.Identity = ident
+		}
 		conv, note := converterFor(cfg, m, obs)
 		c.Converter = conv
-		c.Steps = planSteps(lineage, m, ms, obs, d, conv)
+		c.Steps = planSteps(lineage, ident, m, ms, obs, d, conv)
 		c.Findings = findings(m, obs)
 		if d.refuse != nil {
 			c.Findings = append(c.Findings, *d.refuse)
@@ -113,7 +118,7 @@ func Diff(req DiffRequest) *Plan {
 			c.Findings = append(c.Findings, *note)
 		} else {
 			c.Converter, conv = m.Converter.String(), m.Converter.String()
-			c.Steps = planSteps(lineage, m, ms, obs, d, conv)
+			c.Steps = planSteps(lineage, ident, m, ms, obs, d, conv)
 		}
 		if obs.Refreshed {
 			c.Findings = append(c.Findings, preflight(m, ms, obs, c.Steps, names, conv)...)
@@ -173,7 +178,7 @@ func findings(m *schema.Migration, obs *Observed) []Finding {
 // a defined domain are never touched.
 func removal(ms *MigrationState, obs *Observed, canPrune func(string) bool) Change {
 	c := Change{Address: ms.Address, Action: ActionDelete, Phase: PhaseRemoved, VM: ms.VM,
-		Source: ms.Source, Converter: ms.Converter, Target: ms.Target,
+		Source: ms.Source, Converter: ms.Converter, Target: ms.Target, Identity: ms.Origin,
 		Reason: "no longer in the configuration; the source VM and any defined domain are kept"}
 	if ms.Job != nil && ms.Outputs == nil {
 		state := ms.Job.State
@@ -204,8 +209,9 @@ func removal(ms *MigrationState, obs *Observed, canPrune func(string) bool) Chan
 	return c
 }
 
-// planSteps lists the steps from d.from to a defined domain.
-func planSteps(lineage string, m *schema.Migration, ms *MigrationState, obs *Observed, d decision, converter string) []Step {
+// planSteps lists the steps from d.from to a defined domain; the export
+// directory and job ids are named after ident, the migration's Identity.
+func planSteps(lineage, ident string, m *schema.Migration, ms *MigrationState, obs *Observed, d decision, converter string) []Step {
 	if d.from == fromNothing {
 		return nil
 	}
@@ -215,7 +221,7 @@ func planSteps(lineage string, m *schema.Migration, ms *MigrationState, obs *Obs
 		steps = append(steps, Step{Kind: StepWithdraw, JobID: ms.Job.ID, Detail: fmt.Sprintf("job %s from %s", ms.Job.ID, ms.Job.Converter)})
 	}
 	if d.from <= fromExport {
-		dir := ExportDir(m.Export.Dir, lineage, a)
+		dir := ExportDir(m.Export.Dir, lineage, ident)
 		steps = append(steps, Step{Kind: StepExport, Dir: dir, Detail: fmt.Sprintf("%s into %s", m.VM, dir)})
 	}
 	jobID := ""
@@ -230,7 +236,7 @@ func planSteps(lineage string, m *schema.Migration, ms *MigrationState, obs *Obs
 		if d.sameJob {
 			attempt = ms.Job.Attempt
 		}
-		jobID = JobID(lineage, a, attempt)
+		jobID = JobID(lineage, ident, attempt)
 		steps = append(steps, Step{Kind: StepSubmit, JobID: jobID, Attempt: attempt,
 			Detail: fmt.Sprintf("job %s to %s", jobID, converter)})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/hypersdk/hyperagent/plugins"
 )
@@ -33,9 +34,10 @@ func (ch *change) export(ctx context.Context, s Step) error {
 	}); err != nil {
 		return err
 	}
-	req := plugins.ExportRequest{Address: a, Campaign: r.st.Lineage, VM: ch.m.VM, Dir: s.Dir,
+	ident := prior.Identity()
+	req := plugins.ExportRequest{Address: ident, Campaign: r.st.Lineage, VM: ch.m.VM, Dir: s.Dir,
 		Settings: ch.m.Export, Progress: ch.progress()}
-	if err := plugins.ClaimDir(req.Dir, owner(req.Campaign, a), 0o750); err != nil {
+	if err := plugins.ClaimDir(req.Dir, owner(req.Campaign, ident), 0o750); err != nil {
 		return err
 	}
 	var res plugins.ExportResult
@@ -69,11 +71,18 @@ func (ch *change) export(ctx context.Context, s Step) error {
 	})
 }
 
+// progress reports a plugin's progress under the migration's address
+// (the plugin is given its Identity, which a moved record's differs
+// from).
 func (ch *change) progress() plugins.Progress {
-	if p := ch.r.opts.Progress; p != nil {
-		return p
+	p := ch.r.opts.Progress
+	if p == nil {
+		return func(plugins.ProgressEvent) {}
 	}
-	return func(plugins.ProgressEvent) {}
+	return func(ev plugins.ProgressEvent) {
+		ev.Address = ch.c.Address
+		p(ev)
+	}
 }
 
 // submit records the job id before calling Submit, so that a run killed in
@@ -85,22 +94,34 @@ func (ch *change) submit(ctx context.Context, s Step) error {
 	if !ok {
 		return plugins.Terminal(fmt.Errorf("no converter instance %s", name))
 	}
-	if err := ch.takeConverter(ctx); err != nil {
-		return err
+	if !r.shared {
+		if err := ch.takeConverter(ctx); err != nil {
+			return err
+		}
 	}
 	rec := r.record(a)
 	if rec.Export == nil {
 		return plugins.Terminal(errors.New("nothing exported to submit"))
 	}
-	if err := r.update(a, func(ms *MigrationState) {
+	intent := func(ms *MigrationState) {
 		ms.Job = &JobRecord{Converter: name, ID: s.JobID, Attempt: s.Attempt}
 		ms.Attempts = max(ms.Attempts, s.Attempt)
 		ms.Outputs = nil
 		ms.LastError = nil
-	}); err != nil {
+	}
+	// Shared, the converter's limit is counted in the store: the intent
+	// recorded is the slot taken (and so held until the job is seen to
+	// end, by whichever process sees it).
+	var err error
+	if r.shared {
+		err = ch.updateJobLimited(ctx, name, intent)
+	} else {
+		err = r.update(a, intent)
+	}
+	if err != nil {
 		return err
 	}
-	resp, err := conv.Submit(ctx, plugins.SubmitRequest{Address: a, Campaign: r.st.Lineage, JobID: s.JobID,
+	resp, err := conv.Submit(ctx, plugins.SubmitRequest{Address: rec.Identity(), Campaign: r.st.Lineage, JobID: s.JobID,
 		Export: *rec.Export, Options: ch.m.Convert})
 	if err != nil {
 		return err
@@ -118,16 +139,47 @@ func (ch *change) submit(ctx context.Context, s Step) error {
 }
 
 // takeConverter holds a slot of the converter's limit until await ends.
+// With SkipAwait the slot outlives the run (keepConverter) and nothing of
+// the run frees one (a job collected had ended, and held none), so it
+// does not wait: a full converter is a *converterFullError, and a later
+// pass submits the job.
 func (ch *change) takeConverter(ctx context.Context) error {
 	if ch.convRelease != nil {
 		return nil
 	}
-	rel, err := ch.r.acquire(ctx, ch.c.Converter)
+	r := ch.r
+	if r.opts.SkipAwait {
+		sem := r.limits[ch.c.Converter]
+		if sem == nil {
+			return nil
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			return &converterFullError{converter: ch.c.Converter, limit: cap(sem)}
+		}
+		var once sync.Once
+		ch.convRelease = func() { once.Do(func() { <-sem }) }
+		return nil
+	}
+	rel, err := r.acquire(ctx, ch.c.Converter)
 	if err != nil {
 		return err
 	}
 	ch.convRelease = rel
 	return nil
+}
+
+// converterFullError is a submission a run that does not await (the
+// agent's) leaves to a later pass: the converter has as many jobs in
+// flight as its limit, and none will end within this run.
+type converterFullError struct {
+	converter string
+	limit     int
+}
+
+func (e *converterFullError) Error() string {
+	return fmt.Sprintf("%s has %d jobs in flight, its limit; a later pass submits this one", e.converter, e.limit)
 }
 
 // await observes the job until the converter reports it finished, failed
@@ -144,8 +196,13 @@ func (ch *change) await(ctx context.Context, s Step) error {
 	if !ok {
 		return plugins.Terminal(fmt.Errorf("no converter instance %s", name))
 	}
-	if err := ch.takeConverter(ctx); err != nil {
-		return err
+	// Shared, the record's job holds its converter's slot already; a job
+	// collected by a run that does not await (it ended before the plan)
+	// holds none.
+	if !r.shared && !r.opts.SkipAwait {
+		if err := ch.takeConverter(ctx); err != nil {
+			return err
+		}
 	}
 	defer ch.releaseConverter()
 	q := plugins.JobQuery{Address: a, JobID: s.JobID, Want: wantJob(r.st.Lineage, &rec)}
@@ -166,17 +223,36 @@ func (ch *change) await(ctx context.Context, s Step) error {
 	if err != nil {
 		return err
 	}
-	if err := ch.slot.take(ctx); err != nil {
-		return err
+	record := func() error {
+		return r.update(a, func(ms *MigrationState) {
+			if ms.Job != nil {
+				ms.Job.State = obs.State
+			}
+			if obs.State == plugins.JobSucceeded {
+				ms.Outputs = append([]plugins.Output{}, obs.Outputs...)
+				// The define comes next: its intent is recorded with
+				// what it consumes, in the same write.
+				if ms.Domain == nil {
+					t := r.e.now()
+					ms.DefineStartedAt = &t
+				}
+			}
+		})
 	}
-	werr := r.update(a, func(ms *MigrationState) {
-		if ms.Job != nil {
-			ms.Job.State = obs.State
+	var werr error
+	if r.shared {
+		// Shared, recording the end is what gives the converter's slot
+		// back: it is written first, for the same reason.
+		werr = record()
+		if err := ch.slot.take(ctx); err != nil {
+			return err
 		}
-		if obs.State == plugins.JobSucceeded {
-			ms.Outputs = append([]plugins.Output{}, obs.Outputs...)
+	} else {
+		if err := ch.slot.take(ctx); err != nil {
+			return err
 		}
-	})
+		werr = record()
+	}
 	switch obs.State {
 	case plugins.JobForeign:
 		return plugins.Terminal(fmt.Errorf("job %s is not this migration's: %s", q.JobID, obs.Detail))
@@ -204,19 +280,35 @@ func (ch *change) define(ctx context.Context, s Step) error {
 	if rec.Export == nil || rec.Outputs == nil {
 		return plugins.Terminal(errors.New("no converted disks recorded to define"))
 	}
-	req := plugins.DefineRequest{Address: a, Campaign: r.st.Lineage, Name: s.Domain, Outputs: rec.Outputs,
+	req := plugins.DefineRequest{Address: rec.Identity(), Campaign: r.st.Lineage, Name: s.Domain, Outputs: rec.Outputs,
 		Facts: rec.Export.Facts, Domain: ch.m.Domain}
 	if rec.Domain != nil {
 		req.UUID = rec.Domain.UUID
 	}
+	if rec.Domain == nil && rec.DefineStartedAt == nil {
+		if err := r.update(a, func(ms *MigrationState) {
+			t := r.e.now()
+			ms.DefineStartedAt = &t
+		}); err != nil {
+			return err
+		}
+	}
 	resp, err := tgt.Define(ctx, req)
 	if err != nil {
+		if plugins.IsTerminal(err) {
+			// Defining again cannot help: the next plan looks at the
+			// outputs afresh (converting again if they are gone).
+			if werr := r.update(a, func(ms *MigrationState) { ms.DefineStartedAt = nil }); werr != nil {
+				return werr
+			}
+		}
 		return err
 	}
 	want := Digests(ch.m)
 	now := r.e.now()
 	return r.update(a, func(ms *MigrationState) {
 		ms.Domain = &resp.Domain
+		ms.DefineStartedAt = nil
 		ms.DefinedAt = &now
 		ms.Digests.Define = want.Define
 		ms.ConfigDigest = ch.m.Digest
@@ -237,7 +329,7 @@ func (ch *change) withdraw(ctx context.Context, s Step) (string, error) {
 	if !ok {
 		return fmt.Sprintf("job %s was not withdrawn: converter %s is no longer configured", s.JobID, name), nil
 	}
-	resp, err := conv.Withdraw(ctx, plugins.WithdrawRequest{Address: ch.c.Address, JobID: s.JobID, Want: wantJob(r.st.Lineage, &rec)})
+	resp, err := conv.Withdraw(ctx, plugins.WithdrawRequest{Address: rec.Identity(), JobID: s.JobID, Want: wantJob(r.st.Lineage, &rec)})
 	if err != nil {
 		return "", err
 	}
@@ -263,9 +355,9 @@ func (ch *change) prune(ctx context.Context) error {
 	if !ok {
 		return plugins.Terminal(fmt.Errorf("%s cannot prune exports", ch.c.Source))
 	}
-	if err := pr.PruneExport(ctx, plugins.PruneExportRequest{Address: ch.c.Address, Campaign: r.st.Lineage, Export: *rec.Export}); err != nil {
+	if err := pr.PruneExport(ctx, plugins.PruneExportRequest{Address: rec.Identity(), Campaign: r.st.Lineage, Export: *rec.Export}); err != nil {
 		return err
 	}
-	releaseDir(rec.Export.Dir, owner(r.st.Lineage, ch.c.Address), r.e.log())
+	releaseDir(rec.Export.Dir, owner(r.st.Lineage, rec.Identity()), r.e.log())
 	return r.update(ch.c.Address, func(ms *MigrationState) { ms.Export = nil })
 }

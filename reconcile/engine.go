@@ -27,6 +27,10 @@ type Engine struct {
 	// PollInterval is how often await observes jobs (default 2s); a
 	// converter's Watcher wakes it earlier.
 	PollInterval time.Duration
+	// SessionCheck is how often a run on a store held shared checks
+	// that its session, and so its claims, are still there (default
+	// 5s).
+	SessionCheck time.Duration
 	Now          func() time.Time // default time.Now
 }
 

@@ -76,6 +76,58 @@ func DomainName(m *schema.Migration, ms *MigrationState, vm plugins.VMObservatio
 	return path.Base(m.VM)
 }
 
+// Identity is the address the migration's artifacts are named after
+// (ExportDir, JobID) and owned by (owner, wantJob, a domain's metadata):
+// its record's Origin when it has one, else its address. A record moved
+// by `state mv` keeps the artifacts it made under its old address, so a
+// plan for its new address finds them its own.
+func (ms *MigrationState) Identity() string {
+	if ms.Origin != "" {
+		return ms.Origin
+	}
+	return ms.Address
+}
+
+// identities gives each address of a state the identity of its
+// artifacts; it is an index made once per plan or run.
+type identities struct {
+	st    *State
+	taken map[string]bool // identities records use other than their address
+}
+
+func newIdentities(st *State) *identities {
+	ids := &identities{st: st, taken: map[string]bool{}}
+	for _, ms := range st.Migrations {
+		if ms.Origin != "" {
+			ids.taken[ms.Origin] = true
+		}
+	}
+	return ids
+}
+
+// of is addr's identity: its record's, or for an address with no record,
+// the address itself unless a moved record's artifacts use it (a block
+// renamed, and a new one given the old name): then the address suffixed
+// with "#2", "#3"… the first no record uses, so that the new migration
+// never adopts the moved one's artifacts.
+func (ids *identities) of(addr string) string {
+	if ms := ids.st.Migrations[addr]; ms != nil {
+		return ms.Identity()
+	}
+	if !ids.taken[addr] {
+		return addr
+	}
+	for i := 2; ; i++ {
+		c := fmt.Sprintf("%s#%d", addr, i)
+		if !ids.taken[c] && ids.st.Migrations[c] == nil {
+			return c
+		}
+	}
+}
+
+// IdentityFor is the identity a record made now for addr in st takes.
+func IdentityFor(st *State, addr string) string { return newIdentities(st).of(addr) }
+
 // owner is who the migration's artifacts belong to.
 func owner(campaign, addr string) plugins.Owner {
 	return plugins.Owner{Campaign: campaign, Address: addr}
@@ -84,7 +136,7 @@ func owner(campaign, addr string) plugins.Owner {
 // wantJob is the provenance a migration's recorded job must carry: made by
 // this campaign, for this address, from the export state recorded.
 func wantJob(campaign string, ms *MigrationState) plugins.JobProvenance {
-	p := plugins.JobProvenance{Campaign: campaign, Address: ms.Address}
+	p := plugins.JobProvenance{Campaign: campaign, Address: ms.Identity()}
 	if ms.Export != nil {
 		p.Fingerprint = ms.Export.Fingerprint
 		p.ExportDigest = plugins.ExportDigest(*ms.Export)

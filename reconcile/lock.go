@@ -59,10 +59,10 @@ func (e *LockedError) Error() string {
 func (s *Store) Lock(op string) (LockInfo, error) {
 	ctx, cancel := opContext()
 	defer cancel()
-	return s.lock(ctx, op)
+	return s.lock(ctx, op, false)
 }
 
-func (s *Store) lock(ctx context.Context, op string) (LockInfo, error) {
+func (s *Store) lock(ctx context.Context, op string, shared bool) (LockInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.held != nil {
@@ -70,10 +70,18 @@ func (s *Store) lock(ctx context.Context, op string) (LockInfo, error) {
 	}
 	host, _ := os.Hostname()
 	info := LockInfo{ID: uuid.NewString(), Operation: op, PID: os.Getpid(), Host: host, Since: time.Now().UTC()}
-	if err := s.b.Lock(ctx, info); err != nil {
+	if shared {
+		sb, ok := s.b.(SharedBackend)
+		if !ok {
+			return LockInfo{}, fmt.Errorf("the state in %s cannot be worked on by several processes at once", s.b)
+		}
+		if err := sb.LockShared(ctx, info); err != nil {
+			return LockInfo{}, err
+		}
+	} else if err := s.b.Lock(ctx, info); err != nil {
 		return LockInfo{}, err
 	}
-	s.held = &info
+	s.held, s.heldShared = &info, shared
 	return info, nil
 }
 
@@ -87,7 +95,7 @@ func (s *Store) Unlock() error {
 		return nil
 	}
 	info := *s.held
-	s.held = nil
+	s.held, s.heldShared = nil, false
 	if err := s.b.Unlock(ctx, info); err != nil {
 		return fmt.Errorf("unlocking state: %w", err)
 	}
@@ -147,6 +155,33 @@ func LockHeld(dir string) (bool, error) {
 	return !ok, nil
 }
 
+// lockQueued takes the exclusive lock of a backend that queues its
+// waiters: it tries once, and while another holds the lock, waits its
+// turn in the backend's queue (telling waiting whom for), so that passes
+// coming and going beside each other cannot keep it out for ever.
+func (s *Store) lockQueued(ctx context.Context, op string, timeout time.Duration, waiting func(LockInfo, time.Duration)) (LockInfo, error) {
+	info, err := s.lock(ctx, op, false)
+	var le *LockedError
+	if !errors.As(err, &le) {
+		return info, err
+	}
+	if waiting != nil {
+		waiting(le.Info, timeout)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held != nil {
+		return LockInfo{}, errors.New("the state lock is already held by this process")
+	}
+	host, _ := os.Hostname()
+	info = LockInfo{ID: uuid.NewString(), Operation: op, PID: os.Getpid(), Host: host, Since: time.Now().UTC()}
+	if err := s.b.(QueueLocker).LockQueued(ctx, info, timeout); err != nil {
+		return LockInfo{}, err
+	}
+	s.held, s.heldShared = &info, false
+	return info, nil
+}
+
 // ForceUnlock breaks the lock whose info names id. When the holder is
 // alive (a hung process), the lock file is removed, so the next Lock takes
 // a new file; the holder keeps a lock on nothing. Use it only when the
@@ -177,13 +212,28 @@ func ForceUnlock(dir, id string) error {
 // holder; the wait is reported to waiting (may be nil) each time it
 // starts a pause, so a view can say whom it waits for.
 func (s *Store) LockWait(ctx context.Context, op string, timeout time.Duration, waiting func(LockInfo, time.Duration)) (LockInfo, error) {
+	return s.lockWait(ctx, op, false, timeout, waiting)
+}
+
+// LockSharedWait is LockWait for a pass on a SharedBackend: it takes the
+// campaign's lock shared with other passes, on this host or others, and
+// waits only while an exclusive holder (state rm, mv, push, suspend,
+// resume) has it.
+func (s *Store) LockSharedWait(ctx context.Context, op string, timeout time.Duration, waiting func(LockInfo, time.Duration)) (LockInfo, error) {
+	return s.lockWait(ctx, op, true, timeout, waiting)
+}
+
+func (s *Store) lockWait(ctx context.Context, op string, shared bool, timeout time.Duration, waiting func(LockInfo, time.Duration)) (LockInfo, error) {
 	if timeout <= 0 {
-		return s.lock(ctx, op)
+		return s.lock(ctx, op, shared)
+	}
+	if _, ok := s.b.(QueueLocker); ok && !shared {
+		return s.lockQueued(ctx, op, timeout, waiting)
 	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval, b.Multiplier = 100*time.Millisecond, 2*time.Second, 2
 	return backoff.Retry(ctx, func() (LockInfo, error) {
-		info, err := s.lock(ctx, op)
+		info, err := s.lock(ctx, op, shared)
 		var le *LockedError
 		if err != nil && !errors.As(err, &le) {
 			return info, backoff.Permanent(err)

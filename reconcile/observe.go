@@ -74,13 +74,14 @@ func observe(ctx context.Context, cfg *schema.Config, st *State, lineage string,
 	o := newObserved()
 	o.Refreshed = true
 	var mu sync.Mutex
+	ids := newIdentities(st)
 
 	vmReqs := map[string][]plugins.VMQuery{}
 	for _, m := range selected {
 		src := m.Source.String()
 		vmReqs[src] = append(vmReqs[src], plugins.VMQuery{
 			Address: m.Addr.String(), Path: m.VM, PowerOff: m.Export.PowerOff,
-			ExportDir: ExportDir(m.Export.Dir, lineage, m.Addr.String()),
+			ExportDir: ExportDir(m.Export.Dir, lineage, ids.of(m.Addr.String())),
 		})
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -125,11 +126,16 @@ func observe(ctx context.Context, cfg *schema.Config, st *State, lineage string,
 		}
 		jobReqs[ms.Job.Converter] = append(jobReqs[ms.Job.Converter], q)
 	}
+	// A domain is asked about under its owner's identity, and the
+	// answer filed under the migration's address.
 	domReqs := map[string][]plugins.DomainQuery{}
+	byIdent := map[string]string{}
 	for _, m := range selected {
 		a := m.Addr.String()
 		ms := st.Migrations[a]
-		q := plugins.DomainQuery{Address: a, Campaign: lineage, Name: DomainName(m, ms, o.VMs[a]), Network: m.Domain.Network}
+		ident := ids.of(a)
+		byIdent[ident] = a
+		q := plugins.DomainQuery{Address: ident, Campaign: lineage, Name: DomainName(m, ms, o.VMs[a]), Network: m.Domain.Network}
 		if ms != nil && ms.Domain != nil {
 			q.UUID = ms.Domain.UUID
 		}
@@ -180,8 +186,8 @@ func observe(ctx context.Context, cfg *schema.Config, st *State, lineage string,
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			for a, d := range resp.Domains {
-				o.Domains[a] = d
+			for ident, d := range resp.Domains {
+				o.Domains[byIdent[ident]] = d
 			}
 			return nil
 		})
@@ -189,11 +195,11 @@ func observe(ctx context.Context, cfg *schema.Config, st *State, lineage string,
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := checkJobs(ctx, o, cfg, st, lineage, set, selected, log); err != nil {
+	if err := checkJobs(ctx, o, cfg, st, lineage, ids, set, selected, log); err != nil {
 		return nil, err
 	}
 	statArtifacts(o, st)
-	checkExportDirs(o, lineage, selected)
+	checkExportDirs(o, lineage, ids, selected)
 	return o, nil
 }
 
@@ -215,15 +221,16 @@ func observing(log hclog.Logger, instance, what string, n int) func(error) {
 // would export into: one that names another owner, or whose owner file
 // cannot be read, is never written into, and the plan says so. (One that
 // holds files and names no owner is refused when the export claims it.)
-func checkExportDirs(o *Observed, lineage string, selected []*schema.Migration) {
+func checkExportDirs(o *Observed, lineage string, ids *identities, selected []*schema.Migration) {
 	for _, m := range selected {
 		a := m.Addr.String()
-		dir := ExportDir(m.Export.Dir, lineage, a)
+		ident := ids.of(a)
+		dir := ExportDir(m.Export.Dir, lineage, ident)
 		found, ok, err := plugins.ReadDirOwner(dir)
 		switch {
 		case err != nil:
 			o.ForeignDirs[a] = fmt.Sprintf("export directory %s has an unreadable owner file (%v)", dir, err)
-		case ok && found != owner(lineage, a):
+		case ok && found != owner(lineage, ident):
 			o.ForeignDirs[a] = fmt.Sprintf("export directory %s belongs to %s", dir, found)
 		}
 	}
@@ -231,14 +238,14 @@ func checkExportDirs(o *Observed, lineage string, selected []*schema.Migration) 
 
 // checkJobs asks every converter that can (plugins.JobChecker), in one call
 // each, whether the jobs of migrations not converted yet could run.
-func checkJobs(ctx context.Context, o *Observed, cfg *schema.Config, st *State, lineage string, set *plugins.Set, selected []*schema.Migration, log hclog.Logger) error {
+func checkJobs(ctx context.Context, o *Observed, cfg *schema.Config, st *State, lineage string, ids *identities, set *plugins.Set, selected []*schema.Migration, log hclog.Logger) error {
 	reqs := map[string][]plugins.JobCheck{}
 	for _, m := range selected {
 		a := m.Addr.String()
 		if ms := st.Migrations[a]; ms != nil && ms.Outputs != nil {
 			continue
 		}
-		jc := plugins.JobCheck{Address: a, Options: m.Convert, ExportDir: ExportDir(m.Export.Dir, lineage, a)}
+		jc := plugins.JobCheck{Address: a, Options: m.Convert, ExportDir: ExportDir(m.Export.Dir, lineage, ids.of(a))}
 		cv := m.Converter.String()
 		reqs[cv] = append(reqs[cv], jc)
 		if fb := fallbackOf(cfg, m.Converter.String()); fb != "" {

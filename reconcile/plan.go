@@ -117,6 +117,9 @@ type Change struct {
 	Source    string     `json:"source,omitempty"`
 	Converter string     `json:"converter,omitempty"`
 	Target    string     `json:"target,omitempty"`
+	// Identity is the address the migration's artifacts are named after
+	// and owned by, when it is not Address (Identity in identity.go).
+	Identity string `json:"identity,omitempty"`
 }
 
 // PriorState is the state a plan was computed against.

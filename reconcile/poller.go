@@ -20,11 +20,21 @@ const unknownLimit = 3
 // round for all waiters, at an interval, woken early by the converter's
 // Watcher when it has one. The converter's own stalled/timeout reporting
 // ends a wait that would otherwise never end.
+//
+// When the converter is a plugins.JobProgressReporter and the run has a
+// Progress hook, the poller also reads how far the waited-for jobs are,
+// every progressEvery (at most the interval), in one ReportProgress call
+// for all waiters, and passes on the figures that moved. A job that ends
+// in success after figures with a total were seen gets one last event at
+// its total: it converted all of its input. A job whose converter
+// publishes no figures gets none, never made-up ones.
 type jobPoller struct {
 	name     string
 	conv     plugins.Converter
 	interval time.Duration
 	log      hclog.Logger
+	progress plugins.Progress            // nil: figures are not read
+	reporter plugins.JobProgressReporter // nil: neither
 
 	mu      sync.Mutex
 	waiters map[string]*jobWaiter // by job id
@@ -35,16 +45,25 @@ type jobWaiter struct {
 	q       plugins.JobQuery
 	unknown int
 	done    chan jobAnswer
+	// figures are the last progress passed on; nil before any.
+	figures *plugins.ProgressEvent
 }
+
+// progressEvery is how often a poller reads progress, at most.
+const progressEvery = time.Second
 
 type jobAnswer struct {
 	obs plugins.JobObservation
 	err error
 }
 
-func newJobPoller(ctx context.Context, name string, conv plugins.Converter, interval time.Duration, log hclog.Logger) *jobPoller {
+func newJobPoller(ctx context.Context, name string, conv plugins.Converter, interval time.Duration, log hclog.Logger,
+	progress plugins.Progress) *jobPoller {
 	p := &jobPoller{name: name, conv: conv, interval: interval, log: log,
 		waiters: map[string]*jobWaiter{}, wake: make(chan struct{}, 1)}
+	if r, ok := conv.(plugins.JobProgressReporter); ok && progress != nil {
+		p.progress, p.reporter = progress, r
+	}
 	if w, ok := conv.(plugins.Watcher); ok {
 		go func() {
 			if err := w.Watch(ctx, p.poke); err != nil && ctx.Err() == nil {
@@ -84,25 +103,66 @@ func (p *jobPoller) wait(ctx context.Context, q plugins.JobQuery) (plugins.JobOb
 func (p *jobPoller) loop(ctx context.Context) {
 	t := time.NewTicker(p.interval)
 	defer t.Stop()
+	var figures <-chan time.Time
+	if p.reporter != nil {
+		ft := time.NewTicker(min(p.interval, progressEvery))
+		defer ft.Stop()
+		figures = ft.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-p.wake:
+		case <-figures:
+			p.readProgress(ctx)
+			continue
 		}
 		p.round(ctx)
 	}
 }
 
+// queries are the waiting jobs.
+func (p *jobPoller) queries() []plugins.JobQuery {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	qs := make([]plugins.JobQuery, 0, len(p.waiters))
+	for _, w := range p.waiters {
+		qs = append(qs, w.q)
+	}
+	return qs
+}
+
+// readProgress asks the converter how far the waited-for jobs are, and
+// passes on the figures that moved.
+func (p *jobPoller) readProgress(ctx context.Context) {
+	req := plugins.JobProgressRequest{Jobs: p.queries()}
+	if len(req.Jobs) == 0 {
+		return
+	}
+	req.Progress = func(ev plugins.ProgressEvent) {
+		p.mu.Lock()
+		moved := false
+		for _, w := range p.waiters {
+			if w.q.Address == ev.Address && ev.Item == plugins.ConversionItem(w.q.JobID) {
+				moved = w.figures == nil || *w.figures != ev
+				w.figures = &ev
+			}
+		}
+		p.mu.Unlock()
+		if moved {
+			p.progress(ev)
+		}
+	}
+	if err := p.reporter.ReportProgress(ctx, req); err != nil && ctx.Err() == nil {
+		p.log.Debug("reading the jobs' progress failed", "converter", p.name, "error", err)
+	}
+}
+
 // round observes every waiting job in one call and answers the finished.
 func (p *jobPoller) round(ctx context.Context) {
-	p.mu.Lock()
-	req := plugins.ObserveJobsRequest{Jobs: make([]plugins.JobQuery, 0, len(p.waiters))}
-	for _, w := range p.waiters {
-		req.Jobs = append(req.Jobs, w.q)
-	}
-	p.mu.Unlock()
+	req := plugins.ObserveJobsRequest{Jobs: p.queries()}
 	if len(req.Jobs) == 0 {
 		return
 	}
@@ -118,8 +178,14 @@ func (p *jobPoller) round(ctx context.Context) {
 		p.log.Warn("observing jobs failed; trying again", "converter", p.name, "error", err)
 		return
 	}
+	var whole []plugins.ProgressEvent
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer func() {
+		p.mu.Unlock()
+		for _, ev := range whole {
+			p.progress(ev)
+		}
+	}()
 	for id, w := range p.waiters {
 		obs, ok := resp.Jobs[id]
 		if !ok {
@@ -127,6 +193,9 @@ func (p *jobPoller) round(ctx context.Context) {
 		}
 		switch obs.State {
 		case plugins.JobSucceeded, plugins.JobFailed, plugins.JobStalled:
+			if f := w.figures; obs.State == plugins.JobSucceeded && f != nil && f.Total > 0 && f.Done < f.Total {
+				whole = append(whole, plugins.ProgressEvent{Address: f.Address, Item: f.Item, Done: f.Total, Total: f.Total})
+			}
 			w.done <- jobAnswer{obs: obs}
 			delete(p.waiters, id)
 		case plugins.JobUnknown:

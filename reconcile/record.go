@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"errors"
+
+	"github.com/hypersdk/hyperagent/schema"
 )
 
 // stateWriteError means state could not be persisted: the run must stop,
@@ -11,29 +13,40 @@ type stateWriteError struct{ err error }
 func (e *stateWriteError) Error() string { return e.err.Error() }
 func (e *stateWriteError) Unwrap() error { return e.err }
 
-// write persists the state, every change made so far included; the
-// caller holds r.mu.
-func (r *run) write() error {
-	if err := r.e.Store.Write(r.st); err != nil {
+// write persists the state after the record of addr changed: the
+// whole state, or (shared) that record alone. The caller holds r.mu.
+func (r *run) write(addr string) error {
+	var err error
+	if r.shared {
+		err = r.e.Store.WriteRecord(r.st, addr, 0)
+	} else {
+		err = r.e.Store.Write(r.st)
+	}
+	if err != nil {
 		return &stateWriteError{err: err}
 	}
-	r.written = r.changes
+	r.written = r.updates
 	return nil
 }
 
 // update mutates the migration's record under the lock and returns once
-// state holding that change is written. Writes are shared (a group
-// commit): a migration whose change was made while another's write was
-// under way waits for the lock, and finds its change already written by
-// whichever waiter wrote next, so that migrations finishing steps at the
-// same time wait for one fsync, not one each.
+// state holding that change is written. Whole-state writes are shared
+// (a group commit): a migration whose change was made while another's
+// write was under way waits for the lock, and finds its change already
+// written by whichever waiter wrote next, so that migrations finishing
+// steps at the same time wait for one fsync, not one each. On a shared
+// store each record is written alone, under its claim.
 func (r *run) update(addr string, fn func(ms *MigrationState)) error {
 	r.mu.Lock()
 	ms := r.st.Migrations[addr]
 	fn(ms)
 	ms.UpdatedAt = r.e.now()
-	r.changes++
-	mine := r.changes
+	if r.shared {
+		defer r.mu.Unlock()
+		return r.write(addr)
+	}
+	r.updates++
+	mine := r.updates
 	r.mu.Unlock()
 
 	r.mu.Lock()
@@ -41,7 +54,7 @@ func (r *run) update(addr string, fn func(ms *MigrationState)) error {
 	if r.written >= mine {
 		return nil
 	}
-	return r.write()
+	return r.write(addr)
 }
 
 // record returns a copy of the migration's record, read under the lock
@@ -57,35 +70,58 @@ func (r *run) record(addr string) MigrationState {
 
 // syncRecords creates records for planned migrations and refreshes the
 // metadata state keeps about configured ones (prevent_destroy, plugin
-// addresses), writing once if anything changed.
+// addresses), writing once if anything changed. Shared, each record is
+// synced under its claim: here those of changes that will not run, the
+// others when their change claims them (syncShared).
 func (r *run) syncRecords() error {
+	if r.shared {
+		return r.syncShared()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	changed := false
 	for _, m := range r.e.Config.Migrations {
-		a := m.Addr.String()
-		ms := r.st.Migrations[a]
-		c := r.plan.Change(a)
-		if ms == nil && (c == nil || c.Action == ActionNoOp || c.Blocked) {
-			continue
-		}
-		if ms == nil {
-			now := r.e.now()
-			ms = &MigrationState{Address: a, CreatedAt: now, UpdatedAt: now}
-			r.st.Migrations[a] = ms
-			changed = true
-		}
-		if ms.PreventDestroy != m.PreventDestroy || ms.Source != m.Source.String() || ms.VM != m.VM ||
-			ms.Converter != m.Converter.String() || ms.Target != m.Target.String() {
-			ms.PreventDestroy, ms.VM = m.PreventDestroy, m.VM
-			ms.Source, ms.Converter, ms.Target = m.Source.String(), m.Converter.String(), m.Target.String()
-			changed = true
-		}
+		changed = r.syncOne(m) || changed
 	}
 	if !changed {
 		return nil
 	}
-	return r.write()
+	return r.write("")
+}
+
+// syncOne creates the record of m when its change is planned, and
+// refreshes what it keeps of the configuration; it says whether it
+// changed anything. The caller holds r.mu.
+func (r *run) syncOne(m *schema.Migration) bool {
+	if !r.wantsSync(m) {
+		return false
+	}
+	a := m.Addr.String()
+	ms := r.st.Migrations[a]
+	if ms == nil {
+		now := r.e.now()
+		ms = &MigrationState{Address: a, CreatedAt: now, UpdatedAt: now}
+		if c := r.change(a); c != nil {
+			ms.Origin = c.Identity
+		}
+		r.st.Migrations[a] = ms
+	}
+	ms.PreventDestroy, ms.VM = m.PreventDestroy, m.VM
+	ms.Source, ms.Converter, ms.Target = m.Source.String(), m.Converter.String(), m.Target.String()
+	return true
+}
+
+// wantsSync says syncOne would change the record of m. The caller
+// holds r.mu.
+func (r *run) wantsSync(m *schema.Migration) bool {
+	a := m.Addr.String()
+	ms := r.st.Migrations[a]
+	if ms == nil {
+		c := r.change(a)
+		return c != nil && c.Action != ActionNoOp && !c.Blocked
+	}
+	return ms.PreventDestroy != m.PreventDestroy || ms.Source != m.Source.String() || ms.VM != m.VM ||
+		ms.Converter != m.Converter.String() || ms.Target != m.Target.String()
 }
 
 // recordError records a step's failure as the migration's last error.
@@ -106,7 +142,7 @@ func (r *run) recordError(addr string, step StepKind, err error, interrupted boo
 	}
 	ms.LastError = &ErrorRecord{Step: step, Message: msg, At: r.e.now()}
 	ms.UpdatedAt = r.e.now()
-	if werr := r.write(); werr != nil {
+	if werr := r.write(addr); werr != nil {
 		r.e.log().Error("could not record the failure in state", "address", addr, "error", werr)
 	}
 }

@@ -171,8 +171,10 @@ func (r *Redactor) Result(res *Result) {
 			fs[i].Error = r.String(fs[i].Error)
 		}
 	}
-	for i := range res.Skipped {
-		res.Skipped[i].Reason = r.String(res.Skipped[i].Reason)
+	for _, ss := range [][]Skip{res.Skipped, res.Elsewhere} {
+		for i := range ss {
+			ss[i].Reason = r.String(ss[i].Reason)
+		}
 	}
 	for i := range res.Notes {
 		res.Notes[i] = r.String(res.Notes[i])

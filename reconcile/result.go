@@ -4,11 +4,16 @@ import "sort"
 
 // Result is the end-of-apply summary.
 type Result struct {
-	Migrated    []string  `json:"migrated"` // create, update and replace that finished
-	Removed     []string  `json:"removed"`
-	Failed      []Failure `json:"failed"`
-	Waiting     []Wait    `json:"waiting"` // handed to the converter; later passes go on
-	Skipped     []Skip    `json:"skipped"`
+	Migrated []string  `json:"migrated"` // create, update and replace that finished
+	Removed  []string  `json:"removed"`
+	Failed   []Failure `json:"failed"`
+	Waiting  []Wait    `json:"waiting"` // handed to the converter; later passes go on
+	Skipped  []Skip    `json:"skipped"`
+	// Elsewhere are migrations another process works on, or worked on
+	// since this plan was made (a campaign several hosts share): not
+	// this run's to do, and not a problem. Their dependents wait with
+	// them.
+	Elsewhere   []Skip    `json:"elsewhere,omitempty"`
 	NotStarted  []string  `json:"not_started"`
 	Interrupted []Failure `json:"interrupted"` // cancelled mid-step
 	Notes       []string  `json:"notes,omitempty"`
@@ -40,7 +45,8 @@ type Skip struct {
 	Reason  string `json:"reason"`
 }
 
-// OK says everything planned finished or was handed on.
+// OK says everything planned finished or was handed on (to the
+// converter, or to another process that has it).
 func (r *Result) OK() bool {
 	return len(r.Failed) == 0 && len(r.Skipped) == 0 && len(r.NotStarted) == 0 && len(r.Interrupted) == 0
 }
@@ -52,6 +58,7 @@ func (r *Result) sort() {
 	sort.Slice(r.Failed, func(i, j int) bool { return r.Failed[i].Address < r.Failed[j].Address })
 	sort.Slice(r.Interrupted, func(i, j int) bool { return r.Interrupted[i].Address < r.Interrupted[j].Address })
 	sort.Slice(r.Skipped, func(i, j int) bool { return r.Skipped[i].Address < r.Skipped[j].Address })
+	sort.Slice(r.Elsewhere, func(i, j int) bool { return r.Elsewhere[i].Address < r.Elsewhere[j].Address })
 	sort.Slice(r.Waiting, func(i, j int) bool { return r.Waiting[i].Address < r.Waiting[j].Address })
 }
 

@@ -18,22 +18,35 @@ type run struct {
 	st   *State
 	plan *Plan
 	opts ApplyOptions
+	// shared: the store is held shared (several processes work on the
+	// campaign): each change claims its migration, records are written
+	// one by one, and limits are counted in the store (shared.go).
+	shared bool
 
-	mu      sync.Mutex // guards st and its writes
-	// changes counts the changes update made to st, written how many of
-	// them the last successful write held (both guarded by mu).
-	changes, written uint64
-	limits  map[string]chan struct{}
-	pollMu  sync.Mutex
-	pollers map[string]*jobPoller
+	mu     sync.Mutex // guards st and its writes
+	limits map[string]chan struct{}
+	// caps are the limits' sizes, by plugin instance.
+	caps map[string]int
+	// updates counts the changes update made to st, written how many of
+	// them the last successful whole-state write held (both guarded by mu).
+	updates, written uint64
+	pollMu           sync.Mutex
+	pollers          map[string]*jobPoller
 
 	resMu sync.Mutex
 	res   *Result
 	fatal error
+
+	changeOnce sync.Once
+	changes    map[string]*Change // by address
+
+	collectMu sync.Mutex
+	collects  map[string]int // by converter: collections under way
 }
 
 func newRun(e *Engine, st *State, p *Plan, opts ApplyOptions) *run {
-	r := &run{e: e, st: st, plan: p, opts: opts, pollers: map[string]*jobPoller{}, res: &Result{}}
+	r := &run{e: e, st: st, plan: p, opts: opts, pollers: map[string]*jobPoller{}, res: &Result{},
+		shared: e.Store != nil && e.Store.HeldShared()}
 	r.setupLimits()
 	return r
 }
@@ -41,6 +54,11 @@ func newRun(e *Engine, st *State, p *Plan, opts ApplyOptions) *run {
 func (r *run) apply(ctx context.Context) (*Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if r.shared {
+		watched := make(chan struct{})
+		go func() { defer close(watched); r.watchSession(ctx, cancel) }()
+		defer func() { cancel(); <-watched }()
+	}
 	if err := r.syncRecords(); err != nil {
 		return nil, err
 	}
@@ -83,6 +101,7 @@ func (r *run) apply(ctx context.Context) (*Result, error) {
 	if err := checkAcyclic(nodes, deps); err != nil {
 		return nil, err
 	}
+
 	results := walk(ctx, nodes, deps, r.parallelism(), func(ctx context.Context, n string, sl *slot) nodeOutcome {
 		if why, ok := pre[n]; ok {
 			r.addSkip(n, why)
@@ -90,7 +109,7 @@ func (r *run) apply(ctx context.Context) (*Result, error) {
 		}
 		out := r.runChange(ctx, changes[n], sl)
 		var we *stateWriteError
-		if errors.As(r.fatal, &we) {
+		if errors.As(r.fatalErr(), &we) {
 			cancel()
 		}
 		return out
@@ -102,12 +121,32 @@ func (r *run) apply(ctx context.Context) (*Result, error) {
 			r.addSkip(n, res.reason)
 		case res.outcome == outcomeNotStarted:
 			r.res.NotStarted = append(r.res.NotStarted, n)
+		case res.outcome == outcomeElsewhere && res.reason != "":
+			r.res.Elsewhere = append(r.res.Elsewhere, Skip{Address: n, Reason: res.reason})
 		}
 	}
 	r.res.sort()
 	r.res.emptyNotNil()
 	r.e.Redact.Result(r.res)
-	return r.res, r.fatal
+	cancel()
+	return r.res, r.fatalErr()
+}
+
+func (r *run) fatalErr() error {
+	r.resMu.Lock()
+	defer r.resMu.Unlock()
+	return r.fatal
+}
+
+// change is the plan's change of addr, nil when it has none.
+func (r *run) change(addr string) *Change {
+	r.changeOnce.Do(func() {
+		r.changes = make(map[string]*Change, len(r.plan.Changes))
+		for i := range r.plan.Changes {
+			r.changes[r.plan.Changes[i].Address] = &r.plan.Changes[i]
+		}
+	})
+	return r.changes[addr]
 }
 
 func (r *run) addSkip(addr, why string) {
@@ -148,10 +187,13 @@ func (r *run) parallelism() int {
 // when the plan was made) hold their converter's slots for the whole run:
 // nothing of this run releases them.
 func (r *run) setupLimits() {
-	r.limits = map[string]chan struct{}{}
+	r.limits, r.caps = map[string]chan struct{}{}, map[string]int{}
 	add := func(name string, p any) {
 		if l := plugins.LimitsOf(p); l.MaxParallel > 0 {
-			r.limits[name] = make(chan struct{}, l.MaxParallel)
+			r.caps[name] = l.MaxParallel
+			if !r.shared {
+				r.limits[name] = make(chan struct{}, l.MaxParallel)
+			}
 		}
 	}
 	for n, p := range r.e.Plugins.Sources {
@@ -163,7 +205,7 @@ func (r *run) setupLimits() {
 	for n, p := range r.e.Plugins.Targets {
 		add(n, p)
 	}
-	if !r.opts.SkipAwait {
+	if !r.opts.SkipAwait || r.shared {
 		return
 	}
 	for _, c := range r.plan.Changes {
@@ -185,6 +227,9 @@ var errNoSlot = errors.New("cancelled while waiting for a slot")
 
 // acquire takes a slot of instance's limit; release is idempotent.
 func (r *run) acquire(ctx context.Context, instance string) (release func(), err error) {
+	if r.shared {
+		return r.acquireShared(ctx, instance)
+	}
 	sem := r.limits[instance]
 	if sem == nil {
 		return func() {}, nil
@@ -208,7 +253,7 @@ func (r *run) poller(ctx context.Context, name string, conv plugins.Converter) *
 	if iv <= 0 {
 		iv = 2 * time.Second
 	}
-	p := newJobPoller(ctx, name, conv, iv, r.e.log())
+	p := newJobPoller(ctx, name, conv, iv, r.e.log(), r.opts.Progress)
 	r.pollers[name] = p
 	return p
 }

@@ -44,7 +44,13 @@ func NewState() *State {
 
 // MigrationState is the record of one migration instance.
 type MigrationState struct {
-	Address   string `json:"address"`
+	Address string `json:"address"`
+	// Origin is the address the migration's artifacts (export
+	// directory, jobs, domain) are named after and owned by, when it is
+	// not Address: the one it had when `state mv` gave the record a new
+	// address, or a suffixed one for a new migration given an address
+	// another record's artifacts use (Identity).
+	Origin    string `json:"origin,omitempty"`
 	Source    string `json:"source"` // plugin addresses, so a removed migration can still be pruned
 	Converter string `json:"converter"`
 	Target    string `json:"target"`
@@ -65,10 +71,15 @@ type MigrationState struct {
 
 	// Attempts is the highest job attempt ever used; a new job uses +1 so
 	// that its id is never one the converter has seen.
-	Attempts int                    `json:"attempts,omitempty"`
-	Job      *JobRecord             `json:"job,omitempty"`
-	Outputs  []plugins.Output       `json:"outputs,omitempty"`
-	Domain   *plugins.DefinedDomain `json:"domain,omitempty"`
+	Attempts int              `json:"attempts,omitempty"`
+	Job      *JobRecord       `json:"job,omitempty"`
+	Outputs  []plugins.Output `json:"outputs,omitempty"`
+	// DefineStartedAt records the intent to define: a target may move
+	// the converted disks into its storage before the domain is
+	// defined, so outputs gone after an interrupted definition are
+	// looked for there (defined again) rather than converted again.
+	DefineStartedAt *time.Time             `json:"define_started_at,omitempty"`
+	Domain          *plugins.DefinedDomain `json:"domain,omitempty"`
 	// DefinedAt is when the domain was last defined: each define, also
 	// one that redefines the same domain, sets it anew.
 	DefinedAt *time.Time `json:"defined_at,omitempty"`

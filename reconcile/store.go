@@ -34,6 +34,9 @@ type Store struct {
 
 	mu   sync.Mutex
 	held *LockInfo // the lock this Store holds
+	// heldShared says held is a shared hold (LockSharedWait): records
+	// are written one by one, never the whole state.
+	heldShared bool
 	// base is the stored state as this Store last loaded or wrote it; a
 	// write is refused unless the backend still holds it.
 	base *Version
@@ -141,6 +144,9 @@ func (s *Store) Write(st *State) error {
 	defer s.mu.Unlock()
 	if s.held == nil {
 		return errors.New("writing state: the state lock is not held")
+	}
+	if s.heldShared {
+		return errors.New("writing state: a shared hold writes claimed records (WriteRecord), never the whole state")
 	}
 	base := VersionOf(st)
 	if s.base != nil {

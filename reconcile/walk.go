@@ -17,6 +17,9 @@ const (
 	outcomeSkipped    // a dependency did not succeed, or the node is blocked
 	outcomeNotStarted // the walk was cancelled before it started
 	outcomeWaiting    // handed to the converter; a later pass goes on
+	// outcomeElsewhere: another process works on it (a shared campaign);
+	// its dependents wait too, as elsewhere.
+	outcomeElsewhere
 )
 
 type nodeResult struct {
@@ -57,7 +60,10 @@ func walk(ctx context.Context, nodes []string, deps map[string][]string, par int
 					set(n, nodeResult{outcome: outcomeNotStarted})
 					return
 				}
-				if r := get(d); r.outcome != outcomeDone {
+				if r := get(d); r.outcome == outcomeElsewhere {
+					set(n, nodeResult{outcome: outcomeElsewhere, reason: fmt.Sprintf("dependency %s is another process's to migrate", d)})
+					return
+				} else if r.outcome != outcomeDone {
 					why := "failed"
 					switch r.outcome {
 					case outcomeSkipped:

@@ -44,15 +44,7 @@ func (l *loader) loadAgent(blocks hcl.Blocks) hcl.Diagnostics {
 	if len(blocks) == 0 {
 		return nil
 	}
-	var diags hcl.Diagnostics
-	for _, dup := range blocks[1:] {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Duplicate agent block",
-			Detail:   fmt.Sprintf("Only one agent block is allowed; the first is at %s.", blocks[0].DefRange),
-			Subject:  dup.DefRange.Ptr(),
-		})
-	}
+	diags := duplicateBlocks("agent", blocks)
 	d := l.newDecoder(l.evalContext())
 	v, ds := d.decode(blocks[0].Body, agentSchema, "")
 	diags = append(diags, ds...)
@@ -117,6 +109,21 @@ func (l *loader) loadAgent(blocks hcl.Blocks) hcl.Diagnostics {
 	}
 	if s, ok := get("status_token_file"); ok {
 		a.StatusTokenFile = resolve(l.dir, s.AsString())
+	}
+	return diags
+}
+
+// duplicateBlocks reports every block of a kind that allows one after the
+// first.
+func duplicateBlocks(kind string, blocks hcl.Blocks) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, dup := range blocks[1:] {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Duplicate " + kind + " block",
+			Detail:   fmt.Sprintf("Only one %s block is allowed; the first is at %s.", kind, blocks[0].DefRange),
+			Subject:  dup.DefRange.Ptr(),
+		})
 	}
 	return diags
 }

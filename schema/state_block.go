@@ -51,15 +51,7 @@ func (l *loader) loadState(blocks hcl.Blocks) hcl.Diagnostics {
 	if len(blocks) == 0 {
 		return nil
 	}
-	var diags hcl.Diagnostics
-	for _, dup := range blocks[1:] {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Duplicate state block",
-			Detail:   fmt.Sprintf("Only one state block is allowed; the first is at %s.", blocks[0].DefRange),
-			Subject:  dup.DefRange.Ptr(),
-		})
-	}
+	diags := duplicateBlocks("state", blocks)
 	s.DeclRange = blocks[0].DefRange
 	d := l.newDecoder(l.evalContext())
 	v, ds := d.decode(blocks[0].Body, stateSchema, "")

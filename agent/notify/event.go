@@ -9,17 +9,19 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/reconcile/jsondoc"
 	"github.com/hypersdk/hyperagent/schema"
 )
 
-// FormatVersion is the version of the event document.
-const FormatVersion = 1
+// FormatVersion is the version of the event document
+// (docs/schema/event.json), as every machine-readable document's.
+const FormatVersion = jsondoc.FormatVersion
 
 // Event is what a webhook is sent (format "json"): one transition of one
 // migration. It carries no secret: its text comes from redacted state and
 // plans.
 type Event struct {
-	FormatVersion int `json:"format_version"`
+	FormatVersion string `json:"format_version"`
 	// ID is the same for every delivery of one transition, also when it
 	// is queued again after a crash or by another agent of the campaign:
 	// receivers drop an id they have seen.

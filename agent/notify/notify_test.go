@@ -222,7 +222,7 @@ func TestRetriedUntilAcknowledged(t *testing.T) {
 		t.Fatalf("acknowledged %d events, want 1", len(evs))
 	}
 	ev := evs[0]
-	want := Event{FormatVersion: 1, ID: ds[0].header.Get(HeaderDelivery), Type: schema.NotifyMigrated, Campaign: campaign,
+	want := Event{FormatVersion: FormatVersion, ID: ds[0].header.Get(HeaderDelivery), Type: schema.NotifyMigrated, Campaign: campaign,
 		Address: "migration.a", Phase: reconcile.PhaseDefined, Step: reconcile.StepDefine, JobID: "job-migration.a",
 		Domain: "a", OccurredAt: t0.Add(time.Minute), QueuedAt: ev.QueuedAt}
 	if ev != want {

@@ -72,8 +72,8 @@ func (o outbox) list() ([]*Event, []error) {
 		if err == nil {
 			err = json.Unmarshal(b, &ev)
 		}
-		if err == nil && ev.FormatVersion != FormatVersion {
-			err = fmt.Errorf("format_version %d is not supported by this build (want %d)", ev.FormatVersion, FormatVersion)
+		if major, _, _ := strings.Cut(ev.FormatVersion, "."); err == nil && major != "1" {
+			err = fmt.Errorf("format_version %q is not supported by this build (want 1.x)", ev.FormatVersion)
 		}
 		if err == nil && ev.ID+".json" != name {
 			err = fmt.Errorf("holds event %q", ev.ID)

@@ -108,7 +108,7 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	}
 	if v := e.getenv("HYPERAGENT_AGENT_POLL"); v != "" { // tests
 		if d, err := time.ParseDuration(v); err == nil {
-			o.PollInterval = d
+			o.PollInterval, o.ProgressInterval = d, d
 		}
 	}
 	// Tests: what a filesystem without events (NFS) gives, on any disk.

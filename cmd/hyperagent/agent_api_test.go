@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,8 +24,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hypersdk/hyperagent/agent"
+	"github.com/hypersdk/hyperagent/docs"
 	"github.com/hypersdk/hyperagent/plugins/worker"
 	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/reconcile/jsondoc"
 )
 
 // apiSecret is the value of a sensitive variable the fakes get as their
@@ -148,6 +151,11 @@ func (c *apiConn) call(method, path, body string) (int, []byte) {
 	if bytes.Contains(b, []byte(apiSecret)) {
 		c.t.Errorf("%s %s: the answer carries the secret:\n%s", method, path, b)
 	}
+	if ref := apiSchema(method, path, resp.StatusCode); ref != "" {
+		if err := docs.Validate(ref, b); err != nil {
+			c.t.Errorf("%s %s: %v\n%s", method, path, err, b)
+		}
+	}
 	if resp.StatusCode >= 400 && path != "/metrics" {
 		var e agent.APIError
 		if json.Unmarshal(b, &e) != nil || e.Error == "" || e.FormatVersion != agent.APIVersion {
@@ -155,6 +163,30 @@ func (c *apiConn) call(method, path, body string) (int, []byte) {
 		}
 	}
 	return resp.StatusCode, b
+}
+
+// apiSchema is the schema of docs/schema an answer must be valid
+// against; "" for /metrics (checked by promtool).
+func apiSchema(method, path string, code int) string {
+	switch {
+	case path == "/metrics":
+		return ""
+	case code >= 400:
+		return "api.json#/$defs/error"
+	case path == "/v1/status":
+		return "api.json#/$defs/status"
+	case path == "/v1/migrations":
+		return "api.json#/$defs/migrations"
+	case strings.HasPrefix(path, "/v1/migrations/"):
+		return "api.json#/$defs/migration"
+	case path == "/v1/plan":
+		return "plan.json"
+	case path == "/v1/reconcile":
+		return "api.json#/$defs/accepted"
+	case path == "/v1/suspend", path == "/v1/resume":
+		return "api.json#/$defs/suspended"
+	}
+	return "api.json" // one of the answers
 }
 
 // json sends a request, wants code, and decodes the answer into out.
@@ -282,10 +314,12 @@ func TestAgentAPI(t *testing.T) {
 	c.json("GET", "/v1/migrations/migration.nope", "", http.StatusNotFound, nil)
 	c.json("GET", "/v1/migrations/web", "", http.StatusBadRequest, nil)
 
-	// The plan is plan -json's document.
+	// The plan is show -json PLANFILE's document.
 	_, pb := c.call("GET", "/v1/plan", "")
-	if p, err := reconcile.DecodePlan(pb); err != nil || p.Change("migration.bad") == nil {
-		t.Errorf("plan: %v", err)
+	var p jsondoc.Plan
+	if err := json.Unmarshal(pb, &p); err != nil || p.FormatVersion != jsondoc.FormatVersion || len(p.Changes) != 4 ||
+		p.Changes[0].Address != "migration.bad" || p.HyperagentVersion == "" {
+		t.Errorf("plan: %v %+v", err, p)
 	}
 
 	// Refusals are recorded nowhere and say why.
@@ -328,6 +362,17 @@ func TestAgentAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the pass that waited", func() bool { return c.status().Passes > n })
+	// A pass that held the lock before the test took it may be what
+	// moved the count on: wait for the waiting pass's figure itself.
+	eventually(t, "the lock wait recorded", func() bool {
+		_, b := c.call("GET", "/metrics", "")
+		for _, m := range metricLine.FindAllStringSubmatch(string(b), -1) {
+			if v, err := strconv.ParseFloat(m[2], 64); err == nil && m[1] == "hyperagent_lock_wait_seconds_sum" {
+				return v >= 0.3
+			}
+		}
+		return false
+	})
 
 	got := checkMetrics(t, c, map[string]float64{
 		`hyperagent_migrations{phase="defined"}`:                                    3,
@@ -352,6 +397,7 @@ func TestAgentAPI(t *testing.T) {
 	r.lacks(t, apiSecret, "Waiting:")
 	r = runCLI(t, ctx, "", false, "status", "-json", "-config", dir, "-listen", "unix:"+a.sock)
 	r.want(t, exitOK)
+	checkSchema(t, "status.json", r.stdout)
 	var rep statusReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Source != "agent" || len(rep.Migrations) != 4 || rep.Status.Passes < 2 {
 		t.Errorf("status -json: %v %+v", err, rep)
@@ -513,10 +559,12 @@ func TestAgentAPITokenOffLoopback(t *testing.T) {
 // TestAgentAPIRealWorker: a files source exporting an OVA holding a
 // 512 MiB disk (unpacking it reports progress), the hyper2kvm converter and the built-in worker
 // (qemu-img) on a real workflow directory. The API shows the export's
-// bytes moving with a rate and an ETA, then the conversion with no
-// figures but its elapsed time, then the migration defined; the worker's
-// heartbeat makes the converter live, in the status and the metrics, and
-// the bytes exported and converted are counted.
+// bytes moving with a rate and an ETA, then the conversion's (the disk
+// holds 32 MiB of data, which the worker's rate limit makes a conversion
+// of about two seconds), from the progress file the worker publishes, as
+// `hyperagent status` shows it too, then the migration defined; the worker's heartbeat makes the converter
+// live, in the status and the metrics, and the bytes exported and
+// converted are counted.
 func TestAgentAPIRealWorker(t *testing.T) {
 	work := t.TempDir()
 	for _, d := range []string{"nas", "wf", "out", "exports", "fakes", "repo"} {
@@ -527,7 +575,8 @@ func TestAgentAPIRealWorker(t *testing.T) {
 	const size = 512 << 20
 	writeSparseOVA(t, filepath.Join(work, "nas", "big.ova"), "big-disk1.raw", size)
 	w, err := worker.New(worker.Config{WorkflowDir: filepath.Join(work, "wf"), InputRoots: []string{filepath.Join(work, "nas"), filepath.Join(work, "exports")},
-		OutputRoots: []string{filepath.Join(work, "out")}, Rescan: 200 * time.Millisecond, HeartbeatInterval: time.Second, Logger: hclog.NewNullLogger()})
+		OutputRoots: []string{filepath.Join(work, "out")}, Rescan: 200 * time.Millisecond, HeartbeatInterval: time.Second,
+		RateLimit: 16 << 20, ProgressInterval: 50 * time.Millisecond, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,7 +620,8 @@ migration "big" {
 	a := startAgent(t, repo, nil)
 	c := unixAPI(t, a.sock)
 
-	var exporting []agent.ByteProgress
+	var exporting, converted []agent.ByteProgress
+	var statusLine string
 	var converting *agent.MigrationStatus
 	var list agent.MigrationsResponse
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
@@ -587,8 +637,18 @@ migration "big" {
 		if m.Step == reconcile.StepExport && m.StepState == "running" && m.Progress != nil && m.Progress.Bytes != nil {
 			exporting = append(exporting, *m.Progress.Bytes)
 		}
-		if (m.Phase == reconcile.PhaseQueued || m.Phase == reconcile.PhaseConverting) && m.Progress != nil && converting == nil {
-			converting = &m
+		if (m.Phase == reconcile.PhaseQueued || m.Phase == reconcile.PhaseConverting) && m.Progress != nil {
+			if converting == nil {
+				converting = &m
+			}
+			if b := m.Progress.Bytes; b != nil {
+				converted = append(converted, *b)
+				if m.Phase == reconcile.PhaseConverting && b.RateBytesPerSecond > 0 && statusLine == "" {
+					// What `hyperagent status` makes of it, while it runs.
+					r := runCLI(t, context.Background(), "", false, "status", "-config", repo, "-listen", "unix:"+a.sock)
+					statusLine = r.stdout
+				}
+			}
 		}
 		if m.Phase == reconcile.PhaseDefined {
 			break
@@ -616,8 +676,30 @@ migration "big" {
 	}
 	if converting == nil {
 		t.Error("never saw the conversion under way")
-	} else if p := converting.Progress; p.Bytes != nil || p.ElapsedSeconds < 0 || p.Since.IsZero() || converting.JobID == "" || converting.Attempt != 1 {
-		t.Errorf("conversion %+v, progress %+v: want no figures, the time since submission, job and attempt", converting, p)
+	} else if p := converting.Progress; p.ElapsedSeconds < 0 || p.Since.IsZero() || converting.JobID == "" || converting.Attempt != 1 {
+		t.Errorf("conversion %+v, progress %+v: want the time since submission, job and attempt", converting, p)
+	}
+	moving, rated = map[int64]bool{}, false
+	var last int64
+	for _, b := range converted {
+		if b.Total != size || b.Done < last || b.Done > b.Total {
+			t.Errorf("conversion progress %+v after %d done: want growing within the disk's %d bytes", b, last, size)
+		}
+		if b.Done > 0 && b.Done < b.Total {
+			moving[b.Done] = true
+		}
+		if b.RateBytesPerSecond > 0 && b.ETASeconds != nil && b.Done < b.Total {
+			rated = true
+		}
+		last = b.Done
+	}
+	t.Logf("conversion: %d samples, %d distinct partial values", len(converted), len(moving))
+	if !regexp.MustCompile(`migration\.big  converting \(job \S+, attempt 1\): [0-9]+% \([0-9.]+ [KMG]?i?B of 512\.0 MiB\), [0-9.]+ [KMG]?i?B/s`).MatchString(statusLine) {
+		t.Errorf("hyperagent status during the conversion shows no bytes and rate for it:\n%s", statusLine)
+	}
+	if len(moving) < 2 || !rated {
+		t.Errorf("the conversion's progress did not show moving with a rate and an ETA: %d distinct partial values, rate seen %v, in %d samples",
+			len(moving), rated, len(converted))
 	}
 
 	// The pass that defined it records what it collected when it ends.
@@ -646,10 +728,11 @@ migration "big" {
 	}
 }
 
-// writeSparseOVA writes an OVA of one VM whose raw disk of size bytes
-// (zeros) is a hole in the archive: cheap to make, and as long to unpack
-// as a real one.
-func writeSparseOVA(t *testing.T, path, disk string, size int64) {
+// writeSparseOVA writes an OVA of one VM whose raw disk of size bytes is
+// a hole in the archive but for 256 KiB of pseudo-random data in every
+// 4 MiB: cheap to make, as long to unpack as a real one, and with data
+// for a conversion to write.
+func writeSparseOVA(t testing.TB, path, disk string, size int64) {
 	t.Helper()
 	ovf := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
 <Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
@@ -698,5 +781,15 @@ func writeSparseOVA(t *testing.T, path, disk string, size int64) {
 	}
 	if err := f.Truncate(end + size + 1024); err != nil {
 		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(uint64(size), 1))
+	chunk := make([]byte, 256<<10)
+	for off := int64(0); off+int64(len(chunk)) <= size; off += 4 << 20 {
+		for i := range chunk {
+			chunk[i] = byte(r.Uint32())
+		}
+		if _, err := f.WriteAt(chunk, end+off); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

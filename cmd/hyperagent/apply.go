@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -28,6 +27,11 @@ const applyHelp = `Usage: hyperagent apply [options] [FILE | DIR] [options]
   DIR (default: the current directory) it makes a plan, shows it, and asks
   for "yes" on a terminal (use -auto-approve elsewhere).
 
+  On a terminal each running migration has a line redrawn in place (its
+  step, bar, percentage, rate and ETA); elsewhere apply prints timestamped
+  lines. With -json it prints the machine-readable UI (JSON lines,
+  docs/output.md) and needs -auto-approve or a saved plan.
+
   The first interrupt (SIGINT, SIGTERM) starts no new steps, cancels those
   in flight, records state and exits 130; a second exits at once (state is
   still consistent: every write is atomic).
@@ -48,7 +52,7 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
 	autoApprove := fs.Bool("auto-approve", false, "do not ask for approval")
 	parallelism := fs.Int("parallelism", 0, "migrations in flight at once (default: agent.parallelism)")
-	asJSON := fs.Bool("json", false, "print JSON lines (events and the summary) on stdout")
+	asJSON := fs.Bool("json", false, "print the machine-readable UI on stdout: JSON lines (docs/output.md)")
 	var cf configFlags
 	cf.register(fs)
 	var pf planFlags
@@ -59,8 +63,9 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	if done {
 		return code
 	}
+	v := newApplyView(e, *asJSON)
 	if len(pos) > 1 {
-		fmt.Fprintln(e.stderr, "Error: apply takes one saved plan or one directory")
+		v.errorf("apply takes one saved plan or one directory")
 		return exitError
 	}
 	arg := "."
@@ -70,7 +75,7 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	var saved *reconcile.Plan
 	dir := arg
 	if isFile(arg) {
-		if saved = readSavedPlan(e, arg, pf); saved == nil {
+		if saved = readSavedPlan(v, arg, pf); saved == nil {
 			return exitError
 		}
 		dir = saved.ConfigDir
@@ -85,47 +90,40 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	defer cancel()
 	interrupted, stop := watchSignals(e, cancel)
 	defer stop()
-	w := openWorkspace(ctx, e, dir, cf)
+	w := openWorkspace(ctx, e, v, dir, cf)
 	if w == nil {
 		return interruptedOr(interrupted, exitError)
 	}
 	defer closeWorkspace(e, w)
-	pf.warnTargeting(e)
+	pf.warnTargeting(v)
 
-	v := newApplyView(e, *asJSON)
 	req := pass.Request{Mode: pass.ModeApply, Operation: "apply", Saved: saved, Plan: pf.request(),
 		LockTimeout: lf.timeout, LockWaiting: lf.waiting(e),
-		Apply: reconcile.ApplyOptions{Parallelism: *parallelism, Progress: v.progress.report, Events: v.event}}
+		Apply: reconcile.ApplyOptions{Parallelism: *parallelism, Progress: v.progress, Events: v.event}}
 	if saved == nil {
-		req.Planned = func(p *reconcile.Plan) {
-			if !*asJSON {
-				if err := renderPlanTo(e.stdout, p, false); err != nil {
-					fmt.Fprintf(e.stderr, "Error: %v\n", err)
-				}
-			}
-		}
+		req.Planned = v.planned
 		req.Approve = func(ctx context.Context, p *reconcile.Plan) (bool, error) {
 			if *asJSON && !*autoApprove {
-				fmt.Fprintln(e.stderr, "Error: apply -json cannot ask for approval: pass -auto-approve, or apply a saved plan")
+				v.errorf("apply -json cannot ask for approval: pass -auto-approve, or apply a saved plan")
 				return false, nil
 			}
-			return approve(ctx, e, *autoApprove), nil
+			return approve(ctx, e, v, *autoApprove), nil
 		}
 	}
 	res, err := w.Run(ctx, req)
-	v.progress.done()
+	v.close()
 	if res.Applied != nil {
 		v.result(res.Applied)
 	}
 	switch {
 	case err != nil:
-		w.fail(e, err)
+		w.fail(v, err)
 		return interruptedOr(interrupted, exitError)
 	case res.Declined:
 		return interruptedOr(interrupted, exitError)
 	case res.Applied == nil && res.Plan.Summary.Blocked > 0:
 		// Nothing could run: what is left is blocked.
-		fmt.Fprintf(e.stderr, "Error: %d migration(s) are blocked by errors (see the plan)\n", res.Plan.Summary.Blocked)
+		v.errorf("%d migration(s) are blocked by errors (see the plan)", res.Plan.Summary.Blocked)
 		return exitError
 	case res.Applied == nil:
 		return exitOK
@@ -139,9 +137,9 @@ func runApply(ctx context.Context, e *env, args []string) int {
 
 // readSavedPlan reads a plan file. A saved plan is applied exactly as
 // made: flags that would shape another plan are refused, not ignored.
-func readSavedPlan(e *env, path string, pf planFlags) *reconcile.Plan {
+func readSavedPlan(pv problemView, path string, pf planFlags) *reconcile.Plan {
 	if len(pf.targets)+len(pf.excludes)+len(pf.replace) > 0 || !pf.refresh {
-		fmt.Fprintln(e.stderr, "Error: -target, -exclude, -replace and -refresh shape a new plan; they cannot be used with a saved plan (make the plan with them instead)")
+		pv.errorf("-target, -exclude, -replace and -refresh shape a new plan; they cannot be used with a saved plan (make the plan with them instead)")
 		return nil
 	}
 	b, err := os.ReadFile(path)
@@ -151,7 +149,7 @@ func readSavedPlan(e *env, path string, pf planFlags) *reconcile.Plan {
 			return p
 		}
 	}
-	fmt.Fprintf(e.stderr, "Error: %s: %v\n", path, err)
+	pv.errorf("%s: %v", path, err)
 	return nil
 }
 
@@ -165,12 +163,12 @@ func interruptedOr(interrupted func() bool, code int) int {
 
 // approve asks for "yes" on a terminal. An interrupt while it waits
 // cancels the apply (the read is abandoned; the process is about to exit).
-func approve(ctx context.Context, e *env, auto bool) bool {
+func approve(ctx context.Context, e *env, pv problemView, auto bool) bool {
 	if auto {
 		return true
 	}
 	if !e.stdinTTY {
-		fmt.Fprintln(e.stderr, "Error: apply needs approval: run it on a terminal, or pass -auto-approve (or apply a saved plan)")
+		pv.errorf("apply needs approval: run it on a terminal, or pass -auto-approve (or apply a saved plan)")
 		return false
 	}
 	fmt.Fprint(e.stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
@@ -188,72 +186,6 @@ func approve(ctx context.Context, e *env, auto bool) bool {
 	}
 	fmt.Fprintln(e.stderr, "\nApply cancelled.")
 	return false
-}
-
-// applyView shows an apply: step lines and progress for people, or
-// JSON lines (events, progress, the summary) with -json.
-type applyView struct {
-	e        *env
-	asJSON   bool
-	outMu    sync.Mutex
-	progress *progressView
-}
-
-func newApplyView(e *env, asJSON bool) *applyView {
-	v := &applyView{e: e, asJSON: asJSON}
-	var jsonOut func(any)
-	if asJSON {
-		jsonOut = v.emit
-	}
-	v.progress = newProgressView(&v.outMu, e.stdout, e.stdoutTTY, jsonOut)
-	return v
-}
-
-func (v *applyView) emit(x any) {
-	b, _ := json.Marshal(x)
-	v.outMu.Lock()
-	defer v.outMu.Unlock()
-	_, _ = v.e.stdout.Write(append(b, '\n'))
-}
-
-func (v *applyView) event(ev reconcile.Event) {
-	if v.asJSON {
-		v.emit(eventJSON(ev))
-		return
-	}
-	line := fmt.Sprintf("%s: %s %s", ev.Address, ev.Step, ev.Status)
-	if ev.Status == "failed" {
-		line += ": " + ev.Err.Error()
-	}
-	v.progress.println(line)
-}
-
-func (v *applyView) result(res *reconcile.Result) {
-	if v.asJSON {
-		v.emit(struct {
-			Type   string            `json:"type"`
-			Result *reconcile.Result `json:"result"`
-		}{"summary", res})
-		return
-	}
-	viewResult(v.e.stdout, res)
-}
-
-type stepEvent struct {
-	Type    string `json:"type"`
-	Address string `json:"address"`
-	Step    string `json:"step"`
-	Status  string `json:"status"`
-	Detail  string `json:"detail,omitempty"`
-	Error   string `json:"error,omitempty"`
-}
-
-func eventJSON(ev reconcile.Event) stepEvent {
-	out := stepEvent{Type: "step", Address: ev.Address, Step: string(ev.Step), Status: ev.Status, Detail: ev.Detail}
-	if ev.Err != nil {
-		out.Error = ev.Err.Error()
-	}
-	return out
 }
 
 // watchSignals cancels the apply on the first SIGINT/SIGTERM and exits on

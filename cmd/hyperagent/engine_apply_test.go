@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -245,26 +244,25 @@ migration "web" {
 func TestApplyJSON(t *testing.T) {
 	dir := fakeRepo(t, 0, twoMigrations)
 	ctx := context.Background()
-	runCLI(t, ctx, "yes\n", true, "apply", "-json", dir).want(t, exitError)
-	r := runCLI(t, ctx, "", false, "apply", "-json", "-auto-approve", dir)
+	// -json cannot ask: the refusal is a diagnostic line on stdout.
+	r := runCLI(t, ctx, "yes\n", true, "apply", "-json", dir)
+	r.want(t, exitError)
+	if ls := uiLines(t, r.stdout); ls.count("diagnostic") != 1 || !strings.Contains(r.stdout, "cannot ask for approval") {
+		t.Errorf("no diagnostic for the refusal:\n%s", r.stdout)
+	}
+	r = runCLI(t, ctx, "", false, "apply", "-json", "-auto-approve", dir)
 	r.want(t, exitOK)
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	steps := 0
-	for _, l := range lines[:len(lines)-1] {
-		var ev stepEvent
-		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Type != "step" {
-			t.Fatalf("line %q: %v %+v", l, err, ev)
+	ls := uiLines(t, r.stdout)
+	for typ, n := range map[string]int{"version": 1, "planned_change": 2, "change_summary": 2,
+		"apply_start": 2 * 4, "apply_complete": 2 * 4, "apply_errored": 0, "diagnostic": 0, "apply_result": 1} {
+		if got := ls.count(typ); got != n {
+			t.Errorf("%d %s lines, want %d:\n%s", got, typ, n, r.stdout)
 		}
-		steps++
 	}
-	if steps != 2*4*2 { // two migrations, four steps, start and done
-		t.Errorf("%d step events, want 16:\n%s", steps, r.stdout)
+	if ls[0].Type != "version" || ls[len(ls)-1].Type != "apply_result" || len(ls[len(ls)-1].Result.Migrated) != 2 {
+		t.Errorf("first %s, last %s %+v", ls[0].Type, ls[len(ls)-1].Type, ls[len(ls)-1].Result)
 	}
-	var sum struct {
-		Type   string           `json:"type"`
-		Result reconcile.Result `json:"result"`
-	}
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Type != "summary" || len(sum.Result.Migrated) != 2 {
-		t.Errorf("summary line %q: %v %+v", lines[len(lines)-1], err, sum)
+	if r.stderr != "" {
+		t.Errorf("stderr with -json: %s", r.stderr)
 	}
 }

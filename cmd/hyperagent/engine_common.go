@@ -32,17 +32,13 @@ func (pf *planFlags) register(fs *flag.FlagSet) {
 
 // warnTargeting says, as Terraform does, that a targeted plan may not be
 // all the configuration asks for.
-func (pf *planFlags) warnTargeting(e *env) {
+func (pf *planFlags) warnTargeting(pv problemView) {
 	if len(pf.targets) == 0 {
 		return
 	}
-	fmt.Fprint(e.stderr, `Warning: Targeting is in effect
-
-This plan is limited to the migrations -target names and what they depend
-on, so it may not be all the configuration asks for. -target is for
-exceptional situations (recovering from an error), not routine use.
-
-`)
+	pv.diagnostics(nil, hcl.Diagnostics{{Severity: hcl.DiagWarning, Summary: "Targeting is in effect",
+		Detail: "This plan is limited to the migrations -target names and what they depend on, so it may not be " +
+			"all the configuration asks for. -target is for exceptional situations (recovering from an error), not routine use."}})
 }
 
 func (pf *planFlags) request() reconcile.PlanRequest {
@@ -86,30 +82,30 @@ type workspace struct {
 }
 
 // openWorkspace loads the config in dir and opens it for passes. It
-// prints diagnostics and returns nil on failure.
-func openWorkspace(ctx context.Context, e *env, dir string, cf configFlags) *workspace {
+// shows diagnostics in pv and returns nil on failure.
+func openWorkspace(ctx context.Context, e *env, pv problemView, dir string, cf configFlags) *workspace {
 	cfg, files, diags := loadConfig(e, dir, cf)
-	writeDiagnostics(e, files, diags)
+	pv.diagnostics(files, diags)
 	if diags.HasErrors() {
 		return nil
 	}
 	w, err := pass.Open(ctx, pass.OpenRequest{Config: cfg, Registry: e.registry, Log: e.log, Redact: e.redact})
 	if err != nil {
-		writeDiagnostics(e, files, pluginDiagnostics(cfg, err))
+		pv.diagnostics(files, pluginDiagnostics(cfg, err))
 		return nil
 	}
 	return &workspace{Workspace: w, files: files}
 }
 
-// fail prints a pass's error: at the configuration's value at fault when
-// a plugin said which, else as an error line.
-func (w *workspace) fail(e *env, err error) {
+// fail shows a pass's error: at the configuration's value at fault when
+// a plugin said which, else as an error without a place.
+func (w *workspace) fail(pv problemView, err error) {
 	var pe *plugins.PluginError
 	if errors.As(err, &pe) {
-		writeDiagnostics(e, w.files, pluginDiagnostics(w.Config, err))
+		pv.diagnostics(w.files, pluginDiagnostics(w.Config, err))
 		return
 	}
-	fmt.Fprintf(e.stderr, "Error: %v\n", err)
+	pv.errorf("%v", err)
 }
 
 // pluginDiagnostics shows plugins that could not start: at the attribute

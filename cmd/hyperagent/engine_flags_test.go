@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -146,13 +145,12 @@ func TestPlanOutAndExitCodes(t *testing.T) {
 	if stems.ReplaceAllString(fresh.stdout, "-HASH") != stems.ReplaceAllString(shown.stdout, "-HASH") {
 		t.Errorf("show FILE differs from plan:\n%s\n---\n%s", shown.stdout, fresh.stdout)
 	}
-	var j map[string]any
-	if err := json.Unmarshal([]byte(runCLI(t, ctx, "", false, "show", "-json", filepath.Join(out, "a.plan")).stdout), &j); err != nil {
-		t.Errorf("show -json FILE: %v", err)
-	}
+	checkSchema(t, "plan.json", runCLI(t, ctx, "", false, "show", "-json", filepath.Join(out, "a.plan")).stdout)
 
 	runCLI(t, ctx, "", false, "plan", "-detailed-exitcode", dir).want(t, exitChanges)
-	runCLI(t, ctx, "", false, "plan", "-detailed-exitcode", "-json", dir).want(t, exitChanges, `"migrate": 4`)
+	r := runCLI(t, ctx, "", false, "plan", "-detailed-exitcode", "-json", dir)
+	r.want(t, exitChanges, `"changes":{"operation":"plan","migrate":4,`)
+	uiLines(t, r.stdout)
 	runCLI(t, ctx, "", false, "apply", "-auto-approve", dir).want(t, exitOK, "Apply complete: 4 migrated")
 	runCLI(t, ctx, "", false, "plan", "-detailed-exitcode", dir).want(t, exitOK, "No changes.")
 	setVMs(t, dir, `{"/DC1/vm/web-b": {"missing": true, "fingerprint": "v1"}}`)
@@ -178,8 +176,9 @@ func TestReplaceAndRefresh(t *testing.T) {
 	// does not.
 	setVMs(t, dir, `{"/DC1/vm/web-c": {"fingerprint": "v2"}}`)
 	runCLI(t, ctx, "", false, "plan", dir).want(t, exitOK, `-/+ migration.web["c"]`, "fingerprint v1 → v2")
-	r = runCLI(t, ctx, "", false, "plan", "-refresh=false", "-json", dir)
-	r.want(t, exitOK, `"refresh": false`)
+	stale := filepath.Join(t.TempDir(), "stale.plan")
+	runCLI(t, ctx, "", false, "plan", "-refresh=false", "-out", stale, dir).want(t, exitOK)
+	runCLI(t, ctx, "", false, "show", "-json", stale).want(t, exitOK, `"refresh": false`)
 	runCLI(t, ctx, "", false, "plan", "-refresh=false", dir).want(t, exitOK, "No changes.")
 	// -replace through apply redoes the export.
 	runCLI(t, ctx, "", false, "apply", "-auto-approve", "-replace", `migration.web["a"]`, "-target", `migration.web["a"]`, dir).

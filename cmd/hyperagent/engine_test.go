@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/reconcile/jsondoc"
 )
 
 // fakeRepo writes a migration repo over the fake plugins (file-backed in
@@ -106,7 +107,9 @@ func TestPlanApplyShowState(t *testing.T) {
 	// working directory. (-chdir itself is covered by a script: in-process
 	// it would move this whole test binary.)
 	t.Chdir(dir)
-	runCLI(t, ctx, "", false, "show", "-json").want(t, exitOK, `"format_version": 1`, `"lineage"`)
+	r = runCLI(t, ctx, "", false, "show", "-json")
+	r.want(t, exitOK, `"format_version": "1.0"`, `"lineage"`, `"address": "migration.web[\"a\"]"`)
+	checkSchema(t, "state.json", r.stdout)
 
 	runCLI(t, ctx, "", false, "state", "-state-dir", sd, "rm", `migration.web["b"]`).want(t, exitOK, "Removed")
 	runCLI(t, ctx, "", false, "state", "-state-dir", sd, "rm", `migration.web["b"]`).want(t, exitError)
@@ -119,13 +122,22 @@ func TestPlanJSONAndSavedPlan(t *testing.T) {
 	dir := fakeRepo(t, 0, twoMigrations)
 	ctx := context.Background()
 	planFile := filepath.Join(t.TempDir(), "tf.plan")
+	// plan -json is the machine-readable UI; -out saves the plan file,
+	// which show -json prints as a document.
 	r := runCLI(t, ctx, "", false, "plan", "-json", "-out", planFile, dir)
 	r.want(t, exitOK)
-	var p reconcile.Plan
-	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
-		t.Fatalf("plan -json is not a plan: %v\n%s", err, r.stdout)
+	ls := uiLines(t, r.stdout)
+	if ls.count("planned_change") != 2 || ls[len(ls)-1].Type != "change_summary" || ls[len(ls)-1].Changes["migrate"] != 2.0 {
+		t.Errorf("plan -json:\n%s", r.stdout)
 	}
-	if p.FormatVersion != reconcile.PlanFormatVersion || p.Summary.Migrate != 2 || len(p.Fingerprints) != 2 {
+	r = runCLI(t, ctx, "", false, "show", "-json", planFile)
+	r.want(t, exitOK)
+	checkSchema(t, "plan.json", r.stdout)
+	var p jsondoc.Plan
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
+		t.Fatalf("show -json FILE is not a plan document: %v\n%s", err, r.stdout)
+	}
+	if p.FormatVersion != jsondoc.FormatVersion || p.Summary.Migrate != 2 || len(p.Fingerprints) != 2 || len(p.Changes) != 2 {
 		t.Errorf("plan %+v", p)
 	}
 	fi, err := os.Stat(planFile)
@@ -230,7 +242,7 @@ func TestApproveGivesUpOnInterrupt(t *testing.T) {
 	e := &env{stdin: r, stdout: &out, stderr: &errb, stdinTTY: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if approve(ctx, e, false) {
+	if approve(ctx, e, humanProblems{e}, false) {
 		t.Fatal("approve after an interrupt said yes")
 	}
 	if !strings.Contains(out.String(), "Enter a value:") || !strings.Contains(errb.String(), "Apply cancelled.") {

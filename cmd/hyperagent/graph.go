@@ -80,7 +80,7 @@ func runGraph(ctx context.Context, e *env, args []string) int {
 
 // graphPlan makes the plan as hyperagent plan does.
 func graphPlan(ctx context.Context, e *env, dir string, cf configFlags, lf lockFlags) *reconcile.Plan {
-	w := openWorkspace(ctx, e, dir, cf)
+	w := openWorkspace(ctx, e, humanProblems{e}, dir, cf)
 	if w == nil {
 		return nil
 	}
@@ -88,7 +88,7 @@ func graphPlan(ctx context.Context, e *env, dir string, cf configFlags, lf lockF
 	res, err := w.Run(ctx, pass.Request{Mode: pass.ModePlan, Operation: "graph", Plan: reconcile.PlanRequest{Refresh: true},
 		LockTimeout: lf.timeout, NoLock: !lf.lock, LockWaiting: lf.waiting(e)})
 	if err != nil {
-		w.fail(e, err)
+		w.fail(humanProblems{e}, err)
 		return nil
 	}
 	return res.Plan

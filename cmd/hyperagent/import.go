@@ -61,7 +61,7 @@ func runImport(ctx context.Context, e *env, args []string) int {
 	if fs.NArg() == 3 {
 		dir = fs.Arg(2)
 	}
-	w := openWorkspace(ctx, e, dir, cf)
+	w := openWorkspace(ctx, e, humanProblems{e}, dir, cf)
 	if w == nil {
 		return exitError
 	}

@@ -16,6 +16,7 @@ var forbidden = map[string][]string{
 	"plugins":   {"reconcile", "agent", "cmd"},
 	"reconcile": {"agent", "cmd"},
 	"agent":     {"cmd"},
+	"docs":      {"schema", "plugins", "reconcile", "agent", "cmd", "examples"},
 }
 
 func layerOf(pkg string) string {

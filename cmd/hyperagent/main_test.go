@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/hypersdk/hyperagent/docs"
 )
 
 // TestMain lets testscript run this test binary as the real `hyperagent`
@@ -52,8 +54,9 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"status": cmdStatus,
-			"vcsim":  cmdVcsim,
+			"status":     cmdStatus,
+			"vcsim":      cmdVcsim,
+			"jsonschema": cmdJSONSchema,
 		},
 	})
 }
@@ -79,6 +82,32 @@ func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
+}
+
+// cmdJSONSchema is `jsonschema SCHEMA FILE`: FILE (stdout, stderr, or a
+// file of the script's) must be valid against SCHEMA of docs/schema (a
+// file, or "api.json#/$defs/status"); for ui.json, every line of it.
+// With !, it must not be.
+func cmdJSONSchema(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: jsonschema SCHEMA stdout|stderr|FILE")
+	}
+	data := ts.ReadFile(args[1]) // stdout and stderr are the last command's
+	var err error
+	if strings.HasPrefix(args[0], "ui.json") {
+		var n int
+		if n, err = docs.ValidateLines(args[0], []byte(data)); err == nil && n == 0 {
+			err = fmt.Errorf("no lines")
+		}
+	} else {
+		err = docs.Validate(args[0], []byte(data))
+	}
+	switch {
+	case neg && err == nil:
+		ts.Fatalf("%s is valid against %s", args[1], args[0])
+	case !neg && err != nil:
+		ts.Fatalf("%s: %v", args[1], err)
 	}
 }
 

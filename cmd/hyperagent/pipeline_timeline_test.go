@@ -63,9 +63,16 @@ func (tl *timeline) Write(p []byte) (int, error) {
 	}
 	tl.mu.Unlock()
 	for _, l := range lines {
-		var ev stepEvent
-		if json.Unmarshal(l, &ev) == nil && ev.Type == "step" {
-			tl.add(ev.Address, ev.Step, ev.Status, now)
+		var ev struct {
+			Type string    `json:"type"`
+			Hook applyHook `json:"hook"`
+		}
+		if json.Unmarshal(l, &ev) != nil {
+			continue
+		}
+		status := map[string]string{uiApplyStart: "start", uiApplyComplete: "done", uiApplyErrored: "failed"}[ev.Type]
+		if status != "" {
+			tl.add(ev.Hook.Address, string(ev.Hook.Step), status, now)
 		}
 	}
 	return len(p), nil

@@ -8,12 +8,14 @@ import (
 	"os"
 
 	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/reconcile/jsondoc"
 )
 
 const showHelp = `Usage: hyperagent show [options] [FILE]
 
   Shows a saved plan (FILE, from plan -out), or without FILE the state:
-  every recorded migration with its phase, job and domain.
+  every recorded migration with its phase, job and domain. With -json, as
+  one JSON document (docs/output.md).
 
 Options:
 `
@@ -48,7 +50,10 @@ func runShow(ctx context.Context, e *env, args []string) int {
 		}
 		// A saved plan holds no secret (not even a sensitive variable's
 		// value), so there is nothing to redact.
-		if err := renderPlanTo(e.stdout, p, *asJSON); err != nil {
+		if *asJSON {
+			return writeJSON(e, jsondoc.NewPlan(p, currentVersion()))
+		}
+		if err := renderPlanTo(e.stdout, p); err != nil {
 			fmt.Fprintf(e.stderr, "Error: %v\n", err)
 			return exitError
 		}
@@ -65,13 +70,7 @@ func showState(e *env, ref stateRef, asJSON bool) int {
 		return exitError
 	}
 	if asJSON {
-		b, err := st.Encode()
-		if err != nil {
-			fmt.Fprintf(e.stderr, "Error: %v\n", err)
-			return exitError
-		}
-		_, _ = e.stdout.Write(b)
-		return exitOK
+		return writeJSON(e, jsondoc.NewState(st, currentVersion()))
 	}
 	if len(st.Migrations) == 0 {
 		fmt.Fprintln(e.stdout, "The state is empty: nothing has been migrated yet.")

@@ -148,19 +148,25 @@ func TestStatePushLocalToPG(t *testing.T) {
 	runCLI(t, t.Context(), "", false, "plan", "-var", "pg="+cs, ".").want(t, exitOK, "No changes")
 }
 
-// TestKilledApplyLeavesNoPGLock: an apply holding the pg backend's lock
-// is SIGKILLed mid-export; the server drops its session and the lock
-// with it, so the next apply proceeds without force-unlock and converges.
+// TestKilledApplyLeavesNoPGLock: an apply on the pg backend is SIGKILLed
+// mid-export; the server drops its session and with it its hold on the
+// campaign and its claims, so the next apply proceeds without
+// force-unlock and converges. While it ran, a second apply ran beside it
+// and left the migrations it claims to it, and a state change that
+// needs the campaign to itself was refused, naming it.
 func TestKilledApplyLeavesNoPGLock(t *testing.T) {
 	cs := pgtest.ConnStr(t, os.Getenv)
 	dir := slowExports(t, 0)
 	addHCL(t, dir, pgStateHCL(pgtest.Workspace(t, cs)))
 	c := startCLI(t, "apply", "-auto-approve", "-var", "pg="+cs, dir)
 	c.stdout.until(t, ": export start", 2)
-	// The lock is held: another apply is refused, naming the holder.
+	holder := fmt.Sprintf("apply by pid %d", c.cmd.Process.Pid)
 	r := runCLI(t, t.Context(), "", false, "apply", "-auto-approve", "-var", "pg="+cs, dir)
-	if r.code != exitError || !strings.Contains(r.stderr, fmt.Sprintf("apply by pid %d", c.cmd.Process.Pid)) {
-		t.Fatalf("apply while another holds the lock: exit %d\n%s", r.code, r.stderr)
+	r.want(t, exitOK, "Left to other processes", "is being worked on by "+holder)
+	t.Chdir(dir) // the CLI runs in this process: -chdir would stay
+	r = runCLI(t, t.Context(), "", false, "state", "rm", "-var", "pg="+cs, `migration.web["a"]`)
+	if r.code != exitError || !strings.Contains(r.stderr, holder) {
+		t.Fatalf("state rm while an apply runs: exit %d\n%s", r.code, r.stderr)
 	}
 	c.signal(t, syscall.SIGKILL)
 	c.wait(t)

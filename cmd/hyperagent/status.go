@@ -16,6 +16,7 @@ import (
 	"github.com/hypersdk/hyperagent/agent"
 	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/reconcile/jsondoc"
 )
 
 const statusHelp = `Usage: hyperagent status [options]
@@ -140,7 +141,7 @@ func statusClient(e *env, o statusOptions) (*agent.Client, string, error) {
 
 // statusReport is what one refresh shows; -json prints it.
 type statusReport struct {
-	FormatVersion int `json:"format_version"`
+	FormatVersion string `json:"format_version"`
 	// Source is "agent", or "state" when no agent answered
 	// (AgentError says why) and the state's records are shown instead.
 	Source     string                  `json:"source"`
@@ -160,7 +161,8 @@ type recordedMigration struct {
 	LastError *reconcile.ErrorRecord `json:"last_error,omitempty"`
 }
 
-const statusFormatVersion = 1
+// statusFormatVersion is status -json's format_version.
+const statusFormatVersion = jsondoc.FormatVersion
 
 // statusFrame fetches and shows the status once.
 func statusFrame(ctx context.Context, e *env, o statusOptions, c *agent.Client, stateDir string) int {

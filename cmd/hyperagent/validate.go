@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/hypersdk/hyperagent/reconcile/jsondoc"
 	"github.com/hypersdk/hyperagent/schema"
 )
 
@@ -64,7 +65,7 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 
 func viewValidateJSON(e *env, files schema.Files, diags hcl.Diagnostics) int {
 	out := validateJSON{
-		FormatVersion: "1.0",
+		FormatVersion: jsondoc.FormatVersion,
 		Valid:         !diags.HasErrors(),
 		Diagnostics:   jsonDiagnostics(files, diags),
 	}

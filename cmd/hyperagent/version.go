@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/hypersdk/hyperagent/reconcile/jsondoc"
 )
 
 // version and commit are set at build time (build/deb.sh):
@@ -51,6 +52,15 @@ const versionHelp = `Usage: hyperagent version [-json]
   built for.
 `
 
+// versionJSON is version -json (docs/schema/version.json).
+type versionJSON struct {
+	FormatVersion string `json:"format_version"`
+	Version       string `json:"version"`
+	Commit        string `json:"commit"` // "" when unknown
+	Go            string `json:"go"`
+	Platform      string `json:"platform"`
+}
+
 func runVersion(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print as JSON")
@@ -62,15 +72,8 @@ func runVersion(ctx context.Context, e *env, args []string) int {
 		return exitError
 	}
 	if *asJSON {
-		b, _ := json.MarshalIndent(map[string]string{
-			"format_version": "1",
-			"version":        currentVersion(),
-			"commit":         currentCommit(),
-			"go":             runtime.Version(),
-			"platform":       runtime.GOOS + "_" + runtime.GOARCH,
-		}, "", "  ")
-		fmt.Fprintln(e.stdout, string(b))
-		return exitOK
+		return writeJSON(e, versionJSON{FormatVersion: jsondoc.FormatVersion, Version: currentVersion(),
+			Commit: currentCommit(), Go: runtime.Version(), Platform: runtime.GOOS + "_" + runtime.GOARCH})
 	}
 	fmt.Fprintf(e.stdout, "hyperagent %s\n", currentVersion())
 	if c := currentCommit(); c != "" {

@@ -2,158 +2,185 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/plugins/fsutil"
+	"github.com/hypersdk/hyperagent/reconcile"
 )
 
-// progressView shows the bytes plugins report (a disk downloading, an OVA
-// unpacking) while apply prints its step lines. On a terminal the items in
-// flight share one status line of bars at the bottom, redrawn at most
-// every redrawEvery and cleared before any other line is printed;
-// elsewhere each item gets a log line every 10% and one when it is done,
-// so logs stay short and greppable. With -json the same decile points are
-// JSON objects of type "progress".
-//
-// Every write goes through mu, which apply's event lines share.
-type progressView struct {
-	mu   *sync.Mutex
-	out  io.Writer
-	tty  bool
-	emit func(any) // -json: writes one JSON line (takes mu itself); nil otherwise
-	now  func() time.Time
-
-	items    map[progressKey]*progressItem
-	order    []progressKey // first seen first, for a stable status line
-	drawn    bool          // a status line is on screen
-	lastDraw time.Time
+// progressTracker follows apply's running migrations for the three ways
+// apply shows them (view_progress_tty.go on a terminal,
+// view_progress_lines.go elsewhere, apply_progress lines with -json): the
+// step each one runs, the item its plugin moves (a disk, an OVA's file),
+// its bytes, rate and ETA, and when the next progress line is due. It is
+// safe for concurrent use: steps report from many goroutines, and the
+// terminal's decorators read it while drawing.
+type progressTracker struct {
+	mu  sync.Mutex
+	now func() time.Time
+	m   map[string]*trackedMigration
 }
 
-type progressKey struct{ addr, item string }
+type trackedMigration struct {
+	step      reconcile.StepKind
+	stepSince time.Time
 
-type progressItem struct {
-	done, total int64
-	decile      int // the last 10% mark reported (non-TTY, JSON)
+	item       string
+	itemSince  time.Time
+	done       int64
+	total      int64    // -1 when unknown
+	samples    []sample // for the rate: the item's reports in the last rateWindow
+	lastLine   time.Time
+	lastDecile int
 }
 
-// redrawEvery bounds how often the terminal status line is redrawn.
-const redrawEvery = 200 * time.Millisecond
-
-// statusWidth bounds the status line, so it never wraps on a normal
-// terminal (a wrapped line cannot be cleared with \r).
-const statusWidth = 100
-
-func newProgressView(mu *sync.Mutex, out io.Writer, tty bool, emit func(any)) *progressView {
-	return &progressView{mu: mu, out: out, tty: tty && emit == nil, emit: emit, now: time.Now,
-		items: map[progressKey]*progressItem{}}
+type sample struct {
+	at   time.Time
+	done int64
 }
 
-// progressJSON is one -json progress line.
-type progressJSON struct {
-	Type    string `json:"type"`
-	Address string `json:"address"`
-	Item    string `json:"item"`
-	Done    int64  `json:"done"`
-	Total   int64  `json:"total"`
+const (
+	// rateWindow is how far back the rate looks; sampleEvery bounds the
+	// samples it keeps.
+	rateWindow  = 30 * time.Second
+	sampleEvery = 250 * time.Millisecond
+	// lineEvery is the least time between two progress lines of one
+	// migration, besides an item's first and last.
+	lineEvery = 10 * time.Second
+)
+
+// progressSnapshot is how far one migration's item is.
+type progressSnapshot struct {
+	Address string
+	Step    reconcile.StepKind
+	Item    string
+	Done    int64
+	Total   int64 // -1 when unknown
+	// Rate is in bytes per second over the last rateWindow; 0 until two
+	// reports came.
+	Rate float64
+	// ETA is set when the total and the rate are known.
+	ETA     *time.Duration
+	Elapsed time.Duration // since the item's first report
+	// First and Final mark the item's first report and its end.
+	First, Final bool
 }
 
-// report is the plugins.Progress hook. It is called from many goroutines.
-func (v *progressView) report(ev plugins.ProgressEvent) {
-	v.mu.Lock()
-	k := progressKey{ev.Address, ev.Item}
-	it, ok := v.items[k]
-	if !ok {
-		it = &progressItem{decile: -1}
-		v.items[k] = it
-		v.order = append(v.order, k)
+func newProgressTracker(now func() time.Time) *progressTracker {
+	return &progressTracker{now: now, m: map[string]*trackedMigration{}}
+}
+
+// started records a step starting.
+func (t *progressTracker) started(addr string, step reconcile.StepKind) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.m[addr] = &trackedMigration{step: step, stepSince: t.now(), total: -1, lastDecile: -1}
+}
+
+// ended forgets the migration's step and says how long it ran.
+func (t *progressTracker) ended(addr string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.m[addr]
+	delete(t.m, addr)
+	if m == nil {
+		return 0
 	}
-	it.done, it.total = ev.Done, ev.Total
-	finished := ev.Total >= 0 && ev.Done >= ev.Total
-	var line string
-	var js *progressJSON
-	if d := decile(ev.Done, ev.Total); finished || d > it.decile {
-		it.decile = d
-		if v.emit != nil {
-			js = &progressJSON{"progress", ev.Address, ev.Item, ev.Done, ev.Total}
-		} else if !v.tty || finished {
-			line = fmt.Sprintf("%s: %s %s", ev.Address, ev.Item, amount(ev.Done, ev.Total))
+	return t.now().Sub(m.stepSince)
+}
+
+// report takes a plugin's report. due says a progress line is due (off a
+// terminal and with -json): at the item's first report and at its end;
+// in between when a further 10% mark was reached and lineEvery passed
+// since the migration's last line (an item of unknown size: every
+// lineEvery).
+func (t *progressTracker) report(ev plugins.ProgressEvent) (s progressSnapshot, due bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	m := t.m[ev.Address]
+	if m == nil { // a report outside a step's start and end
+		m = &trackedMigration{stepSince: now, total: -1, lastDecile: -1}
+		t.m[ev.Address] = m
+	}
+	first := m.item != ev.Item || m.itemSince.IsZero()
+	if first {
+		m.item, m.itemSince, m.samples, m.lastDecile = ev.Item, now, nil, -1
+	}
+	m.done, m.total = ev.Done, ev.Total
+	if n := len(m.samples); n >= 2 && now.Sub(m.samples[n-2].at) < sampleEvery {
+		m.samples[n-1] = sample{now, ev.Done} // keep the window short: at most one sample per sampleEvery
+	} else {
+		m.samples = append(m.samples, sample{now, ev.Done})
+	}
+	for len(m.samples) > 2 && now.Sub(m.samples[0].at) > rateWindow {
+		m.samples = m.samples[1:]
+	}
+	s = m.snapshot(ev.Address, now)
+	s.First = first
+	d := decile(ev.Done, ev.Total)
+	switch {
+	case first, s.Final:
+		due = true
+	case ev.Total < 0:
+		due = now.Sub(m.lastLine) >= lineEvery
+	default:
+		due = d > m.lastDecile && now.Sub(m.lastLine) >= lineEvery
+	}
+	if due {
+		m.lastLine, m.lastDecile = now, d
+	}
+	return s, due
+}
+
+// snapshot is where the migration's step is now (for the terminal's
+// line); ok is false when it runs no step.
+func (t *progressTracker) snapshot(addr string) (progressSnapshot, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.m[addr]
+	if m == nil {
+		return progressSnapshot{}, false
+	}
+	return m.snapshot(addr, t.now()), true
+}
+
+func (m *trackedMigration) snapshot(addr string, now time.Time) progressSnapshot {
+	s := progressSnapshot{Address: addr, Step: m.step, Item: m.item, Done: m.done, Total: m.total,
+		Final: m.item != "" && m.total >= 0 && m.done >= m.total}
+	if m.item == "" {
+		s.Elapsed = now.Sub(m.stepSince)
+		return s
+	}
+	s.Elapsed = now.Sub(m.itemSince)
+	if n := len(m.samples); n >= 2 {
+		a, b := m.samples[0], m.samples[n-1]
+		if dt := b.at.Sub(a.at).Seconds(); dt > 0 && b.done >= a.done {
+			s.Rate = float64(b.done-a.done) / dt
 		}
 	}
-	if finished {
-		v.forget(k)
+	if s.Rate > 0 && s.Total >= 0 {
+		eta := time.Duration(float64(max(s.Total-s.Done, 0)) / s.Rate * float64(time.Second))
+		s.ETA = &eta
 	}
-	if line != "" {
-		v.printLocked(line)
-	} else if v.tty && v.now().Sub(v.lastDraw) >= redrawEvery {
-		v.drawLocked()
-	}
-	v.mu.Unlock()
-	if js != nil {
-		v.emit(*js)
-	}
+	return s
 }
 
-// println prints a line above the status line. Callers do not hold mu.
-func (v *progressView) println(line string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.printLocked(line)
-}
-
-// done clears the status line for good (apply's summary follows).
-func (v *progressView) done() {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.clearLocked()
-	v.items, v.order = map[progressKey]*progressItem{}, nil
-}
-
-func (v *progressView) printLocked(line string) {
-	v.clearLocked()
-	fmt.Fprintln(v.out, line)
-	if v.tty && len(v.order) > 0 {
-		v.drawLocked()
+// percent is the item's share done, or nil when its total is unknown.
+func (s progressSnapshot) percent() *float64 {
+	if s.Total < 0 {
+		return nil
 	}
+	p := 100.0
+	if s.Total > 0 {
+		p = min(float64(s.Done)*100/float64(s.Total), 100)
+	}
+	return &p
 }
 
-func (v *progressView) clearLocked() {
-	if v.drawn {
-		fmt.Fprint(v.out, "\r\x1b[K")
-		v.drawn = false
-	}
-}
-
-func (v *progressView) drawLocked() {
-	var parts []string
-	for _, k := range v.order {
-		it := v.items[k]
-		parts = append(parts, fmt.Sprintf("%s %s", k.item, bar(it.done, it.total)))
-	}
-	s := strings.Join(parts, "  ")
-	if r := []rune(s); len(r) > statusWidth {
-		s = string(r[:statusWidth-1]) + "…"
-	}
-	fmt.Fprint(v.out, "\r\x1b[K"+s)
-	v.drawn = s != ""
-	v.lastDraw = v.now()
-}
-
-func (v *progressView) forget(k progressKey) {
-	delete(v.items, k)
-	for i, o := range v.order {
-		if o == k {
-			v.order = append(v.order[:i], v.order[i+1:]...)
-			break
-		}
-	}
-}
-
-// decile is the 10% mark reached, or -1 when the total is unknown (then
-// only the end is reported).
+// decile is the 10% mark reached, or -1 when the total is unknown.
 func decile(done, total int64) int {
 	if total <= 0 {
 		return -1
@@ -174,11 +201,47 @@ func amount(done, total int64) string {
 	return fmt.Sprintf("%d%% (%s of %s)", pct, fsutil.FormatBytes(done), fsutil.FormatBytes(total))
 }
 
-// bar renders a 10-cell bar and the percentage: [####------] 40%.
-func bar(done, total int64) string {
-	if total <= 0 {
-		return fsutil.FormatBytes(done)
+// rateText renders a rate: "102.3 MiB/s".
+func rateText(bytesPerSecond float64) string {
+	return fsutil.FormatBytes(int64(bytesPerSecond)) + "/s"
+}
+
+// durationText renders a duration for people, to the second: "1m5s".
+func durationText(d time.Duration) string {
+	return max(d, 0).Round(time.Second).String()
+}
+
+// progressText is one item's progress for people, without the address:
+// "export disk-0.vmdk 40% (410.0 MiB of 1.0 GiB), 102.3 MiB/s, about 6s
+// left", and at the end "… 100% (1.0 GiB of 1.0 GiB) in 10s".
+func progressText(s progressSnapshot) string {
+	line := fmt.Sprintf("%s %s %s", s.Step, s.Item, amount(s.Done, s.Total))
+	if s.Step == "" {
+		line = fmt.Sprintf("%s %s", s.Item, amount(s.Done, s.Total))
 	}
-	n := int(min(done*10/total, 10))
-	return "[" + strings.Repeat("#", n) + strings.Repeat("-", 10-n) + "] " + fmt.Sprintf("%d%%", done*100/total)
+	if s.Final {
+		return line + " in " + durationText(s.Elapsed)
+	}
+	if s.Rate > 0 {
+		line += ", " + rateText(s.Rate)
+	}
+	if s.ETA != nil {
+		line += ", about " + durationText(*s.ETA) + " left"
+	}
+	return line
+}
+
+// stepLine is apply's line for a step event: "migration.db: export
+// start", with the error of a failed step.
+func stepLine(ev reconcile.Event) string {
+	line := fmt.Sprintf("%s: %s %s", ev.Address, ev.Step, ev.Status)
+	if ev.Status == "failed" && ev.Err != nil {
+		line += ": " + ev.Err.Error()
+	}
+	return line
+}
+
+// formatPercent renders a share done for a terminal line: " 41%".
+func formatPercent(p float64) string {
+	return fmt.Sprintf("%3d%%", int(p))
 }

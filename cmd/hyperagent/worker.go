@@ -56,6 +56,8 @@ func parseWorkerArgs(e *env, args []string) (worker.Config, error) {
 	maxManifest, maxVirtual := byteSize(worker.DefaultMaxManifestBytes), byteSize(worker.DefaultMaxVirtualSize)
 	fs.Var(&maxManifest, "max-manifest-bytes", "a larger job file fails without being read (bytes, or with a KiB, MiB, GiB or TiB suffix; default 4MiB)")
 	fs.Var(&maxVirtual, "max-virtual-size", "a disk whose virtual size (qemu-img info) is larger fails its job before conversion (default 64TiB)")
+	var rate byteSize
+	fs.Var(&rate, "rate-limit", "at most this many bytes of data per second for each conversion (qemu-img convert -r; zeros aside), e.g. 200MiB (default: no limit)")
 	switch code, done := parseFlags(fs, e, workerHelp, args); {
 	case done && code == exitOK:
 		return cfg, errHelpShown
@@ -76,7 +78,7 @@ func parseWorkerArgs(e *env, args []string) (worker.Config, error) {
 			return cfg, fmt.Errorf("%s must be positive", name)
 		}
 	}
-	cfg.MaxManifestBytes, cfg.MaxVirtualSize = int64(maxManifest), int64(maxVirtual)
+	cfg.MaxManifestBytes, cfg.MaxVirtualSize, cfg.RateLimit = int64(maxManifest), int64(maxVirtual), int64(rate)
 	cfg.InputRoots, cfg.OutputRoots = in, out
 	return cfg, nil
 }

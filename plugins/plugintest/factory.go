@@ -26,6 +26,7 @@ type blockConfig struct {
 	Rounds      int    `cty:"rounds"`
 	Token       string `cty:"token"`
 	AbortMS     int    `cty:"abort_ms"`
+	ProgressMiB int    `cty:"progress_mib"`
 }
 
 func blockSchema() schema.BlockSchema {
@@ -35,6 +36,7 @@ func blockSchema() schema.BlockSchema {
 		{Name: "delay_ms", Type: cty.Number, Default: cty.Zero, Description: "time each effect takes"},
 		{Name: "rounds", Type: cty.Number, Default: cty.NumberIntVal(3), Description: "observations until a job ends (converter)"},
 		{Name: "abort_ms", Type: cty.Number, Default: cty.Zero, Description: "time an export takes to give up once cancelled (source)"},
+		{Name: "progress_mib", Type: cty.Number, Default: cty.Zero, Description: "an export reports moving a disk of this size over delay_ms (source)"},
 		{Name: "token", Type: cty.String, Sensitive: true, Description: "a secret the fake ignores, to test redaction"},
 	}}
 }
@@ -70,6 +72,7 @@ func Factories() []plugins.Factory {
 			}
 			s.MaxParallel, s.Delay = c.MaxParallel, time.Duration(c.DelayMS)*time.Millisecond
 			s.AbortDelay = time.Duration(c.AbortMS) * time.Millisecond
+			s.ProgressBytes = int64(c.ProgressMiB) << 20
 			return s, nil
 		}},
 		{Kind: addrs.KindConverter, Type: Type, Schema: blockSchema(), New: func(ctx context.Context, req plugins.NewRequest) (any, error) {

@@ -47,7 +47,10 @@ type Source struct {
 	// AbortDelay is how long a cancelled Export takes to return, as a real
 	// export's lease abort and clean-up do; it ignores ctx on purpose.
 	AbortDelay time.Duration
-	Dir        string
+	// ProgressBytes, when set, makes each Export report moving
+	// disk-0.vmdk of that size at an even pace over Delay.
+	ProgressBytes int64
+	Dir           string
 
 	mu        sync.Mutex
 	vms       map[string]VM
@@ -160,7 +163,7 @@ func (s *Source) Export(ctx context.Context, req plugins.ExportRequest) (plugins
 	v := s.vm(req.VM)
 	s.mu.Unlock()
 	defer func() { s.mu.Lock(); s.exporting.dec(); s.mu.Unlock() }()
-	if err := work(ctx, s.Delay, s.Gate); err != nil {
+	if err := s.work(ctx, req); err != nil {
 		if s.AbortDelay > 0 {
 			time.Sleep(s.AbortDelay)
 		}
@@ -252,6 +255,27 @@ func (s *Source) HighWater() int { s.mu.Lock(); defer s.mu.Unlock(); return s.ex
 
 // work stands for the time a real plugin spends: it waits for d, for a
 // value on gate when set, and gives up when ctx ends.
+// progressSteps is how many reports an export with ProgressBytes makes
+// before its last.
+const progressSteps = 20
+
+// work is the export's time, reported as progress with ProgressBytes.
+func (s *Source) work(ctx context.Context, req plugins.ExportRequest) error {
+	if s.ProgressBytes <= 0 {
+		return work(ctx, s.Delay, s.Gate)
+	}
+	gate := s.Gate
+	for i := range int64(progressSteps) {
+		req.Progress(plugins.ProgressEvent{Address: req.Address, Item: "disk-0.vmdk", Done: s.ProgressBytes * i / progressSteps, Total: s.ProgressBytes})
+		if err := work(ctx, s.Delay/progressSteps, gate); err != nil {
+			return err
+		}
+		gate = nil
+	}
+	req.Progress(plugins.ProgressEvent{Address: req.Address, Item: "disk-0.vmdk", Done: s.ProgressBytes, Total: s.ProgressBytes})
+	return nil
+}
+
 func work(ctx context.Context, d time.Duration, gate chan struct{}) error {
 	if gate != nil {
 		select {

@@ -196,6 +196,7 @@ func (w *Worker) handBack(name string) error {
 	if !ok {
 		return fmt.Errorf("hand back %s: not a job file", name)
 	}
+	w.removeProgress(name) // the claim's progress is over; the next starts at 0
 	if _, err := w.moveAside(w.dir(protocol.DirProcessing, name), w.dir(protocol.DirQueued), id, ext); err != nil {
 		return fmt.Errorf("hand back %s: %w", name, err)
 	}

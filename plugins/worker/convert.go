@@ -19,10 +19,11 @@ import (
 // open, before reading or writing anything; the worker then converts with
 // the defaults and stops trying io_uring for the rest of its life.
 
-// convert runs qemu-img convert from src to tmp with the target options.
-func (w *Worker) convert(ctx context.Context, srcFormat, src, tmp string, target []string) error {
+// convert runs qemu-img convert from src to tmp with the target options,
+// passing the share done it reports to progress.
+func (w *Worker) convert(ctx context.Context, srcFormat, src, tmp string, target []string, progress func(share float64)) error {
 	if !w.noURing.Load() {
-		_, err := w.qemuImg(ctx, convertArgs(srcFormat, src, tmp, target, true)...)
+		err := w.qemuImgTo(ctx, &progressParser{report: progress}, convertArgs(srcFormat, src, tmp, target, true)...)
 		if err == nil || !uringRefused(err) {
 			return err
 		}
@@ -31,14 +32,14 @@ func (w *Worker) convert(ctx context.Context, srcFormat, src, tmp string, target
 		}
 		os.Remove(tmp)
 	}
-	_, err := w.qemuImg(ctx, convertArgs(srcFormat, src, tmp, target, false)...)
-	return err
+	return w.qemuImgTo(ctx, &progressParser{report: progress}, convertArgs(srcFormat, src, tmp, target, false)...)
 }
 
-// convertArgs is the qemu-img command line. With io_uring the input is
-// named by --image-opts, where a comma in a value is written twice.
+// convertArgs is the qemu-img command line: -p prints the share done on
+// stdout (progress.go). With io_uring the input is named by --image-opts,
+// where a comma in a value is written twice.
 func convertArgs(srcFormat, src, tmp string, target []string, uring bool) []string {
-	args := append([]string{"convert", "-q"}, target...)
+	args := append([]string{"convert", "-p"}, target...)
 	if !uring {
 		return append(args, "-f", qemuFormat(srcFormat), src, tmp)
 	}
@@ -57,7 +58,8 @@ func uringRefused(err error) bool {
 
 // targetArgs are qemu-img convert's output options for a job, and whether
 // the output is compressed. Every conversion runs -m coroutines (the cores
-// this worker was given, shared among its jobs: coroutines). Compressed
+// this worker was given, shared among its jobs: coroutines), and -r
+// RateLimit when set. Compressed
 // output is qcow2 only, with the codec and -W that probeQemu found:
 // compression runs in qemu's thread pool, one cluster per coroutine, and
 // in-order writes would hold the coroutines back. A plain conversion keeps
@@ -67,6 +69,9 @@ func (w *Worker) targetArgs(ctx context.Context, m *protocol.Manifest, rep *repo
 	format := m.Output.Format
 	n := coroutines(w.cfg.Coroutines, w.cfg.Jobs)
 	args := []string{"-O", qemuFormat(format), "-m", strconv.Itoa(n)}
+	if r := w.cfg.RateLimit; r > 0 {
+		args = append(args, "-r", strconv.FormatInt(r, 10))
+	}
 	c := m.Pipeline.Convert
 	if !c.Compress {
 		return args, false

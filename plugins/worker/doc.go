@@ -20,7 +20,10 @@
 // never lost, and a worker that lost a job stops at once and touches
 // nothing of the new holder's (lease.go states the rules). Each worker
 // keeps a heartbeat file in <workflow_dir>/.workers/ saying what it serves
-// and can run (protocol.Heartbeat), removed when it stops.
+// and can run (protocol.Heartbeat), removed when it stops, and beside each
+// job it converts a progress file (processing/.<name>.progress.json,
+// protocol.Progress) with the bytes converted from qemu-img convert -p's
+// output, removed with the job (progress.go).
 //
 // Nothing queued is ignored for good and nothing hostile gets it stuck
 // (queue.go, limits.go): an entry whose name is no job id is moved aside

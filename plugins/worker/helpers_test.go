@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
+	"github.com/hypersdk/hyperagent/plugins/plugintest"
 )
 
 // requireQemuImg fails (never skips) when qemu-img is missing: the tests
@@ -44,25 +44,7 @@ func qemu(t testing.TB, args ...string) string {
 // separated by holes, so conversions have real content and real sparseness.
 func makeRaw(t testing.TB, path string, size int64, seed uint64) {
 	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	chunk := make([]byte, 64<<10)
-	for off := int64(0); off < size; off += 256 << 10 {
-		for i := range chunk {
-			chunk[i] = byte(r.Uint32())
-		}
-		n := min(int64(len(chunk)), size-off)
-		if _, err := f.WriteAt(chunk[:n], off); err != nil {
-			t.Fatal(err)
-		}
-	}
+	plugintest.WriteSparseRaw(t, path, size, seed)
 }
 
 func fileSHA(t testing.TB, path string) (string, int64) {

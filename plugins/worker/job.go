@@ -128,6 +128,7 @@ func (w *Worker) finish(c *claim, top, suffix string, sidecar any) error {
 	if err != nil {
 		return err
 	}
+	w.removeProgress(c.name)
 	defer func() {
 		os.Remove(tomb)
 		fsutil.SyncDir(w.dir(protocol.DirProcessing))

@@ -72,7 +72,7 @@ type lease struct {
 }
 
 func (w *Worker) leasePath(name string) string {
-	return w.dir(protocol.DirProcessing, "."+name+".lease")
+	return w.dir(protocol.DirProcessing, protocol.LeaseName(name))
 }
 
 func newToken() string {
@@ -91,7 +91,7 @@ func (w *Worker) createLease(name string) (*lease, error) {
 		return nil, err
 	}
 	defer os.Remove(tmp)
-	if _, err := fmt.Fprintf(f, "%s %s\n", w.owner, l.token); err != nil {
+	if _, err := f.Write(protocol.Lease{Owner: w.owner, Token: l.token}.Marshal()); err != nil {
 		f.Close()
 		return nil, err
 	}

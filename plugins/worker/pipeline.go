@@ -70,6 +70,8 @@ func (w *Worker) runJob(ctx context.Context, c *claim) (*protocol.Report, error)
 	target, compressed := w.targetArgs(ctx, m, rep)
 	w.trace("start", c.id)
 	defer w.trace("end", c.id)
+	prog := w.startProgress(c, disks)
+	defer prog.end()
 	var convertSecs, checkSecs float64
 	how := map[verification]int{}
 	for _, d := range disks {
@@ -77,7 +79,8 @@ func (w *Worker) runJob(ctx context.Context, c *claim) (*protocol.Report, error)
 			rep.warn("convert", fmt.Sprintf("disk %s: no checksum in the manifest: the input was not verified", d.ID))
 			w.log.Warn("no checksum in the manifest: the input was not verified", "job", c.id, "disk", d.ID)
 		}
-		art, t, err := w.convertDisk(ctx, c, d, m, outDir, target, compressed, rep)
+		prog.disk(d)
+		art, t, err := w.convertDisk(ctx, c, d, m, outDir, target, compressed, rep, prog.converted)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +166,7 @@ func convertResult(n int, format string, target []string, how map[verification]i
 // ever the target of a rename made after the input was verified, the check
 // passed, the data was durable and the lease was found still held.
 func (w *Worker) convertDisk(ctx context.Context, c *claim, d protocol.Disk, m *protocol.Manifest, outDir string,
-	target []string, compressed bool, rep *report) (protocol.Artifact, diskResult, error) {
+	target []string, compressed bool, rep *report, progress func(share float64)) (protocol.Artifact, diskResult, error) {
 	var t diskResult
 	fail := func(err error) (protocol.Artifact, diskResult, error) {
 		var se *stageError
@@ -196,7 +199,7 @@ func (w *Worker) convertDisk(ctx context.Context, c *claim, d protocol.Disk, m *
 		})
 	}
 	g.Go(func() (err error) {
-		t.convert, t.check, err = w.produce(gctx, d, src, tmp, format, target)
+		t.convert, t.check, err = w.produce(gctx, d, src, tmp, format, target, progress)
 		return err
 	})
 	err = g.Wait()
@@ -228,8 +231,10 @@ func (w *Worker) convertDisk(ctx context.Context, c *claim, d protocol.Disk, m *
 // produce writes the converted image under tmp: it vets the input's
 // references (before qemu-img convert may read them), converts, then fsyncs
 // and checks the result side by side. It returns how long the conversion
-// and the check took; errors name their stage.
-func (w *Worker) produce(ctx context.Context, d protocol.Disk, src, tmp, format string, target []string) (convertSecs, checkSecs float64, err error) {
+// and the check took; errors name their stage. The conversion's share done
+// goes to progress.
+func (w *Worker) produce(ctx context.Context, d protocol.Disk, src, tmp, format string, target []string,
+	progress func(share float64)) (convertSecs, checkSecs float64, err error) {
 	begin := time.Now()
 	info, err := w.info(ctx, src, d.SourceFormat)
 	if err != nil {
@@ -242,7 +247,7 @@ func (w *Worker) produce(ctx context.Context, d protocol.Disk, src, tmp, format 
 		return 0, 0, inStage("convert", err)
 	}
 	stopWriteback := writebackWhileWriting(tmp, writebackInterval)
-	err = w.convert(ctx, d.SourceFormat, src, tmp, target)
+	err = w.convert(ctx, d.SourceFormat, src, tmp, target, progress)
 	if werr := stopWriteback(); err == nil && werr != nil {
 		err = werr
 	}

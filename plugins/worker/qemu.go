@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -25,23 +26,32 @@ func qemuFormat(f string) string {
 // worker dies (Pdeathsig). Either way no conversion runs on to race the
 // worker that takes the job back.
 func (w *Worker) qemuImg(ctx context.Context, args ...string) ([]byte, error) {
+	var stdout bytes.Buffer
+	err := w.qemuImgTo(ctx, &stdout, args...)
+	return stdout.Bytes(), err
+}
+
+// qemuImgTo is qemuImg with its standard output written to stdout (which
+// an error message quotes only when it is a buffer: convert -p writes
+// progress records there).
+func (w *Worker) qemuImgTo(ctx context.Context, stdout io.Writer, args ...string) error {
 	cmd := exec.CommandContext(ctx, w.cfg.QemuImg, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second // output pipes held open by an orphan
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
+			return context.Cause(ctx)
 		}
 		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = strings.TrimSpace(stdout.String())
+		if b, ok := stdout.(*bytes.Buffer); ok && msg == "" {
+			msg = strings.TrimSpace(b.String())
 		}
-		return stdout.Bytes(), fmt.Errorf("qemu-img %s: %w: %s", args[0], err, msg)
+		return fmt.Errorf("qemu-img %s: %w: %s", args[0], err, msg)
 	}
-	return stdout.Bytes(), nil
+	return nil
 }
 
 // imageInfo is the part of `qemu-img info --output=json` the worker needs

@@ -132,12 +132,21 @@ func (w *Worker) freshTombstone(name string) bool {
 	return false
 }
 
-// removeOrphans removes leases, tombstones and lease temp files older than
-// Lease whose job is no longer in processing/. A stale lease is taken away
-// first, like any other, so that a lease created since the look survives.
+// removeOrphans removes leases, tombstones, lease temp files and progress
+// files older than Lease whose job is no longer in processing/, and
+// progress temp files older than Lease (a writer's lives for a moment). A
+// stale lease is taken away first, like any other, so that a lease created
+// since the look survives.
 func (w *Worker) removeOrphans(entries []os.DirEntry, jobs map[string]bool) {
 	for _, e := range entries {
 		n := e.Name()
+		if name, ok := progressEntry(n); ok {
+			fi, err := e.Info()
+			if err == nil && time.Since(fi.ModTime()) > w.cfg.Lease && (!jobs[name] || strings.HasSuffix(n, ".tmp")) {
+				os.Remove(w.dir(protocol.DirProcessing, n))
+			}
+			continue
+		}
 		i := strings.Index(n, ".lease")
 		if n == "" || n[0] != '.' || i < 1 || jobs[n[1:i]] {
 			continue

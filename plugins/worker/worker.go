@@ -70,6 +70,15 @@ type Config struct {
 	// default the cores this process may use divided by Jobs, at least 1;
 	// qemu-img allows at most 16.
 	Coroutines int
+	// RateLimit caps each conversion's pace: at most this many bytes of
+	// data per second (qemu-img convert -r; zeros and holes aside), so
+	// that conversions leave a shared store (a NAS) bandwidth for others.
+	// 0: no cap.
+	RateLimit int64
+	// ProgressInterval is the least time between two rewrites of a job's
+	// progress file, processing/.<name>.progress.json (default
+	// protocol.ProgressInterval; progress.go).
+	ProgressInterval time.Duration
 	// QemuImg is the qemu-img binary (default "qemu-img" from PATH).
 	QemuImg string
 	Logger  hclog.Logger
@@ -155,6 +164,12 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.Coroutines < 0 || cfg.Coroutines > maxCoroutines {
 		return nil, fmt.Errorf("worker: %d coroutines: qemu-img convert allows 1 to %d (0: one per core)", cfg.Coroutines, maxCoroutines)
+	}
+	if cfg.RateLimit < 0 {
+		return nil, fmt.Errorf("worker: rate limit %d: want bytes per second, or 0 for none", cfg.RateLimit)
+	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = protocol.ProgressInterval
 	}
 	if cfg.QemuImg == "" {
 		cfg.QemuImg = "qemu-img"

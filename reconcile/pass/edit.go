@@ -48,6 +48,9 @@ func Suspend(st *reconcile.State, list []addrs.Migration, all bool, known func(s
 		ms := st.Migrations[addr]
 		if ms == nil {
 			ms = &reconcile.MigrationState{Address: addr, CreatedAt: now}
+			if id := reconcile.IdentityFor(st, addr); id != addr {
+				ms.Origin = id
+			}
 			st.Migrations[addr] = ms
 		}
 		t := now
@@ -81,8 +84,9 @@ func Resume(st *reconcile.State, list []addrs.Migration, all bool, now time.Time
 
 // Move gives the record of from the address to (a migration block was
 // renamed). It is refused when to is in the state already, or from is
-// not. The record's artifacts keep the owner records they were made
-// with, naming from.
+// not. The record keeps the identity its artifacts were named after and
+// are owned by (its Origin: from, or where from was moved from), so that
+// plans for to find them its own.
 func Move(st *reconcile.State, from, to string, now time.Time) error {
 	ms := st.Migrations[from]
 	switch {
@@ -94,7 +98,11 @@ func Move(st *reconcile.State, from, to string, now time.Time) error {
 		return fmt.Errorf("%s is in the state already; nothing was moved (state rm it first if it is to go)", to)
 	}
 	delete(st.Migrations, from)
+	ms.Origin = ms.Identity()
 	ms.Address, ms.UpdatedAt = to, now
+	if ms.Origin == to {
+		ms.Origin = "" // moved back where its artifacts were made
+	}
 	st.Migrations[to] = ms
 	return nil
 }

@@ -3,7 +3,10 @@ package pass
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/hypersdk/hyperagent/reconcile"
 )
@@ -73,8 +76,16 @@ func (w *Workspace) Run(ctx context.Context, req Request) (res *Result, err erro
 		res.Took = time.Since(res.Started)
 		err = w.Redact.Error(err)
 	}()
+	// A store several processes share (PostgreSQL) is held shared: the
+	// passes of other hosts run beside this one, each migration claimed
+	// by the one that works on it.
+	shared := w.Store.Shared()
 	if !req.NoLock || req.Mode != ModePlan {
-		info, err := w.Store.LockWait(ctx, req.Operation, req.LockTimeout, req.LockWaiting)
+		lock := w.Store.LockWait
+		if shared {
+			lock = w.Store.LockSharedWait
+		}
+		info, err := lock(ctx, req.Operation, req.LockTimeout, req.LockWaiting)
 		if err != nil {
 			return res, err
 		}
@@ -89,9 +100,27 @@ func (w *Workspace) Run(ctx context.Context, req Request) (res *Result, err erro
 	if err != nil {
 		return res, err
 	}
+	if shared && req.Mode == ModeApply && st.Lineage == "" && req.Saved == nil {
+		// Every host names the campaign's artifacts after one lineage:
+		// the first to apply gives it, before anyone plans.
+		if st, err = w.newCampaign(); err != nil {
+			return res, err
+		}
+	}
 	p, err := w.plan(ctx, st, req)
 	if err != nil {
 		return res, err
+	}
+	if shared && req.Mode == ModeApply && st.Lineage == "" {
+		// A saved plan made against no state binds the campaign to its
+		// lineage, unless another process gave it one first.
+		l, err := w.Store.SetLineage(p.Lineage)
+		if err != nil {
+			return res, err
+		}
+		if l != p.Lineage {
+			return res, fmt.Errorf("the saved plan is stale, make a new one:\n  - another process started the campaign since (lineage %s)", l)
+		}
 	}
 	res.Plan = p
 	if req.Planned != nil {
@@ -115,6 +144,15 @@ func (w *Workspace) Run(ctx context.Context, req Request) (res *Result, err erro
 	}
 	res.Applied, err = eng.Apply(ctx, st, p, req.Apply)
 	return res, err
+}
+
+// newCampaign gives a campaign never written a lineage (or learns the
+// one another process gave it) and loads it again.
+func (w *Workspace) newCampaign() (*reconcile.State, error) {
+	if _, err := w.Store.SetLineage(uuid.NewString()); err != nil {
+		return nil, err
+	}
+	return w.Store.Load()
 }
 
 // plan makes a new plan, or checks the saved one, and redacts it.

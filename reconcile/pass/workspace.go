@@ -29,6 +29,9 @@ type Workspace struct {
 	// PollInterval overrides how often apply's await observes jobs
 	// (default: the engine's); tests shorten it.
 	PollInterval time.Duration
+	// SessionCheck overrides how often a pass on a shared store checks
+	// its session (default: the engine's); tests shorten it.
+	SessionCheck time.Duration
 }
 
 // OpenRequest says what to open.
@@ -91,5 +94,5 @@ func (w *Workspace) Close() error { return errors.Join(w.Plugins.Close(), w.Stor
 
 func (w *Workspace) engine() *reconcile.Engine {
 	return &reconcile.Engine{Config: w.Config, Plugins: w.Plugins, Store: w.Store, Log: w.Log.Named("apply"), Redact: w.Redact,
-		PollInterval: w.PollInterval}
+		PollInterval: w.PollInterval, SessionCheck: w.SessionCheck}
 }

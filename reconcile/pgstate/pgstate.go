@@ -23,14 +23,26 @@ type Backend struct {
 	conn     *pgx.Conn
 	campaign int32 // the campaign row's id, 0 until known
 	locked   bool  // this session holds the campaign's advisory lock
+	shared   bool  // … shared (LockShared)
+	// claims and slots are the claims and limit slots this session
+	// holds (slot keys: slotKey). Like the lock, they end with it.
+	claims map[string]bool
+	slots  map[int64]bool
 	// records is a digest of each migration record as stored at version
 	// recordsAt (the last load or write): a write sends only the records
 	// whose digest changed. Another version means a write sends them all.
 	records   map[string]recordDigest
 	recordsAt reconcile.Version
+	// serials is the serial column of each record as this process last
+	// read or wrote it: a record's version, which WriteRecord checks.
+	serials map[string]int64
 }
 
-var _ reconcile.Backend = (*Backend)(nil)
+var (
+	_ reconcile.Backend       = (*Backend)(nil)
+	_ reconcile.SharedBackend = (*Backend)(nil)
+	_ reconcile.QueueLocker   = (*Backend)(nil)
+)
 
 // Open returns the backend of workspace (reconcile.DefaultWorkspace when
 // empty) in the database connStr names. It checks the connection
@@ -47,6 +59,17 @@ func Open(connStr, workspace string) (*Backend, error) {
 	}
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "hyperagent"
+	}
+	// The server ends the session of a host it no longer hears from
+	// within ~25 s (10 s idle, then 3 probes 5 s apart), and with it
+	// that host's lock, claims and slots, so another host can take its
+	// migrations over; the default (the system's, often 2 hours) would
+	// hold them that long. A host that stops hearing from the server
+	// notices sooner (reconcile pings its session every few seconds).
+	for k, v := range map[string]string{"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"} {
+		if cfg.RuntimeParams[k] == "" {
+			cfg.RuntimeParams[k] = v
+		}
 	}
 	if workspace == "" {
 		workspace = reconcile.DefaultWorkspace
@@ -66,17 +89,22 @@ func NewStore(connStr, workspace string) (*reconcile.Store, error) {
 
 func (b *Backend) String() string { return b.where }
 
-// errSessionLost: the session that held the lock is gone, and with it
-// the lock; nothing may be written on a new one.
+// errSessionLost: the session that held the lock (and claims, slots)
+// is gone, and with it all of them; nothing may be written on a new one.
 var errSessionLost = errors.New("the database session that held the state lock ended (hyperagent force-unlock, a server restart or a lost connection); nothing was written")
 
+// holdsSession says the session holds what ends with it: the lock, a
+// claim or a slot.
+func (b *Backend) holdsSession() bool { return b.locked || len(b.claims) > 0 || len(b.slots) > 0 }
+
 // connect makes the connection if there is none, migrating the schema
-// first. A lost connection is made again only when it held no lock.
+// first. A lost connection is made again only when it held nothing
+// session-bound.
 func (b *Backend) connect(ctx context.Context) (*pgx.Conn, error) {
 	if b.conn != nil && !b.conn.IsClosed() {
 		return b.conn, nil
 	}
-	if b.locked {
+	if b.holdsSession() {
 		return nil, errSessionLost
 	}
 	conn, err := pgx.ConnectConfig(ctx, b.cfg)
@@ -134,6 +162,6 @@ func (b *Backend) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
 	err := b.conn.Close(ctx)
-	b.conn, b.locked = nil, false
+	b.conn, b.locked, b.shared, b.claims, b.slots = nil, false, false, nil, nil
 	return err
 }

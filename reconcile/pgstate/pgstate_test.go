@@ -20,6 +20,15 @@ func TestPGStore(t *testing.T) {
 	})
 }
 
+// TestPGStoreShared runs the suite of backends several processes share.
+func TestPGStoreShared(t *testing.T) {
+	cs := pgtest.ConnStr(t, os.Getenv)
+	storetest.RunShared(t, func(t *testing.T) func() *reconcile.Store {
+		ws := pgtest.Workspace(t, cs)
+		return func() *reconcile.Store { return pgStore(t, cs, ws) }
+	})
+}
+
 func pgStore(t testing.TB, cs, ws string) *reconcile.Store {
 	t.Helper()
 	s, err := pgstate.NewStore(cs, ws)

@@ -7,8 +7,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// lockClass is the first key of every advisory lock this package takes
-// ("hypa"); the second is a campaign's id, or 0 for the schema migration.
+// lockClass is the first key of the two-key advisory locks this package
+// takes ("hypa"); the second is a campaign's id (its lock), or 0 for the
+// schema migration. Claims and slots take one-key (bigint) locks, a
+// hash of what they lock (keys.go).
 const lockClass = 0x68797061
 
 // migrations are the schema's versions, in order: version N is
@@ -39,6 +41,38 @@ var migrations = []string{
 		host        text NOT NULL,
 		since       timestamptz NOT NULL,
 		session_pid int NOT NULL
+	);`,
+	// 2: several processes on one campaign. A record's job_slot names the
+	// converter whose limit its job counts against (reconcile's
+	// MigrationState.JobSlot, filled here for the records version 1
+	// stored); hyperagent_holders are the passes holding the campaign's
+	// lock shared, hyperagent_claims who works on which migration. Both
+	// only name holders for messages: the locks themselves are advisory
+	// locks of the holders' sessions.
+	`ALTER TABLE hyperagent_migrations ADD COLUMN job_slot text;
+	UPDATE hyperagent_migrations SET job_slot = record->'job'->>'converter'
+		WHERE coalesce(record->'job'->>'state', '') IN ('', 'queued', 'processing') AND record->'job'->>'converter' IS NOT NULL;
+	CREATE INDEX hyperagent_migrations_job_slot ON hyperagent_migrations (campaign, job_slot) WHERE job_slot IS NOT NULL;
+	CREATE TABLE hyperagent_holders (
+		campaign    int NOT NULL REFERENCES hyperagent_campaigns (id) ON DELETE CASCADE,
+		id          text NOT NULL,
+		operation   text NOT NULL,
+		pid         int NOT NULL,
+		host        text NOT NULL,
+		since       timestamptz NOT NULL,
+		session_pid int NOT NULL,
+		PRIMARY KEY (campaign, id)
+	);
+	CREATE TABLE hyperagent_claims (
+		campaign    int NOT NULL REFERENCES hyperagent_campaigns (id) ON DELETE CASCADE,
+		address     text NOT NULL,
+		id          text NOT NULL,
+		operation   text NOT NULL,
+		pid         int NOT NULL,
+		host        text NOT NULL,
+		since       timestamptz NOT NULL,
+		session_pid int NOT NULL,
+		PRIMARY KEY (campaign, address)
 	);`,
 }
 

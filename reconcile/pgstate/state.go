@@ -27,6 +27,7 @@ func (b *Backend) Load(ctx context.Context) (*reconcile.State, error) {
 	}
 	var st *reconcile.State
 	records := map[string]recordDigest{}
+	serials := map[string]int64{}
 	err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var id int32
 		var lineage string
@@ -46,17 +47,19 @@ func (b *Backend) Load(ctx context.Context) (*reconcile.State, error) {
 			return fmt.Errorf("%s: %w", b.where, err)
 		}
 		st.Lineage, st.Serial = lineage, uint64(serial)
-		rows, err := tx.Query(ctx, `SELECT address, record FROM hyperagent_migrations WHERE campaign = $1`, id)
+		rows, err := tx.Query(ctx, `SELECT address, serial, record FROM hyperagent_migrations WHERE campaign = $1`, id)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var addr string
+			var serial int64
 			var rec []byte
-			if err := rows.Scan(&addr, &rec); err != nil {
+			if err := rows.Scan(&addr, &serial, &rec); err != nil {
 				return err
 			}
+			serials[addr] = serial
 			ms := &reconcile.MigrationState{}
 			if err := json.Unmarshal(rec, ms); err != nil {
 				return fmt.Errorf("%s: the record of %s does not decode: %w", b.where, addr, err)
@@ -69,7 +72,7 @@ func (b *Backend) Load(ctx context.Context) (*reconcile.State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading state: %w", err)
 	}
-	b.records, b.recordsAt = records, reconcile.VersionOf(st)
+	b.records, b.recordsAt, b.serials = records, reconcile.VersionOf(st), serials
 	return st, nil
 }
 
@@ -95,7 +98,7 @@ func (b *Backend) Write(ctx context.Context, st *reconcile.State, base reconcile
 		known = nil
 	}
 	records := make(map[string]recordDigest, len(st.Migrations))
-	var addrs, recs, gone []string
+	var addrs, recs, slots, gone []string
 	for addr, ms := range st.Migrations {
 		rec, err := json.Marshal(ms)
 		if err != nil {
@@ -104,7 +107,7 @@ func (b *Backend) Write(ctx context.Context, st *reconcile.State, base reconcile
 		d := sha256.Sum256(rec)
 		records[addr] = d
 		if old, ok := known[addr]; !ok || old != d {
-			addrs, recs = append(addrs, addr), append(recs, string(rec))
+			addrs, recs, slots = append(addrs, addr), append(recs, string(rec)), append(slots, ms.JobSlot())
 		}
 	}
 	for addr := range known {
@@ -124,10 +127,10 @@ func (b *Backend) Write(ctx context.Context, st *reconcile.State, base reconcile
 			return &reconcile.ConflictError{Where: b.where, Stored: stored, Base: base}
 		}
 		if len(addrs) > 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO hyperagent_migrations (campaign, address, serial, record)
-				SELECT $1, a, $2, r::json FROM unnest($3::text[], $4::text[]) AS u (a, r)
-				ON CONFLICT (campaign, address) DO UPDATE SET serial = excluded.serial, record = excluded.record`,
-				id, int64(st.Serial), addrs, recs); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO hyperagent_migrations (campaign, address, serial, record, job_slot)
+				SELECT $1, a, $2, r::json, nullif(j, '') FROM unnest($3::text[], $4::text[], $5::text[]) AS u (a, r, j)
+				ON CONFLICT (campaign, address) DO UPDATE SET serial = excluded.serial, record = excluded.record, job_slot = excluded.job_slot`,
+				id, int64(st.Serial), addrs, recs, slots); err != nil {
 				return err
 			}
 		}
@@ -155,6 +158,15 @@ func (b *Backend) Write(ctx context.Context, st *reconcile.State, base reconcile
 		}
 		return err
 	}
-	b.records, b.recordsAt = records, reconcile.VersionOf(st)
+	serials := make(map[string]int64, len(st.Migrations))
+	for addr := range st.Migrations {
+		if s, ok := b.serials[addr]; ok && known != nil {
+			serials[addr] = s
+		}
+	}
+	for _, addr := range addrs {
+		serials[addr] = int64(st.Serial)
+	}
+	b.records, b.recordsAt, b.serials = records, reconcile.VersionOf(st), serials
 	return nil
 }

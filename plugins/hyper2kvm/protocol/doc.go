@@ -1,7 +1,9 @@
 // Package protocol is the hyper2kvm watch-directory protocol of docs/protocol.md
 // as data: the Artifact Manifest v1.0 and its validation, the full and short
 // success reports, the error sidecar, the directory layout and job-file
-// naming, the worker heartbeat (.workers/<host>-<pid>.json) and the
+// naming, the worker heartbeat (.workers/<host>-<pid>.json), the worker's
+// lease and progress file of a claimed job (processing/.<name>.lease,
+// processing/.<name>.progress.json: hyperagent's extension) and the
 // root-containment rule a worker applies to inputs and outputs.
 //
 // Both sides import it — the submitter/observer (package hyper2kvm) and the
