@@ -37,9 +37,12 @@ func TestApplyConvergesOnce(t *testing.T) {
 		t.Errorf("state file mode %v, want 0600", fi.Mode().Perm())
 	}
 	st := h.state()
-	// 3 records created, then 3 × (export 2 + submit 2 + await 1 + define 1).
-	if st.Serial != 1+3*6 || st.Lineage == "" {
-		t.Errorf("serial %d lineage %q: want a write per step", st.Serial, st.Lineage)
+	// 3 records created, then 3 × (export 2 + submit 2 + await 1 +
+	// define 1) changes; changes made while another's write is under way
+	// share the next write (a group commit), so there are at most that
+	// many writes, and at least one migration's.
+	if st.Serial > 1+3*6 || st.Serial < 1+6 || st.Lineage == "" {
+		t.Errorf("serial %d lineage %q: want a write for each step's changes (7 to 19 writes)", st.Serial, st.Lineage)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,9 @@ func TestPlanGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "plan/"+name+".json", norm.Replace(string(b)))
+			// The prior state's serial counts its writes, which steps that
+			// end together share (a group commit): it varies with timing.
+			golden(t, "plan/"+name+".json", serialRE.ReplaceAllString(norm.Replace(string(b)), `"serial": $$SERIAL`))
 			back, err := DecodePlan(b)
 			if err != nil {
 				t.Fatal(err)
@@ -177,3 +180,5 @@ func TestPlanIsBatchedPerInstance(t *testing.T) {
 }
 
 var errInjected = errors.New("injected")
+
+var serialRE = regexp.MustCompile(`"serial": [0-9]+`)

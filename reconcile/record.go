@@ -25,16 +25,35 @@ func (r *run) write(addr string) error {
 	if err != nil {
 		return &stateWriteError{err: err}
 	}
+	r.written = r.updates
 	return nil
 }
 
-// update mutates the migration's record under the lock and writes state.
+// update mutates the migration's record under the lock and returns once
+// state holding that change is written. Whole-state writes are shared
+// (a group commit): a migration whose change was made while another's
+// write was under way waits for the lock, and finds its change already
+// written by whichever waiter wrote next, so that migrations finishing
+// steps at the same time wait for one fsync, not one each. On a shared
+// store each record is written alone, under its claim.
 func (r *run) update(addr string, fn func(ms *MigrationState)) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	ms := r.st.Migrations[addr]
 	fn(ms)
 	ms.UpdatedAt = r.e.now()
+	if r.shared {
+		defer r.mu.Unlock()
+		return r.write(addr)
+	}
+	r.updates++
+	mine := r.updates
+	r.mu.Unlock()
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.written >= mine {
+		return nil
+	}
 	return r.write(addr)
 }
 

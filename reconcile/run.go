@@ -26,9 +26,12 @@ type run struct {
 	mu     sync.Mutex // guards st and its writes
 	limits map[string]chan struct{}
 	// caps are the limits' sizes, by plugin instance.
-	caps    map[string]int
-	pollMu  sync.Mutex
-	pollers map[string]*jobPoller
+	caps map[string]int
+	// updates counts the changes update made to st, written how many of
+	// them the last successful whole-state write held (both guarded by mu).
+	updates, written uint64
+	pollMu           sync.Mutex
+	pollers          map[string]*jobPoller
 
 	resMu sync.Mutex
 	res   *Result

@@ -25,6 +25,8 @@ import (
 func fetch(args []string) error {
 	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 	dir := fs.String("dir", "", "output directory")
+	var prof profiles
+	prof.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,6 +50,11 @@ func fetch(args []string) error {
 	if err != nil {
 		return err
 	}
+	stop, err := prof.start()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stop() }()
 	start := time.Now()
 	lease, err := vm.Export(ctx)
 	if err != nil {

@@ -127,6 +127,9 @@ func export(args []string) error {
 	dir := fs.String("dir", "", "export directory")
 	want := fs.String("sha256", "", "expected sha256 of the disk")
 	disks := fs.Int("parallel-disks", 2, "max_parallel_disks")
+	level := fs.String("log-level", "warn", "the source's log level (trace, debug, info, warn, error)")
+	var prof profiles
+	prof.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -139,7 +142,7 @@ func export(args []string) error {
 		cfg[a.Name] = cty.NullVal(a.Type)
 	}
 	cfg["max_parallel_disks"] = cty.NumberIntVal(int64(*disks))
-	log := hclog.New(&hclog.LoggerOptions{Name: "vsphere", Output: os.Stderr, Level: hclog.Warn})
+	log := hclog.New(&hclog.LoggerOptions{Name: "vsphere", Output: os.Stderr, Level: hclog.LevelFromString(*level)})
 	ctx := context.Background()
 	v, err := vsphere.Factory().New(ctx, plugins.NewRequest{
 		Addr: addrs.Plugin{Kind: addrs.KindSource, Type: vsphere.Type, Name: "bench"}, Config: cty.ObjectVal(cfg), Logger: log})
@@ -149,6 +152,10 @@ func export(args []string) error {
 	src := v.(plugins.Source)
 	defer func() { _ = v.(plugins.Closer).Close() }()
 	var events atomic.Int64
+	stop, err := prof.start()
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	res, err := src.Export(ctx, plugins.ExportRequest{
 		Address: "migration.bench", VM: vmPath, Dir: *dir,
@@ -156,6 +163,9 @@ func export(args []string) error {
 		Progress: func(plugins.ProgressEvent) { events.Add(1) },
 	})
 	elapsed := time.Since(start)
+	if perr := stop(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}

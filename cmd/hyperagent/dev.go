@@ -204,16 +204,21 @@ func runDevCampaign(ctx context.Context, e *env, o devOptions, l devLayout, lv *
 }
 
 // startDevWorker runs hyperagent's own worker in this process on the
-// repo's workflow directory; stop ends it and reports how it ended.
-func startDevWorker(ctx context.Context, e *env, l devLayout) (stop func() error, err error) {
-	w, err := worker.New(worker.Config{
+// repo's workflow directory (tune adjusts its configuration: a benchmark
+// traces it); stop ends it and reports how it ended.
+func startDevWorker(ctx context.Context, e *env, l devLayout, tune ...func(*worker.Config)) (stop func() error, err error) {
+	cfg := worker.Config{
 		WorkflowDir: l.Workflow,
 		Jobs:        2,
 		InputRoots:  []string{l.Exports},
 		OutputRoots: []string{l.Output},
 		Grace:       5 * time.Second,
 		Logger:      e.log.Named("worker"),
-	})
+	}
+	for _, t := range tune {
+		t(&cfg)
+	}
+	w, err := worker.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}

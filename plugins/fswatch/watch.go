@@ -38,6 +38,12 @@ type Options struct {
 	// (default 50 ms); MaxDelay bounds how long a steady stream of events
 	// can put it off (default 10 × Debounce).
 	Debounce, MaxDelay time.Duration
+	// Leading calls changed at the first event that comes Debounce or more
+	// after the last call, and gathers the events that come sooner into one
+	// call Debounce after it (MaxDelay is not used): an isolated change is
+	// seen at once, and a stream still makes at most one call per Debounce.
+	// For a watcher that someone waits on (a job's sidecar landing).
+	Leading bool
 	// Resync calls changed on this period whatever the events (0: never).
 	Resync time.Duration
 	// NoEvents runs on the resync alone, as where no events come.
@@ -93,8 +99,10 @@ func Watch(ctx context.Context, o Options, changed func(Trigger)) error {
 		events, errs = w.fw.Events, w.fw.Errors
 	}
 	var settle, deadline <-chan time.Time
+	var last time.Time // of the last call
 	fire := func(tr Trigger) {
 		settle, deadline = nil, nil
+		last = time.Now()
 		if ctx.Err() == nil {
 			changed(tr)
 		}
@@ -112,6 +120,16 @@ func Watch(ctx context.Context, o Options, changed func(Trigger)) error {
 			}
 			if ev.Has(fsnotify.Create) {
 				w.maybeAdd(ev.Name)
+			}
+			if o.Leading {
+				if settle == nil {
+					if wait := o.Debounce - time.Since(last); wait > 0 {
+						settle = time.After(wait)
+					} else {
+						fire(TriggerEvents)
+					}
+				}
+				continue
 			}
 			settle = time.After(o.Debounce)
 			if deadline == nil {

@@ -101,6 +101,34 @@ func TestMaxDelayBoundsAStream(t *testing.T) {
 	c.wait(t, "a stream that never settles")
 }
 
+// TestLeadingCallsAtOnce: with Leading, one change calls at once, not
+// after the quiet time (30 s here, beyond wait's bound).
+func TestLeadingCallsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	c := start(t, Options{Dirs: []string{dir}, Debounce: 30 * time.Second, Leading: true})
+	write(t, filepath.Join(dir, "job.json"))
+	if tr := c.wait(t, "one change"); tr != TriggerEvents {
+		t.Fatalf("trigger %s, want events", tr)
+	}
+}
+
+// TestLeadingThrottlesAStream: with Leading, a stream of events (one per
+// 10 ms for a second) still makes about one call per Debounce, and the
+// events after the last call are not lost: they make one more.
+func TestLeadingThrottlesAStream(t *testing.T) {
+	dir := t.TempDir()
+	c := start(t, Options{Dirs: []string{dir}, Debounce: 250 * time.Millisecond, Leading: true})
+	for i := range 100 {
+		write(t, filepath.Join(dir, fmt.Sprintf("f%d", i)))
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.wait(t, "a stream")
+	time.Sleep(600 * time.Millisecond) // the trailing call, and room for more
+	if n := c.count(); n < 2 || n > 8 {
+		t.Errorf("%d calls for a 1 s stream with a 250 ms window, want 2 to 8", n)
+	}
+}
+
 func TestIgnoredAndRecursive(t *testing.T) {
 	root := t.TempDir()
 	c := start(t, Options{Dirs: []string{root}, Recursive: true, Ignore: Hidden, Debounce: 20 * time.Millisecond})

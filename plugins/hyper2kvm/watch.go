@@ -7,14 +7,13 @@ import (
 	"github.com/hypersdk/hyperagent/plugins/fswatch"
 )
 
-// watchDebounce gathers a burst of events (a daemon moving a manifest and
-// writing its sidecar) into one "look again"; it is short, because a
-// sidecar landing is what apply and the agent wait for. watchMaxDelay
-// bounds how long a steady stream of events can put the call off.
-const (
-	watchDebounce = 20 * time.Millisecond
-	watchMaxDelay = 200 * time.Millisecond
-)
+// watchWindow: a sidecar landing is what apply and the agent wait for, so
+// the first event after a quiet moment says "look again" at once; the
+// events that follow within the window (the daemon writing the sidecar
+// after moving the manifest, other jobs being claimed) are gathered into
+// one more call at its end, so a busy directory is scanned at most once
+// per window.
+const watchWindow = 20 * time.Millisecond
 
 // Watch calls changed when something in the workflow directory may have
 // changed, through the shared watch loop (plugins/fswatch): the workflow
@@ -24,5 +23,5 @@ const (
 // delivers none, so callers also re-observe on a timer.
 func (c *Converter) Watch(ctx context.Context, changed func()) error {
 	return fswatch.Watch(ctx, fswatch.Options{Dirs: []string{c.cfg.WorkflowDir}, Recursive: true, Ignore: fswatch.Hidden,
-		Debounce: watchDebounce, MaxDelay: watchMaxDelay, Log: c.log.Named("watch")}, func(fswatch.Trigger) { changed() })
+		Debounce: watchWindow, Leading: true, Log: c.log.Named("watch")}, func(fswatch.Trigger) { changed() })
 }

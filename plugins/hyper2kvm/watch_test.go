@@ -57,12 +57,12 @@ func TestWatch(t *testing.T) {
 		}
 		break
 	}
-	time.Sleep(watchDebounce * 2) // let the burst settle before the next step
+	time.Sleep(watchWindow * 2) // let the burst settle before the next step
 	drain()
 	date := filepath.Join(f.wf, "processed", "2026-11-23")
 	os.Mkdir(date, 0o755)
 	wait("a new date folder")
-	time.Sleep(watchDebounce * 2)
+	time.Sleep(watchWindow * 2)
 	drain()
 	mustWrite(t, filepath.Join(date, "j.json.report.json"), "{}")
 	wait("a sidecar in the new date folder")

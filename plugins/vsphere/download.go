@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -142,10 +141,12 @@ func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir s
 	}
 	w.add(part)
 	t := newTransfer(s, sc, it, f, &reporter{item: it.name, addr: req.Address, total: -1, progress: req.Progress, lease: k})
+	start := time.Now()
 	err = s.retry(ctx, "download "+it.name, func() error { return t.get(ctx) })
 	if err == nil {
 		err = t.whole()
 	}
+	streamed := time.Since(start)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -167,88 +168,10 @@ func (s *Source) fetch(ctx context.Context, sc *soap.Client, it leaseItem, dir s
 		return fetched{}, fmt.Errorf("%s is %d bytes, %d were written", final, fi.Size(), t.n)
 	}
 	t.rep.finish(t.n)
+	s.log.Debug("file downloaded", "file", it.name, "bytes", t.n, "requests", t.requests,
+		"streamed", streamed, "synced", time.Since(start)-streamed)
 	return fetched{File: plugins.File{Path: final, Size: t.n, SHA256: hex.EncodeToString(t.h.Sum(nil))}, requests: t.requests,
 		identity: plugins.IdentityOf(fi)}, nil
-}
-
-// pipe copies src to f, after sum (the hash and the structure check), with
-// reading on one goroutine and summing+writing on another, so TLS
-// decryption overlaps sha256 and the write on a second core. Buffers
-// circulate between them; none is reused while in flight. Only io.EOF
-// ends the copy cleanly: io.ErrUnexpectedEOF is a body cut before the end
-// its framing announced, and is returned as the error it is.
-func pipe(ctx context.Context, f io.Writer, sum io.Writer, src io.Reader, onWrite func(int64), abort func()) (int64, error) {
-	const bufSize, nBuf = 1 << 20, 4
-	free := make(chan []byte, nBuf)
-	full := make(chan []byte, nBuf)
-	for range nBuf {
-		free <- make([]byte, bufSize)
-	}
-	readErr := make(chan error, 1)
-	stop := make(chan struct{})
-	go func() {
-		defer close(full)
-		for {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-stop:
-				readErr <- nil
-				return
-			}
-			n, err := fill(src, buf)
-			if n > 0 {
-				full <- buf[:n]
-			}
-			if err == io.EOF {
-				readErr <- nil
-				return
-			}
-			if err != nil {
-				readErr <- err
-				return
-			}
-		}
-	}()
-	var total int64
-	var werr error
-	for buf := range full {
-		if werr == nil {
-			if werr = ctx.Err(); werr == nil {
-				if _, werr = sum.Write(buf); werr == nil {
-					_, werr = f.Write(buf)
-				}
-				if werr == nil {
-					total += int64(len(buf))
-					onWrite(total)
-				}
-			}
-			if werr != nil {
-				close(stop)
-				abort()
-			}
-		}
-		free <- buf[:cap(buf)]
-	}
-	if err := <-readErr; err != nil && werr == nil {
-		werr = err
-	}
-	return total, werr
-}
-
-// fill reads into buf until it is full or src fails; unlike io.ReadFull it
-// returns src's own error, so that a clean end (io.EOF) and a cut one
-// (io.ErrUnexpectedEOF) stay apart.
-func fill(src io.Reader, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		k, err := src.Read(buf[n:])
-		n += k
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // writeback starts writing each 32 MiB back to disk as soon as it is

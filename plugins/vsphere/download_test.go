@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/url"
 	"testing"
+	"testing/iotest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vmware/govmomi/nfc"
@@ -146,6 +148,46 @@ func TestPipeWriteFailsWhileReadStalls(t *testing.T) {
 		t.Error("abort was not called")
 	}
 }
+
+// TestPipeSlowSum: a summer that lags behind the writer still sees every
+// byte in order; no buffer is refilled while either side holds it.
+func TestPipeSlowSum(t *testing.T) {
+	data := content(11, 3<<20+5)
+	var out, summed bytes.Buffer
+	slow := writerFunc(func(p []byte) (int, error) {
+		time.Sleep(time.Millisecond)
+		return summed.Write(p)
+	})
+	n, err := pipe(context.Background(), &out, slow, iotest.HalfReader(bytes.NewReader(data)), func(int64) {}, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(len(data)) || !bytes.Equal(out.Bytes(), data) || !bytes.Equal(summed.Bytes(), data) {
+		t.Errorf("copied %d of %d bytes; written equal %v, summed equal %v", n, len(data),
+			bytes.Equal(out.Bytes(), data), bytes.Equal(summed.Bytes(), data))
+	}
+}
+
+// TestPipeSumFails: a check that refuses the data (another disk) ends the
+// copy with its error, and abort unblocks the read.
+func TestPipeSumFails(t *testing.T) {
+	unblock := make(chan struct{})
+	src := io.MultiReader(bytes.NewReader(make([]byte, 1<<20)), stalled(unblock))
+	refused := errors.New("wrong disk")
+	aborted := false
+	_, err := pipe(context.Background(), io.Discard, failingWriter{refused}, src, func(int64) {},
+		func() { aborted = true; close(unblock) })
+	if !errors.Is(err, refused) {
+		t.Fatalf("error = %v, want the check's", err)
+	}
+	if !aborted {
+		t.Error("abort was not called")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 type failingWriter struct{ err error }
 

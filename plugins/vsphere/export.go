@@ -135,6 +135,7 @@ func (s *Source) observeForExport(ctx context.Context, req plugins.ExportRequest
 // (see the package documentation).
 func (s *Source) download(ctx context.Context, c *conn, o observed, req plugins.ExportRequest, dir string) (plugins.ExportResult, error) {
 	vm := object.NewVirtualMachine(c.c, o.ref)
+	start := time.Now()
 	lease, err := vm.Export(ctx)
 	if err != nil {
 		return plugins.ExportResult{}, fmt.Errorf("start export: %w", err)
@@ -151,6 +152,7 @@ func (s *Source) download(ctx context.Context, c *conn, o observed, req plugins.
 	if err != nil {
 		return fail(fmt.Errorf("wait for export lease: %w", err))
 	}
+	s.log.Debug("export lease ready", "vm", o.Facts.Name, "after", time.Since(start))
 	items, err := planItems(info, disks(o.vm))
 	if err != nil {
 		return fail(err)
@@ -160,6 +162,7 @@ func (s *Source) download(ctx context.Context, c *conn, o observed, req plugins.
 	k := keepLease(ctx, lease, info, leaseRenewEvery, s.log)
 	files, err := s.fetchAll(ctx, c.sc, items, dir, req, w, k)
 	k.close()
+	s.log.Debug("export files downloaded", "vm", o.Facts.Name, "files", len(items), "bytes", k.done.Load(), "after", time.Since(start))
 	if err == nil {
 		err = s.checkManifest(ctx, lease, items, files)
 	}
@@ -190,6 +193,7 @@ func (s *Source) download(ctx context.Context, c *conn, o observed, req plugins.
 	if err := lease.Complete(ctx); err != nil {
 		return fail(fmt.Errorf("complete export lease: %w", err))
 	}
+	s.log.Debug("export lease complete", "vm", o.Facts.Name, "after", time.Since(start))
 	return res, nil
 }
 

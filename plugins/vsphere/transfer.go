@@ -103,7 +103,7 @@ func (t *transfer) get(ctx context.Context) error {
 			idle.Reset(stall) // a slow disk is not a silent server
 			t.rep.add(done-moved, start+done)
 			moved = done
-		}, func() { cancel(errors.New("write failed")) })
+		}, func() { cancel(errors.New("the write or the check failed")) })
 	t.n = start + n
 	var pe *fs.PathError
 	switch {
