@@ -49,6 +49,9 @@ func (c *Converter) checkJob(cs *consumers, st plugins.ConsumerStatus, j plugins
 	for _, s := range stagesOf(j.Options) {
 		out = append(out, cs.stageFindings(s, c.cfg.WorkflowDir)...)
 	}
+	if j.Options.Compress {
+		out = append(out, cs.codecFindings()...)
+	}
 	if j.ExportDir != "" {
 		out = append(out, cs.rootFindings(root{what: "the export directory", path: j.ExportDir, kind: "input",
 			roots: func(h *protocol.Heartbeat) []string { return h.InputRoots }, elsewhere: "set export.dir under one of them"})...)
@@ -157,4 +160,20 @@ func resolveLoose(p string) string {
 		return p
 	}
 	return filepath.Join(real, rest)
+}
+
+// codecFindings warns, for a job that asks for compressed output, about
+// the live workers that compress with zlib because their qemu-img cannot
+// write zstd (their heartbeat says which codec they probed): compression
+// costs several times as much there. A hyper2kvm unit's codec is not
+// known, and a worker that has not probed yet lists neither.
+func (cs *consumers) codecFindings() []plugins.Finding {
+	zlib := cs.without(func(h *protocol.Heartbeat) bool { return !h.Can(protocol.CapCompressZlib) })
+	if len(zlib) == 0 {
+		return nil
+	}
+	return []plugins.Finding{{Severity: plugins.SeverityWarning,
+		Summary: fmt.Sprintf("%s compresses with zlib: its qemu-img cannot write zstd", names(zlib)),
+		Detail: "a compressed conversion there takes several times as long as with zstd (bench/worker/convert.sh); " +
+			"install a qemu-img of QEMU 5.1 or later on that host and restart the worker, or set compress = false in the convert block"}}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 	"github.com/hypersdk/hyperagent/plugins/worker"
 	"github.com/hypersdk/hyperagent/schema"
 )
@@ -233,5 +234,43 @@ func TestCheckJobsUnitOverDBus(t *testing.T) {
 	}
 	if s := got["migration.plain"]; len(s) != 0 {
 		t.Errorf("active unit and a worker: plain job findings %q", s)
+	}
+}
+
+// TestCheckJobsZlibWorker: a worker whose qemu-img cannot write zstd
+// lists compress:zlib in its heartbeat, and a job asking for compressed
+// output is warned at plan time; one that does not ask is not, and a
+// worker with zstd (this machine's, probed at start) warns of nothing.
+func TestCheckJobsZlibWorker(t *testing.T) {
+	f := newFixture(t)
+	stop := startWorker(t, f, f.in, f.out)
+	f.now = time.Now()
+	compressed := job("migration.small", f.in, func(o *schema.ConvertSettings) { o.Compress = true })
+	plain := job("migration.plain", f.in, nil)
+	if got := summaries(f.check(t, compressed, plain)); len(got) != 0 {
+		t.Fatalf("a worker with zstd: findings %q", got)
+	}
+	stop()
+
+	h := &protocol.Heartbeat{Version: protocol.HeartbeatVersion, Host: "old-host", PID: 4242, StartedAt: f.now, UpdatedAt: f.now,
+		IntervalSeconds: 5, WorkerVersion: "test", InputRoots: []string{f.in}, OutputRoots: []string{f.out},
+		Capabilities: []string{protocol.CapConvert, protocol.CapValidate, protocol.CapChecksum, protocol.CapCompressZlib}}
+	data, err := h.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(f.wf, protocol.DirWorkers)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, protocol.HeartbeatName(h.Host, h.PID)), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := summaries(f.check(t, compressed, plain))
+	want := map[string][]string{"migration.small": {"warning: worker on old-host (pid 4242) compresses with zlib: its qemu-img cannot write zstd | " +
+		"a compressed conversion there takes several times as long as with zstd (bench/worker/convert.sh); install a qemu-img of QEMU 5.1 or later " +
+		"on that host and restart the worker, or set compress = false in the convert block"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 }
