@@ -34,62 +34,52 @@ func (s *Store) shared() (SharedBackend, error) {
 	return sb, nil
 }
 
-// SetLineage gives the campaign the lineage when it has none yet, and
-// returns its lineage: the one given, or one another process gave
-// first. Every process then names artifacts after the same campaign.
-// The caller holds the lock shared.
-func (s *Store) SetLineage(lineage string) (string, error) {
+// withShared runs fn on the backend of a store held shared, under the
+// store's mutex, with a context bounded as every state operation's.
+func (s *Store) withShared(fn func(ctx context.Context, sb SharedBackend) error) error {
 	ctx, cancel := opContext()
 	defer cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sb, err := s.shared()
 	if err != nil {
-		return "", err
+		return err
 	}
-	return sb.SetLineage(ctx, lineage)
+	return fn(ctx, sb)
+}
+
+// SetLineage gives the campaign the lineage when it has none yet, and
+// returns its lineage: the one given, or one another process gave
+// first. Every process then names artifacts after the same campaign.
+// The caller holds the lock shared.
+func (s *Store) SetLineage(lineage string) (got string, err error) {
+	err = s.withShared(func(ctx context.Context, sb SharedBackend) (err error) {
+		got, err = sb.SetLineage(ctx, lineage)
+		return err
+	})
+	return got, err
 }
 
 // Claim makes addr this process's until Release, or until the process
 // (its session with the backend) ends; another holder is a
 // *ClaimedError. The caller holds the lock shared.
 func (s *Store) Claim(addr string) error {
-	ctx, cancel := opContext()
-	defer cancel()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sb, err := s.shared()
-	if err != nil {
-		return err
-	}
-	return sb.Claim(ctx, addr, *s.held)
+	return s.withShared(func(ctx context.Context, sb SharedBackend) error { return sb.Claim(ctx, addr, *s.held) })
 }
 
 // Release gives a claimed migration back.
 func (s *Store) Release(addr string) error {
-	ctx, cancel := opContext()
-	defer cancel()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sb, err := s.shared()
-	if err != nil {
-		return err
-	}
-	return sb.Release(ctx, addr)
+	return s.withShared(func(ctx context.Context, sb SharedBackend) error { return sb.Release(ctx, addr) })
 }
 
 // LoadRecord reads one record as stored now (nil: none); moved says
 // another process wrote it since this one last read or wrote it.
-func (s *Store) LoadRecord(addr string) (*MigrationState, bool, error) {
-	ctx, cancel := opContext()
-	defer cancel()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sb, err := s.shared()
-	if err != nil {
-		return nil, false, err
-	}
-	return sb.LoadRecord(ctx, addr)
+func (s *Store) LoadRecord(addr string) (ms *MigrationState, moved bool, err error) {
+	err = s.withShared(func(ctx context.Context, sb SharedBackend) (err error) {
+		ms, moved, err = sb.LoadRecord(ctx, addr)
+		return err
+	})
+	return ms, moved, err
 }
 
 // WriteRecord stores the record of addr in st (deleting it when st has
@@ -122,28 +112,16 @@ func (s *Store) WriteRecord(st *State, addr string, jobLimit int) error {
 // TakeSlot takes one of the n slots of limit, counted across every
 // process working on the campaign; ok is false when none is free.
 func (s *Store) TakeSlot(limit string, n int) (slot int, ok bool, err error) {
-	ctx, cancel := opContext()
-	defer cancel()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sb, err := s.shared()
-	if err != nil {
-		return 0, false, err
-	}
-	return sb.TakeSlot(ctx, limit, n)
+	err = s.withShared(func(ctx context.Context, sb SharedBackend) (err error) {
+		slot, ok, err = sb.TakeSlot(ctx, limit, n)
+		return err
+	})
+	return slot, ok, err
 }
 
 // GiveSlot gives back a slot TakeSlot took.
 func (s *Store) GiveSlot(limit string, slot int) error {
-	ctx, cancel := opContext()
-	defer cancel()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sb, err := s.shared()
-	if err != nil {
-		return err
-	}
-	return sb.GiveSlot(ctx, limit, slot)
+	return s.withShared(func(ctx context.Context, sb SharedBackend) error { return sb.GiveSlot(ctx, limit, slot) })
 }
 
 // Ping checks that the session holding this process's claims and slots

@@ -16,25 +16,9 @@ import (
 // without waiting, and records its holder. Another session holding it
 // is a *reconcile.LockedError naming that holder.
 func (b *Backend) Lock(ctx context.Context, info reconcile.LockInfo) error {
-	if b.locked && b.conn != nil && !b.conn.IsClosed() {
-		return errors.New("the state lock is already held by this process")
-	}
-	b.locked = false
-	conn, err := b.connect(ctx)
+	conn, id, err := b.tryLock(ctx, "pg_try_advisory_lock")
 	if err != nil {
 		return err
-	}
-	id, err := b.campaignID(ctx, conn, true)
-	if err != nil {
-		return fmt.Errorf("locking state: %w", err)
-	}
-	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockClass, id).Scan(&ok); err != nil {
-		return fmt.Errorf("locking state: %w", err)
-	}
-	if !ok {
-		holder, _, _ := b.liveHolder(ctx, conn, id)
-		return &reconcile.LockedError{Dir: b.where, Info: holder, Session: true}
 	}
 	return b.holdExclusive(ctx, conn, id, info)
 }
@@ -99,25 +83,9 @@ func (b *Backend) LockQueued(ctx context.Context, info reconcile.LockInfo, timeo
 // hyperagent_holders. An exclusive holder is a *reconcile.LockedError
 // naming it.
 func (b *Backend) LockShared(ctx context.Context, info reconcile.LockInfo) error {
-	if b.locked && b.conn != nil && !b.conn.IsClosed() {
-		return errors.New("the state lock is already held by this process")
-	}
-	b.locked = false
-	conn, err := b.connect(ctx)
+	conn, id, err := b.tryLock(ctx, "pg_try_advisory_lock_shared")
 	if err != nil {
 		return err
-	}
-	id, err := b.campaignID(ctx, conn, true)
-	if err != nil {
-		return fmt.Errorf("locking state: %w", err)
-	}
-	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock_shared($1, $2)`, lockClass, id).Scan(&ok); err != nil {
-		return fmt.Errorf("locking state: %w", err)
-	}
-	if !ok {
-		holder, _, _ := b.liveHolder(ctx, conn, id)
-		return &reconcile.LockedError{Dir: b.where, Info: holder, Session: true}
 	}
 	b.locked, b.shared = true, true
 	if _, err := conn.Exec(ctx, `INSERT INTO hyperagent_holders (campaign, id, operation, pid, host, since, session_pid)
@@ -256,4 +224,31 @@ func (b *Backend) ForceUnlock(ctx context.Context, id string) error {
 		return fmt.Errorf("force-unlock: %w", err)
 	}
 	return nil
+}
+
+// tryLock connects and tries the campaign's advisory lock with fn
+// (pg_try_advisory_lock, or its _shared form), without waiting. Another
+// session holding it is a *reconcile.LockedError naming that holder.
+func (b *Backend) tryLock(ctx context.Context, fn string) (*pgx.Conn, int32, error) {
+	if b.locked && b.conn != nil && !b.conn.IsClosed() {
+		return nil, 0, errors.New("the state lock is already held by this process")
+	}
+	b.locked = false
+	conn, err := b.connect(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	id, err := b.campaignID(ctx, conn, true)
+	if err != nil {
+		return nil, 0, fmt.Errorf("locking state: %w", err)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT `+fn+`($1, $2)`, lockClass, id).Scan(&ok); err != nil {
+		return nil, 0, fmt.Errorf("locking state: %w", err)
+	}
+	if !ok {
+		holder, _, _ := b.liveHolder(ctx, conn, id)
+		return nil, 0, &reconcile.LockedError{Dir: b.where, Info: holder, Session: true}
+	}
+	return conn, id, nil
 }
