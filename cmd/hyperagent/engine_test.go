@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +208,10 @@ func TestLockedStateNamesHolder(t *testing.T) {
 	runCLI(t, ctx, "no\n", true, "force-unlock", "-state-dir", sd, info.ID).want(t, exitError, "The lock is held: "+holder)
 	runCLI(t, ctx, "", false, "force-unlock", "-state-dir", sd, "-force", info.ID).want(t, exitOK, "released")
 	runCLI(t, ctx, "", false, "apply", "-auto-approve", dir).want(t, exitOK, "Apply complete: 2 migrated")
+	// The store holds the lock through its open lock file: unreferenced,
+	// it could be collected and the file's finalizer would close it,
+	// releasing the lock before the commands above were refused.
+	runtime.KeepAlive(store)
 }
 
 func TestBlockedPlanExitsOne(t *testing.T) {
