@@ -9,6 +9,7 @@ import (
 
 	"github.com/hypersdk/hyperagent/reconcile"
 	"github.com/hypersdk/hyperagent/reconcile/pass"
+	"github.com/hypersdk/hyperagent/schema"
 	"github.com/hypersdk/hyperagent/schema/addrs"
 )
 
@@ -35,8 +36,10 @@ type SuspendResponse struct {
 }
 
 // editTarget is what an edit of the state needs from the configuration
-// the agent runs: where its state is, and which addresses it has.
+// the agent runs: where its state is (the configuration's state block,
+// or the agent's -state-dir), and which addresses it has.
 type editTarget struct {
+	cfg      *schema.Config
 	stateDir string
 	inConfig map[string]bool
 }
@@ -74,11 +77,12 @@ func (a *Agent) serveSuspend(v verb) http.HandlerFunc {
 			writeError(w, http.StatusServiceUnavailable, "no configuration has loaded yet, so the state is unknown")
 			return
 		}
-		store, err := reconcile.OpenStore(et.stateDir)
+		store, err := pass.OpenStore(et.cfg, et.stateDir)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, a.o.Redact.String(err.Error()))
 			return
 		}
+		defer store.Close()
 		now := time.Now().UTC()
 		var refused error
 		err = pass.Edit(r.Context(), store, "agent "+string(v)+" (status API)", a.o.LockTimeout, func(st *reconcile.State) error {

@@ -16,7 +16,6 @@ import (
 // needs none: its mode (0660) and group decide who may connect.
 type Listener struct {
 	net.Listener
-	Spec string
 	// token is the SHA-256 of the bearer token; nil requires none.
 	token []byte
 }
@@ -38,7 +37,7 @@ func Listen(spec, tokenFile string) (*Listener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("listen %s: %w", spec, err)
 		}
-		return &Listener{Listener: l, Spec: spec}, nil
+		return &Listener{Listener: l}, nil
 	}
 	var token []byte
 	if tokenFile != "" {
@@ -60,7 +59,7 @@ func Listen(spec, tokenFile string) (*Listener, error) {
 		return nil, fmt.Errorf("listen %s: %s is not a loopback address, and serving the status API there requires a bearer token: "+
 			"set agent { status_token_file } to a file holding one (readable by the agent only), or use a unix socket", spec, ta.IP)
 	}
-	return &Listener{Listener: l, Spec: spec, token: token}, nil
+	return &Listener{Listener: l, token: token}, nil
 }
 
 // ParseSpec splits "unix:PATH" or "tcp:HOST:PORT".

@@ -197,8 +197,10 @@ notify "webhook" "ops" {
 	for range 2 {
 		n := a.Status().Passes
 		a.Trigger()
-		for a.Status().Passes <= n {
-			time.Sleep(5 * time.Millisecond)
+		for deadline := time.Now().Add(time.Minute); a.Status().Passes <= n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("no pass within a minute of a trigger")
+			}
 		}
 	}
 	time.Sleep(100 * time.Millisecond)

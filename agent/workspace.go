@@ -70,7 +70,7 @@ func (a *Agent) loadConfig(ctx context.Context, log hclog.Logger) {
 	// derived from.
 	w.Store.Observe(a.notify.State)
 	a.notify.Configure(notifyDir(cfg, w), cfg.Notify)
-	et := &editTarget{stateDir: w.Store.Dir(), inConfig: map[string]bool{}}
+	et := &editTarget{cfg: cfg, stateDir: a.o.StateDir, inConfig: map[string]bool{}}
 	for _, m := range cfg.Migrations {
 		et.inConfig[m.Addr.String()] = true
 	}

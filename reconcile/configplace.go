@@ -22,12 +22,10 @@ type ConfigPlace struct {
 func (p *ConfigPlace) String() string {
 	s := p.Attr + " of " + p.Plugin
 	if p.File != "" {
-		s += " (" + p.File + ":" + itoa(p.Line) + ":" + itoa(p.Column) + ")"
+		s += " (" + p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Column) + ")"
 	}
 	return s
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // PlaceOf finds the attribute behind err (a *plugins.ConfigError in its
 // chain) in the block of plugin; nil when err says none.
@@ -41,17 +39,12 @@ func PlaceOf(cfg *schema.Config, plugin string, err error) *ConfigPlace {
 		plugin = ie.Addr.String()
 	}
 	p := &ConfigPlace{Plugin: plugin, Attr: ce.Attr}
-	for _, group := range []map[string]*schema.PluginBlock{cfg.Sources, cfg.Converters, cfg.Targets} {
-		for _, b := range group {
-			if b.Addr.String() != plugin {
-				continue
-			}
-			if r, ok := b.AttrRanges[ce.Attr]; ok {
-				p.File, p.Line, p.Column = r.Filename, r.Start.Line, r.Start.Column
-			} else {
-				p.File, p.Line, p.Column = b.DeclRange.Filename, b.DeclRange.Start.Line, b.DeclRange.Start.Column
-			}
+	if b := cfg.PluginBlock(plugin); b != nil {
+		r, ok := b.AttrRanges[ce.Attr]
+		if !ok {
+			r = b.DeclRange
 		}
+		p.File, p.Line, p.Column = r.Filename, r.Start.Line, r.Start.Column
 	}
 	return p
 }

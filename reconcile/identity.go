@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -127,6 +128,17 @@ func (ids *identities) of(addr string) string {
 
 // IdentityFor is the identity a record made now for addr in st takes.
 func IdentityFor(st *State, addr string) string { return newIdentities(st).of(addr) }
+
+// NewRecord is a new record for addr, not yet in st, with the identity its
+// artifacts will be named after and owned by (IdentityFor): every place
+// that creates a record gives it this way.
+func NewRecord(st *State, addr string, now time.Time) *MigrationState {
+	ms := &MigrationState{Address: addr, CreatedAt: now, UpdatedAt: now}
+	if id := IdentityFor(st, addr); id != addr {
+		ms.Origin = id
+	}
+	return ms
+}
 
 // owner is who the migration's artifacts belong to.
 func owner(campaign, addr string) plugins.Owner {

@@ -21,7 +21,8 @@ import (
 // there is no job; the converted disks are the domain's own disks. A
 // later change of the VM (its fingerprint), the export or domain
 // settings, or a domain or disk that goes missing is planned as for any
-// migration.
+// migration. The record's identity is NewRecord's: the domain must have
+// been imported under it (IdentityFor), as its owner.
 func RecordImport(st *State, m *schema.Migration, vm plugins.VMObservation, imp plugins.ImportDomainResponse, now time.Time) error {
 	a := m.Addr.String()
 	switch {
@@ -34,18 +35,17 @@ func RecordImport(st *State, m *schema.Migration, vm plugins.VMObservation, imp 
 	case len(imp.Outputs) == 0 || imp.Domain.Name == "":
 		return fmt.Errorf("import %s: no domain or disks to record", a)
 	}
-	st.Migrations[a] = &MigrationState{
-		Address: a, Source: m.Source.String(), Converter: m.Converter.String(), Target: m.Target.String(), VM: m.VM,
-		ConfigDigest: m.Digest, Digests: Digests(m), PreventDestroy: m.PreventDestroy,
-		Fingerprint: vm.Fingerprint,
-		Export: &plugins.ExportResult{
-			Dir: ExportDir(m.Export.Dir, st.Lineage, a), Files: []plugins.File{}, Disks: []plugins.Disk{},
-			Facts: vm.Facts, Fingerprint: vm.Fingerprint, ExportedAt: now,
-		},
-		Outputs:   append([]plugins.Output{}, imp.Outputs...),
-		Domain:    &imp.Domain,
-		CreatedAt: now, UpdatedAt: now,
+	ms := NewRecord(st, a, now)
+	ms.Source, ms.Converter, ms.Target, ms.VM = m.Source.String(), m.Converter.String(), m.Target.String(), m.VM
+	ms.ConfigDigest, ms.Digests, ms.PreventDestroy = m.Digest, Digests(m), m.PreventDestroy
+	ms.Fingerprint = vm.Fingerprint
+	ms.Export = &plugins.ExportResult{
+		Dir: ExportDir(m.Export.Dir, st.Lineage, ms.Identity()), Files: []plugins.File{}, Disks: []plugins.Disk{},
+		Facts: vm.Facts, Fingerprint: vm.Fingerprint, ExportedAt: now,
 	}
+	ms.Outputs = append([]plugins.Output{}, imp.Outputs...)
+	ms.Domain = &imp.Domain
+	st.Migrations[a] = ms
 	return nil
 }
 

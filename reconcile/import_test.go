@@ -68,3 +68,31 @@ func TestRecordImport(t *testing.T) {
 		t.Errorf("the record claims work that was not done: %+v", ms)
 	}
 }
+
+// TestRecordImportBesideAMovedRecord: an address a moved record's
+// artifacts still use (state mv web → site, then a new "web" imported)
+// gets an identity of its own, as a new migration of that name would:
+// its export directory is not the moved record's, and the identity is
+// the one the domain was imported under (IdentityFor).
+func TestRecordImportBesideAMovedRecord(t *testing.T) {
+	h := newHarness(t, "", "web")
+	m := h.migration("web")
+	a := m.Addr.String()
+	st := NewState()
+	st.Lineage = testLineage
+	st.Migrations["migration.site"] = &MigrationState{Address: "migration.site", Origin: a,
+		Export: &plugins.ExportResult{Dir: ExportDir(m.Export.Dir, testLineage, a)}}
+	id := IdentityFor(st, a)
+	if id == a {
+		t.Fatalf("identity %q: the moved record's artifacts use it", id)
+	}
+	vm := plugins.VMObservation{Found: true, Fingerprint: "fp-1", Facts: plugins.VMFacts{Name: "web"}}
+	imp := plugins.ImportDomainResponse{Domain: plugins.DefinedDomain{Name: "web-by-hand", UUID: "u-1"},
+		Outputs: []plugins.Output{{DiskID: "disk-0", Path: "/img/web.qcow2", Format: "qcow2"}}}
+	mustDo(t, RecordImport(st, m, vm, imp, time.Now()))
+	ms := st.Migrations[a]
+	if ms.Identity() != id || ms.Export.Dir != ExportDir(m.Export.Dir, testLineage, id) ||
+		ms.Export.Dir == st.Migrations["migration.site"].Export.Dir {
+		t.Errorf("identity %q, export dir %s; want %q and its own dir", ms.Identity(), ms.Export.Dir, id)
+	}
+}

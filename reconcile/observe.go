@@ -328,10 +328,8 @@ func pluginError(instance string, err error) error {
 
 // fallbackOf is the fallback converter a converter block names, or "".
 func fallbackOf(cfg *schema.Config, converter string) string {
-	for _, b := range cfg.Converters {
-		if b.Addr.String() == converter && b.Fallback != nil {
-			return b.Fallback.String()
-		}
+	if b := cfg.PluginBlock(converter); b != nil && b.Fallback != nil {
+		return b.Fallback.String()
 	}
 	return ""
 }

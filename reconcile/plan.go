@@ -206,18 +206,6 @@ func (p *Plan) HasChanges() bool {
 	return false
 }
 
-// Phases counts the configured migrations by the phase the plan saw
-// them in (removals are not counted).
-func (p *Plan) Phases() map[Phase]int {
-	out := map[Phase]int{}
-	for _, c := range p.Changes {
-		if c.Action != ActionDelete {
-			out[c.Phase]++
-		}
-	}
-	return out
-}
-
 // Change finds the change for an address.
 func (p *Plan) Change(addr string) *Change {
 	for i := range p.Changes {

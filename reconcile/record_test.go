@@ -79,7 +79,7 @@ func TestUpdateReturnsOnceWritten(t *testing.T) {
 			if got := uint64(observedWrites.Load()) - 1; observed && got != final.Serial { // and the Load
 				t.Errorf("%d writes observed, serial %d", got, final.Serial)
 			}
-			if final.Serial > n*rounds || final.Serial != r.st.Serial {
+			if final.Serial >= n*rounds || final.Serial != r.st.Serial {
 				t.Errorf("serial %d on disk, %d in the run, for %d updates", final.Serial, r.st.Serial, n*rounds)
 			}
 		})

@@ -49,6 +49,19 @@ func (c *Config) Migration(a addrs.Migration) *Migration {
 	return nil
 }
 
+// PluginBlock is the source, converter or target block whose address is
+// addr ("source.vsphere.dc1"), or nil.
+func (c *Config) PluginBlock(addr string) *PluginBlock {
+	for _, group := range []map[string]*PluginBlock{c.Sources, c.Converters, c.Targets} {
+		for _, b := range group {
+			if b.Addr.String() == addr {
+				return b
+			}
+		}
+	}
+	return nil
+}
+
 // Secrets returns every sensitive string value in the config (variables
 // marked sensitive, plugin attributes declared sensitive, the state
 // backend's connection string with its password, webhook secrets and

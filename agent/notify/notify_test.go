@@ -112,6 +112,10 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
+// queued counts the notifications queued so far (each logs a line;
+// State and Planned queue before they return).
+func (f *fixture) queued() int { return strings.Count(f.log.String(), "notification queued") }
+
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -234,8 +238,13 @@ func TestRetriedUntilAcknowledged(t *testing.T) {
 	if ds[0].header.Get(HeaderSignature) != "" {
 		t.Error("a webhook without a secret got a signature")
 	}
-	// The same state seen again, by a load or a write: nothing new.
+	// The same state seen again, by a load or a write: nothing new —
+	// nothing queued (State queues synchronously), nothing sent.
+	queued := f.queued()
 	f.n.State(st)
+	if n := f.queued(); n != queued {
+		t.Errorf("%d notifications queued for a state seen again", n-queued)
+	}
 	time.Sleep(50 * time.Millisecond)
 	if n := len(rcv.deliveries()); n != 4 {
 		t.Errorf("%d requests after the same state was seen again, want 4", n)
@@ -425,6 +434,9 @@ func TestBaselineAndCampaigns(t *testing.T) {
 	define(fresh, "migration.b", t0.Add(time.Minute))
 	f.n.State(fresh)
 	eventually(t, "the fresh campaign's define", func() bool { return len(rcv.acknowledged(t)) == 1 })
+	if n := f.queued(); n != 1 {
+		t.Errorf("%d notifications queued, want the fresh campaign's define alone", n)
+	}
 	time.Sleep(50 * time.Millisecond)
 	evs := rcv.acknowledged(t)
 	if len(evs) != 1 || evs[0].Campaign != "fresh-campaign" || evs[0].Address != "migration.b" {

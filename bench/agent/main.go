@@ -22,8 +22,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +30,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hypersdk/hyperagent/agent"
 )
 
 func main() {
@@ -207,19 +207,9 @@ func (c *campaign) state() (state, error) {
 	return st, json.Unmarshal(b, &st)
 }
 
-// status asks the agent's API.
-func (c *campaign) status() (map[string]any, error) {
-	hc := http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", filepath.Join(c.dir, "agent.sock"))
-		}}}
-	resp, err := hc.Get("http://localhost/v1/status")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var s map[string]any
-	return s, json.NewDecoder(resp.Body).Decode(&s)
+// client is the agent's status API, over its unix socket.
+func (c *campaign) client() (*agent.Client, error) {
+	return agent.NewClient("unix:"+filepath.Join(c.dir, "agent.sock"), nil)
 }
 
 func latency(n int) error {
@@ -310,23 +300,26 @@ func scale(n int) error {
 	if err != nil {
 		return err
 	}
+	api, err := c.client()
+	if err != nil {
+		return err
+	}
 	var passes []float64
-	last := 0.0
+	last := 0
 	for len(passes) < 5 {
 		if time.Since(start) > 15*time.Minute {
 			return fmt.Errorf("fewer than 5 passes in 15 minutes (logs in %s)", c.dir)
 		}
 		time.Sleep(500 * time.Millisecond)
-		s, err := c.status()
+		s, err := api.Status(context.Background())
 		if err != nil {
 			continue
 		}
-		if p, _ := s["passes"].(float64); p > last {
-			last = p
-			took, _ := s["last_pass_took_ns"].(float64)
-			passes = append(passes, took/1e9)
+		if s.Passes > last {
+			last = s.Passes
+			passes = append(passes, s.LastPassTook.Seconds())
 			if len(passes) == 1 {
-				fmt.Printf("first pass done %v after start; %v migrations\n", time.Since(start).Round(time.Millisecond), s["phases"])
+				fmt.Printf("first pass done %v after start; %v migrations\n", time.Since(start).Round(time.Millisecond), s.Phases)
 			}
 		}
 	}

@@ -160,7 +160,7 @@ func closeQuietly(e *env, what string, p any) {
 }
 
 // loadForDiscovery loads the repo without requiring variable values, as
-// validate does.
+// validate does (discover, graph), and writes its diagnostics.
 func loadForDiscovery(e *env, dir string, cf configFlags) (*schema.Config, schema.Files, bool) {
 	o := cf.options(e, dir)
 	o.UnsetUnknown = true

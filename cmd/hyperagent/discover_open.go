@@ -102,7 +102,13 @@ func (d *discovery) openTarget(ctx context.Context, e *env, files schema.Files) 
 		d.tgtNote = fmt.Sprintf("%s is not asked (it cannot start)", d.target)
 		return
 	}
-	d.tgt = inst.(plugins.Target)
+	tgt, ok := inst.(plugins.Target)
+	if !ok {
+		closeQuietly(e, d.target.String(), inst)
+		d.tgtNote = fmt.Sprintf("%s is not asked (its plugin is not a target)", d.target)
+		return
+	}
+	d.tgt = tgt
 }
 
 // close releases the plugin instances.

@@ -125,29 +125,20 @@ func pluginDiagnostics(cfg *schema.Config, err error) hcl.Diagnostics {
 				d.Summary = ie.Addr.String() + " cannot start"
 			}
 			d.Detail = ie.Err.Error()
-			if p := reconcile.PlaceOf(cfg, ie.Addr.String(), err); p != nil && p.File != "" {
-				d.Subject = &hcl.Range{Filename: p.File, Start: hcl.Pos{Line: p.Line, Column: p.Column, Byte: -1}}
-				if r, ok := blockOf(cfg, ie.Addr.String()).AttrRanges[p.Attr]; ok {
-					d.Subject = r.Ptr()
-				}
-			} else if b := blockOf(cfg, ie.Addr.String()); b != nil {
+			// At the attribute the plugin named, else at the block.
+			if b := cfg.PluginBlock(ie.Addr.String()); b != nil {
 				d.Subject = b.DeclRange.Ptr()
+				var ce *plugins.ConfigError
+				if errors.As(err, &ce) {
+					if r, ok := b.AttrRanges[ce.Attr]; ok {
+						d.Subject = r.Ptr()
+					}
+				}
 			}
 		}
 		diags = append(diags, d)
 	}
 	return diags
-}
-
-func blockOf(cfg *schema.Config, addr string) *schema.PluginBlock {
-	for _, group := range []map[string]*schema.PluginBlock{cfg.Sources, cfg.Converters, cfg.Targets} {
-		for _, b := range group {
-			if b.Addr.String() == addr {
-				return b
-			}
-		}
-	}
-	return &schema.PluginBlock{}
 }
 
 func closeWorkspace(e *env, w *workspace) {

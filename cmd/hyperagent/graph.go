@@ -7,7 +7,6 @@ import (
 
 	"github.com/hypersdk/hyperagent/reconcile"
 	"github.com/hypersdk/hyperagent/reconcile/pass"
-	"github.com/hypersdk/hyperagent/schema"
 )
 
 const graphHelp = `Usage: hyperagent graph [options] [DIR]
@@ -60,11 +59,8 @@ func runGraph(ctx context.Context, e *env, args []string) int {
 			return exitError
 		}
 	} else {
-		o := cf.options(e, dir)
-		o.UnsetUnknown = true
-		cfg, files, diags := schema.Load(o)
-		writeDiagnostics(e, files, diags)
-		if diags.HasErrors() {
+		cfg, _, ok := loadForDiscovery(e, dir, cf)
+		if !ok {
 			return exitError
 		}
 		// The configuration alone: Diff is pure, and against an empty

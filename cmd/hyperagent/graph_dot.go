@@ -2,7 +2,8 @@ package main
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/hypersdk/hyperagent/reconcile"
@@ -61,7 +62,7 @@ func renderDOT(p *reconcile.Plan, actions bool) string {
 	if len(plugins) > 0 {
 		b.WriteString("\n")
 	}
-	for _, a := range sortedKeysOf(plugins) {
+	for _, a := range slices.Sorted(maps.Keys(plugins)) {
 		fmt.Fprintf(&b, "  %s [shape = %s, style = \"filled\", fillcolor = \"#dde8f8\"]\n", dotQuote(a), dotQuote(plugins[a]))
 	}
 	b.WriteString("\n")
@@ -105,13 +106,4 @@ func nodeAttrs(c reconcile.Change, actions bool) string {
 func dotQuote(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", "")
 	return `"` + r.Replace(s) + `"`
-}
-
-func sortedKeysOf(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

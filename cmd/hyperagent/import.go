@@ -109,7 +109,9 @@ func importDomain(ctx context.Context, w *pass.Workspace, addr addrs.Migration, 
 			}
 		}
 		var err error
-		res, err = imp.ImportDomain(ctx, plugins.ImportDomainRequest{Address: addr.String(), Campaign: st.Lineage, Name: name,
+		// The domain is owned by the identity the record will have (a
+		// moved record's artifacts may use the address's own).
+		res, err = imp.ImportDomain(ctx, plugins.ImportDomainRequest{Address: reconcile.IdentityFor(st, addr.String()), Campaign: st.Lineage, Name: name,
 			Disks: reconcile.WantDisks(m, vm.Facts)})
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.Target, err)

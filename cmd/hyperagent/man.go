@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -38,7 +40,7 @@ func runMan(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
 	}
-	for _, name := range sortedNames(pages) {
+	for _, name := range slices.Sorted(maps.Keys(pages)) {
 		if err := fsutil.WriteFileAtomic(filepath.Join(dir, name), []byte(pages[name]), 0o644); err != nil {
 			fmt.Fprintf(e.stderr, "Error: %v\n", err)
 			return exitError
@@ -192,13 +194,4 @@ func splitUsage(text string) (synopsis, paragraphs []string) {
 	}
 	flush()
 	return synopsis, paragraphs
-}
-
-func sortedNames(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -174,3 +174,31 @@ func TestKilledApplyLeavesNoPGLock(t *testing.T) {
 		want(t, exitOK, "Apply complete: 2 migrated")
 	runCLI(t, t.Context(), "", false, "plan", "-var", "pg="+cs, dir).want(t, exitOK, "No changes")
 }
+
+// TestStatusFallsBackToEitherBackend: with no agent answering, status
+// shows what the state records wherever the configuration keeps it —
+// a local directory, or a PostgreSQL workspace — and loads the
+// configuration without its other variables. A state whose place
+// depends on a variable not given is said to be unknown.
+func TestStatusFallsBackToEitherBackend(t *testing.T) {
+	for name, setup := range stateBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			dir := fakeRepo(t, 0, twoMigrations)
+			vars := setup(t, dir)
+			runCLI(t, t.Context(), "", false, append(append([]string{"apply"}, vars...), "-auto-approve", dir)...).want(t, exitOK, "Apply complete: 2 migrated")
+			sock := "unix:" + filepath.Join(t.TempDir(), "none.sock")
+			where := "What the state in " + filepath.Join(dir, ".hyperagent") + " records"
+			if name == "pg" {
+				where = `What the state in PostgreSQL workspace "TestStatusFallsBackToEitherBackend-pg-`
+			}
+			r := runCLI(t, t.Context(), "", false, append(append([]string{"status"}, vars...), "-config", dir, "-listen", sock)...)
+			r.want(t, exitOK, "No agent is running", where, "Migrations (2)", `migration.web["a"]  defined`, `migration.web["b"]  defined`)
+			if name == "pg" {
+				r.lacks(t, strings.TrimPrefix(vars[1], "pg="))
+				r = runCLI(t, t.Context(), "", false, "status", "-config", dir, "-listen", sock)
+				r.want(t, exitError)
+				r.stderrHas(t, "no agent answers on "+sock, "its state is unknown")
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,14 +10,15 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/hypersdk/hyperagent/agent"
-	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/reconcile"
 	"github.com/hypersdk/hyperagent/reconcile/jsondoc"
+	"github.com/hypersdk/hyperagent/schema"
 )
 
 const statusHelp = `Usage: hyperagent status [options]
@@ -69,13 +71,13 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "Error: -interval must be positive")
 		return exitError
 	}
-	c, stateDir, err := statusClient(e, o)
+	c, ref, err := statusClient(e, o)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "Error: %v\n", err)
 		return exitError
 	}
 	if !o.watch {
-		return statusFrame(ctx, e, o, c, stateDir)
+		return statusFrame(ctx, e, o, c, ref)
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -85,7 +87,7 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 		if e.stdoutTTY && !o.json {
 			fmt.Fprint(e.stdout, "\x1b[H\x1b[2J") // a terminal: redraw in place
 		}
-		if code := statusFrame(ctx, e, o, c, stateDir); code != exitOK {
+		if code := statusFrame(ctx, e, o, c, ref); code != exitOK {
 			return code
 		}
 		select {
@@ -99,12 +101,18 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	}
 }
 
-// statusClient finds the API's address and token, and the state
-// directory to fall back on, from the flags and the configuration.
-func statusClient(e *env, o statusOptions) (*agent.Client, string, error) {
-	spec, tokenFile, stateDir := o.listen, o.tokenFile, o.stateDir
-	cfg, _, diags := loadConfig(e, o.configDir, o.cf)
+// statusClient finds the API's address and token, and the state to fall
+// back on, from the flags and the configuration. The configuration is
+// loaded as commands that only read state load it: variables not given
+// are unknown, not an error (its secrets are not needed to find these).
+func statusClient(e *env, o statusOptions) (*agent.Client, stateRef, error) {
+	spec, tokenFile := o.listen, o.tokenFile
+	ref := stateRef{dir: o.stateDir}
+	lo := o.cf.options(e, o.configDir)
+	lo.UnsetUnknown = true
+	cfg, _, diags := schema.Load(lo)
 	if !diags.HasErrors() && cfg != nil {
+		e.redact.SetSecrets(cfg.Secrets())
 		switch {
 		case spec != "":
 		case cfg.Agent.StatusSocket != "":
@@ -115,28 +123,33 @@ func statusClient(e *env, o statusOptions) (*agent.Client, string, error) {
 		if tokenFile == "" {
 			tokenFile = cfg.Agent.StatusTokenFile
 		}
-		if stateDir == "" {
-			stateDir = cfg.Agent.StateDir
+		switch {
+		case ref.dir != "":
+		case cfg.StateLocationDiagnostics().HasErrors(): // where it is depends on variables not given
+		case cfg.State.Backend == schema.BackendPG:
+			ref = stateRef{cfg: cfg}
+		default:
+			ref = stateRef{dir: cfg.Agent.StateDir, cfg: cfg}
 		}
 	}
 	if spec == "" {
 		spec = "unix:" + defaultStatusSocket
 	}
-	if stateDir == "" && len(diags) == 1 && diags[0].Summary == "No configuration files" {
-		stateDir = filepath.Join(o.configDir, ".hyperagent")
+	if ref.dir == "" && ref.cfg == nil && len(diags) == 1 && diags[0].Summary == "No configuration files" {
+		ref.dir = filepath.Join(o.configDir, ".hyperagent")
 	}
 	kind, _, err := agent.ParseSpec(spec)
 	if err != nil {
-		return nil, "", err
+		return nil, stateRef{}, err
 	}
 	var token []byte
 	if kind == "tcp" && tokenFile != "" {
 		if token, err = agent.ReadToken(tokenFile); err != nil {
-			return nil, "", err
+			return nil, stateRef{}, err
 		}
 	}
 	c, err := agent.NewClient(spec, token)
-	return c, stateDir, err
+	return c, ref, err
 }
 
 // statusReport is what one refresh shows; -json prints it.
@@ -150,6 +163,7 @@ type statusReport struct {
 	Migrations []agent.MigrationStatus `json:"migrations"`
 	StateDir   string                  `json:"state_dir,omitempty"`
 	Recorded   []recordedMigration     `json:"recorded,omitempty"`
+	where      string                  // the state directory, or the PostgreSQL workspace
 }
 
 // recordedMigration is a migration as the state records it.
@@ -165,8 +179,8 @@ type recordedMigration struct {
 const statusFormatVersion = jsondoc.FormatVersion
 
 // statusFrame fetches and shows the status once.
-func statusFrame(ctx context.Context, e *env, o statusOptions, c *agent.Client, stateDir string) int {
-	r, err := fetchStatus(ctx, c, stateDir)
+func statusFrame(ctx context.Context, e *env, o statusOptions, c *agent.Client, ref stateRef) int {
+	r, err := fetchStatus(ctx, c, ref)
 	if err != nil {
 		if ctx.Err() != nil {
 			return exitOK // -watch interrupted mid-request
@@ -185,7 +199,7 @@ func statusFrame(ctx context.Context, e *env, o statusOptions, c *agent.Client, 
 	return exitOK
 }
 
-func fetchStatus(ctx context.Context, c *agent.Client, stateDir string) (statusReport, error) {
+func fetchStatus(ctx context.Context, c *agent.Client, ref stateRef) (statusReport, error) {
 	r := statusReport{FormatVersion: statusFormatVersion, Source: "agent", Migrations: []agent.MigrationStatus{}}
 	s, err := c.Status(ctx)
 	var m agent.MigrationsResponse
@@ -193,7 +207,7 @@ func fetchStatus(ctx context.Context, c *agent.Client, stateDir string) (statusR
 		m, err = c.Migrations(ctx)
 	}
 	if _, down := errors.AsType[*agent.Unreachable](err); down {
-		return recordedStatus(err, stateDir)
+		return recordedStatus(err, ref)
 	}
 	if err != nil {
 		return r, err
@@ -203,13 +217,16 @@ func fetchStatus(ctx context.Context, c *agent.Client, stateDir string) (statusR
 }
 
 // recordedStatus is the fallback: what the state records.
-func recordedStatus(why error, stateDir string) (statusReport, error) {
-	r := statusReport{FormatVersion: statusFormatVersion, Source: "state", AgentError: why.Error(), StateDir: stateDir,
-		Migrations: []agent.MigrationStatus{}, Recorded: []recordedMigration{}}
-	if stateDir == "" {
-		return r, fmt.Errorf("%v; and the configuration does not load, so its state directory is unknown: fix it or name the directory with -state-dir", why)
+func recordedStatus(why error, ref stateRef) (statusReport, error) {
+	r := statusReport{FormatVersion: statusFormatVersion, Source: "state", AgentError: why.Error(), StateDir: ref.dir,
+		Migrations: []agent.MigrationStatus{}, Recorded: []recordedMigration{}, where: ref.dir}
+	if ref.dir == "" && ref.cfg == nil {
+		return r, fmt.Errorf("%v; and the configuration does not load (or where it keeps its state depends on variables not given), so its state is unknown: fix it or name the directory with -state-dir", why)
 	}
-	st, err := readState(stateDir)
+	if ref.dir == "" {
+		r.where = "PostgreSQL workspace " + strconv.Quote(cmp.Or(ref.cfg.State.Workspace, reconcile.DefaultWorkspace))
+	}
+	st, err := readStateAt(ref)
 	if err != nil {
 		return r, fmt.Errorf("%v; and reading the state failed: %w", why, err)
 	}
@@ -247,7 +264,7 @@ func recordedPhase(ms *reconcile.MigrationState) string {
 
 func renderRecorded(w io.Writer, r statusReport) {
 	fmt.Fprintf(w, "No agent is running: %s.\n", r.AgentError)
-	fmt.Fprintf(w, "What the state in %s records (phases as last recorded, not observed):\n\n", r.StateDir)
+	fmt.Fprintf(w, "What the state in %s records (phases as last recorded, not observed):\n\n", r.where)
 	if len(r.Recorded) == 0 {
 		fmt.Fprintln(w, "  no migrations recorded")
 		return
@@ -303,6 +320,10 @@ func renderStatus(w io.Writer, s *agent.Status, ms []agent.MigrationStatus, now 
 		}
 	}
 	var running, failed, waiting []string
+	phase := make(map[string]reconcile.Phase, len(ms))
+	for _, m := range ms {
+		phase[m.Address] = m.Phase
+	}
 	for _, m := range ms {
 		switch {
 		case m.Phase == reconcile.PhaseFailed || m.Retry != nil || m.StepState == "failed":
@@ -312,7 +333,7 @@ func renderStatus(w io.Writer, s *agent.Status, ms []agent.MigrationStatus, now 
 		case m.StepState == "done" && (m.Phase == reconcile.PhaseDefined || m.Step == reconcile.StepForget):
 			// finished since the last plan
 		case m.Action != reconcile.ActionNoOp || m.Phase == reconcile.PhaseQueued:
-			waiting = append(waiting, waitingLine(m, ms, now))
+			waiting = append(waiting, waitingLine(m, phase, now))
 		}
 	}
 	section(w, "Running", running)
@@ -375,10 +396,10 @@ func runningLine(m agent.MigrationStatus, now time.Time) string {
 	b := p.Bytes
 	line := fmt.Sprintf("%s  %s: %s", m.Address, what, amount(b.Done, b.Total))
 	if b.RateBytesPerSecond > 0 {
-		line += fmt.Sprintf(", %s/s", fsutil.FormatBytes(int64(b.RateBytesPerSecond)))
+		line += ", " + rateText(b.RateBytesPerSecond)
 	}
 	if b.ETASeconds != nil {
-		line += fmt.Sprintf(", about %s left", (time.Duration(*b.ETASeconds) * time.Second).Round(time.Second))
+		line += ", about " + durationText(time.Duration(*b.ETASeconds*float64(time.Second))) + " left"
 	}
 	return line + fmt.Sprintf(" (%s so far)", since(now, p.Since))
 }
@@ -406,7 +427,7 @@ func failedLine(m agent.MigrationStatus, now time.Time) string {
 	return line
 }
 
-func waitingLine(m agent.MigrationStatus, all []agent.MigrationStatus, now time.Time) string {
+func waitingLine(m agent.MigrationStatus, phase map[string]reconcile.Phase, now time.Time) string {
 	var why string
 	switch {
 	case m.Suspended:
@@ -424,7 +445,7 @@ func waitingLine(m agent.MigrationStatus, all []agent.MigrationStatus, now time.
 			why += fmt.Sprintf(" for %s", since(now, m.Progress.Since))
 		}
 	default:
-		if deps := pendingDeps(m, all); len(deps) > 0 {
+		if deps := pendingDeps(m, phase); len(deps) > 0 {
 			why = fmt.Sprintf("waits for %s (wave %d)", strings.Join(deps, ", "), m.Wave)
 		} else {
 			why = m.Reason
@@ -433,12 +454,9 @@ func waitingLine(m agent.MigrationStatus, all []agent.MigrationStatus, now time.
 	return fmt.Sprintf("%s  %s", m.Address, why)
 }
 
-// pendingDeps are the dependencies of m not defined yet.
-func pendingDeps(m agent.MigrationStatus, all []agent.MigrationStatus) []string {
-	phase := map[string]reconcile.Phase{}
-	for _, x := range all {
-		phase[x.Address] = x.Phase
-	}
+// pendingDeps are the dependencies of m not defined yet, by the phase of
+// each migration.
+func pendingDeps(m agent.MigrationStatus, phase map[string]reconcile.Phase) []string {
 	var out []string
 	for _, d := range m.DependsOn {
 		if phase[d] != reconcile.PhaseDefined {
@@ -448,6 +466,4 @@ func pendingDeps(m agent.MigrationStatus, all []agent.MigrationStatus) []string 
 	return out
 }
 
-func since(now, t time.Time) time.Duration {
-	return max(now.Sub(t), 0).Round(time.Second)
-}
+func since(now, t time.Time) string { return durationText(now.Sub(t)) }

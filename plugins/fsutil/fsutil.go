@@ -120,14 +120,60 @@ func ReadRegular(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
 	}
 	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s is %d bytes, over the limit of %d", path, fi.Size(), limit)
+		return nil, &TooLargeError{Path: path, Size: fi.Size(), Limit: limit}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s grew past the limit of %d bytes while it was read", path, limit)
+		return nil, &TooLargeError{Path: path, Size: int64(len(b)), Limit: limit, Grew: true}
 	}
 	return b, nil
+}
+
+// TooLargeError is ReadRegular's refusal of a file over its limit: its
+// size at the open, or, with Grew, one that grew past the limit while it
+// was read (Size is then what was read, the limit and a byte).
+type TooLargeError struct {
+	Path        string
+	Size, Limit int64
+	Grew        bool
+}
+
+func (e *TooLargeError) Error() string {
+	if e.Grew {
+		return fmt.Sprintf("%s grew past the limit of %d bytes while it was read", e.Path, e.Limit)
+	}
+	return fmt.Sprintf("%s is %d bytes, over the limit of %d", e.Path, e.Size, e.Limit)
+}
+
+// ResolveExisting resolves the symlinks in the deepest part of p that
+// exists, keeping the rest as written: the path p will have once its
+// missing directories are created as plain ones, which cannot lead
+// anywhere else. p is cleaned first. The worker checks an output
+// directory against its roots this way, and the converter's plan-time
+// check must agree with it.
+func ResolveExisting(p string) (string, error) {
+	existing, rest := filepath.Clean(p), ""
+	for {
+		_, err := os.Lstat(existing)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(existing)
+		if parent == existing {
+			return filepath.Clean(p), nil // nothing of it exists
+		}
+		rest = filepath.Join(filepath.Base(existing), rest)
+		existing = parent
+	}
+	real, err := filepath.EvalSymlinks(existing)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(real, rest), nil
 }

@@ -112,3 +112,28 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestResolveExisting: the symlinks of the part that exists are
+// resolved, the rest kept as written.
+func TestResolveExisting(t *testing.T) {
+	root := t.TempDir()
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "real"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "real"), filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		filepath.Join(root, "link", "a", "b"): filepath.Join(realRoot, "real", "a", "b"),
+		filepath.Join(root, "link") + "/":     filepath.Join(realRoot, "real"),
+		filepath.Join(root, "new", "x"):       filepath.Join(realRoot, "new", "x"),
+	} {
+		if got, err := ResolveExisting(in); err != nil || got != want {
+			t.Errorf("ResolveExisting(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}

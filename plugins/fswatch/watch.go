@@ -11,7 +11,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/sys/unix"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
 
 // Trigger says why changed was called.
@@ -229,17 +229,11 @@ func (w *watcher) maybeAdd(path string) {
 // SMB/CIFS, FUSE, 9p and Ceph deliver events for local changes only. A
 // directory that cannot be examined counts as local.
 func EventsDelivered(dir string) (fsType string, ok bool) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
+	t, remote, err := fsutil.RemoteFS(dir)
+	if err != nil {
 		return "", true
 	}
-	fsType = fmt.Sprintf("%#x", st.Type)
-	switch int64(st.Type) {
-	case unix.NFS_SUPER_MAGIC, unix.SMB_SUPER_MAGIC, unix.SMB2_SUPER_MAGIC, unix.CIFS_SUPER_MAGIC,
-		unix.FUSE_SUPER_MAGIC, unix.V9FS_MAGIC, unix.CEPH_SUPER_MAGIC:
-		return fsType, false
-	}
-	return fsType, true
+	return fmt.Sprintf("%#x", t), !remote
 }
 
 // Hidden is the usual Ignore: dot-files are temporary files (a submitter's

@@ -2,13 +2,12 @@ package hyper2kvm
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 	"github.com/hypersdk/hyperagent/schema"
 )
@@ -30,15 +29,19 @@ func (c *Converter) CheckJobs(ctx context.Context, req plugins.CheckJobsRequest)
 		return plugins.CheckJobsResponse{}, err
 	}
 	resp := plugins.CheckJobsResponse{Consumer: cs.status(), Findings: map[string][]plugins.Finding{}}
+	// The output_dir is every job's: checked once.
+	outputs := cs.rootFindings(root{what: "the converter's output_dir", path: c.cfg.OutputDir, kind: "output",
+		roots: func(h *protocol.Heartbeat) []string { return h.OutputRoots }, elsewhere: "set output_dir under one of them"})
 	for _, j := range req.Jobs {
-		if f := c.checkJob(cs, resp.Consumer, j); len(f) > 0 {
+		if f := c.checkJob(cs, resp.Consumer, j, outputs); len(f) > 0 {
 			resp.Findings[j.Address] = f
 		}
 	}
 	return resp, nil
 }
 
-func (c *Converter) checkJob(cs *consumers, st plugins.ConsumerStatus, j plugins.JobCheck) []plugins.Finding {
+// outputs are the findings about the converter's output_dir.
+func (c *Converter) checkJob(cs *consumers, st plugins.ConsumerStatus, j plugins.JobCheck, outputs []plugins.Finding) []plugins.Finding {
 	if !st.Live {
 		return []plugins.Finding{{Severity: plugins.SeverityError,
 			Summary: fmt.Sprintf("no live consumer serves %s: %s", c.cfg.WorkflowDir, st.Detail),
@@ -56,9 +59,7 @@ func (c *Converter) checkJob(cs *consumers, st plugins.ConsumerStatus, j plugins
 		out = append(out, cs.rootFindings(root{what: "the export directory", path: j.ExportDir, kind: "input",
 			roots: func(h *protocol.Heartbeat) []string { return h.InputRoots }, elsewhere: "set export.dir under one of them"})...)
 	}
-	out = append(out, cs.rootFindings(root{what: "the converter's output_dir", path: c.cfg.OutputDir, kind: "output",
-		roots: func(h *protocol.Heartbeat) []string { return h.OutputRoots }, elsewhere: "set output_dir under one of them"})...)
-	return out
+	return append(out, outputs...)
 }
 
 // stage is a pipeline stage a job asks for, with the capability a worker
@@ -138,28 +139,14 @@ func (cs *consumers) rootFindings(r root) []plugins.Finding {
 		Detail:  fix}}
 }
 
-// resolveLoose resolves symlinks in the deepest part of p that exists, as
-// the worker does for its roots and outputs; the rest, created later, is
-// kept as written. The export directory may not exist yet at plan time.
+// resolveLoose resolves p as the worker resolves an output directory
+// (fsutil.ResolveExisting); p as written when that fails. The export
+// directory may not exist yet at plan time.
 func resolveLoose(p string) string {
-	p = filepath.Clean(p)
-	existing, rest := p, ""
-	for {
-		if _, err := os.Lstat(existing); err == nil || !errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		parent := filepath.Dir(existing)
-		if parent == existing {
-			return p
-		}
-		rest = filepath.Join(filepath.Base(existing), rest)
-		existing = parent
+	if r, err := fsutil.ResolveExisting(p); err == nil {
+		return r
 	}
-	real, err := filepath.EvalSymlinks(existing)
-	if err != nil {
-		return p
-	}
-	return filepath.Join(real, rest)
+	return filepath.Clean(p)
 }
 
 // codecFindings warns, for a job that asks for compressed output, about

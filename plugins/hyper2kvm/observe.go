@@ -62,7 +62,7 @@ func (c *Converter) observe(ctx context.Context, sc *scanResult, q plugins.JobQu
 		obs.State, obs.Since, obs.Claimed = plugins.JobProcessing, f.changed(), true
 		// hyperagent's worker renews a lease beside the job while it works
 		// on it: that is progress, and a long conversion is not a stall.
-		if fi, err := os.Stat(filepath.Join(filepath.Dir(f.path), "."+f.name+".lease")); err == nil && fi.ModTime().After(obs.Since) {
+		if fi, err := os.Stat(filepath.Join(filepath.Dir(f.path), protocol.LeaseName(f.name))); err == nil && fi.ModTime().After(obs.Since) {
 			obs.Since = fi.ModTime()
 		}
 		c.stall(&obs, "processing", unit)

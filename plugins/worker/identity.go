@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"os"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -63,14 +62,11 @@ func trustIdentity(path string, fi os.FileInfo, want protocol.FileIdentity) stri
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
 		return fmt.Sprintf("the file is writable by others than its owner (mode %v)", perm)
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
+	switch t, remote, err := fsutil.RemoteFS(path); {
+	case err != nil:
 		return fmt.Sprintf("its filesystem cannot be examined: %v", err)
-	}
-	switch int64(st.Type) {
-	case unix.NFS_SUPER_MAGIC, unix.SMB_SUPER_MAGIC, unix.SMB2_SUPER_MAGIC, unix.CIFS_SUPER_MAGIC,
-		unix.FUSE_SUPER_MAGIC, unix.V9FS_MAGIC, unix.CEPH_SUPER_MAGIC:
-		return fmt.Sprintf("it is on a network or user-space filesystem (type %#x)", st.Type)
+	case remote:
+		return fmt.Sprintf("it is on a network or user-space filesystem (type %#x)", t)
 	}
 	return ""
 }

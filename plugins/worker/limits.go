@@ -3,11 +3,8 @@ package worker
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
@@ -50,9 +47,9 @@ func diskTooLarge(size, limit int64) error {
 
 // readJobFile reads the job file at path, at most limit bytes of it,
 // without following a symlink and without blocking on a FIFO: whatever
-// sits in the queue is looked at with lstat first, opened with O_NOFOLLOW
-// and O_NONBLOCK (in case it was swapped since), and read only if the open
-// file is regular.
+// sits in the queue is looked at with lstat first (to say what it is),
+// then read with fsutil.ReadRegular (O_NOFOLLOW, O_NONBLOCK, only if the
+// open file is regular, in case it was swapped since).
 func readJobFile(path string, limit int64) ([]byte, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
@@ -61,27 +58,15 @@ func readJobFile(path string, limit int64) ([]byte, error) {
 	if err := regularJobFile(fi); err != nil {
 		return nil, err
 	}
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("read job file: %w", &os.PathError{Op: "open", Path: path, Err: err})
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
-		return nil, fmt.Errorf("read job file: %w", err)
-	}
-	if err := regularJobFile(fi); err != nil {
-		return nil, err
-	}
-	if fi.Size() > limit {
-		return nil, manifestTooLarge(fi.Size(), limit)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read job file: %w", err)
-	}
-	if int64(len(data)) > limit { // grew since the stat
+	data, err := fsutil.ReadRegular(path, limit)
+	var big *fsutil.TooLargeError
+	switch {
+	case errors.As(err, &big) && big.Grew:
 		return nil, &limitError{fmt.Sprintf("job file grew past the limit of %d bytes (-max-manifest-bytes) while it was read", limit)}
+	case errors.As(err, &big):
+		return nil, manifestTooLarge(big.Size, limit)
+	case err != nil:
+		return nil, fmt.Errorf("read job file: %w", err)
 	}
 	return data, nil
 }

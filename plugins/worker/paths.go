@@ -1,13 +1,13 @@
 package worker
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
@@ -71,27 +71,17 @@ func (w *Worker) outputDir(dir string) (string, error) {
 	}
 	// Resolve the deepest part that exists; the rest will be created as
 	// plain directories, which cannot lead anywhere else.
-	existing, rest := dir, ""
-	for {
-		if _, err := os.Lstat(existing); err == nil {
-			break
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("output directory %q: %w", dir, err)
-		}
-		rest = filepath.Join(filepath.Base(existing), rest)
-		existing = filepath.Dir(existing)
-	}
-	real, err := filepath.EvalSymlinks(existing)
+	want, err := fsutil.ResolveExisting(dir)
 	if err != nil {
 		return "", fmt.Errorf("output directory %q: %w", dir, err)
 	}
-	if want := filepath.Join(real, rest); !under(want, w.outRoots) {
+	if !under(want, w.outRoots) {
 		return "", fmt.Errorf("output directory %q resolves to %q, outside every -output-root (%s)", dir, want, strings.Join(w.outRoots, ", "))
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("output directory: %w", err)
 	}
-	real, err = filepath.EvalSymlinks(dir)
+	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return "", fmt.Errorf("output directory %q: %w", dir, err)
 	}

@@ -47,10 +47,7 @@ func Suspend(st *reconcile.State, list []addrs.Migration, all bool, known func(s
 		}
 		ms := st.Migrations[addr]
 		if ms == nil {
-			ms = &reconcile.MigrationState{Address: addr, CreatedAt: now}
-			if id := reconcile.IdentityFor(st, addr); id != addr {
-				ms.Origin = id
-			}
+			ms = reconcile.NewRecord(st, addr, now)
 			st.Migrations[addr] = ms
 		}
 		t := now
