@@ -318,7 +318,11 @@ type JobObservation struct {
 	// attempt is never queued beside it.
 	Claimed bool
 	Error   string   // for failed jobs
-	Outputs []Output // for succeeded jobs, sized and sha256'd
+	// Outputs, for succeeded jobs, are sized; SHA256 is set when the
+	// converter reports one, and computed by the engine otherwise, in the
+	// migration's own await step: hashing a large output never holds back
+	// the notice of other jobs.
+	Outputs []Output
 }
 
 // Output is a converted disk.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/hypersdk/hyperagent/plugins"
+	"github.com/hypersdk/hyperagent/plugins/fsutil"
 )
 
 // export claims the migration's export directory, records the intent,
@@ -223,6 +225,11 @@ func (ch *change) await(ctx context.Context, s Step) error {
 	if err != nil {
 		return err
 	}
+	if obs.State == plugins.JobSucceeded {
+		if obs.Outputs, err = sumOutputs(ctx, obs.Outputs); err != nil {
+			return err
+		}
+	}
 	record := func() error {
 		return r.update(a, func(ms *MigrationState) {
 			if ms.Job != nil {
@@ -262,6 +269,25 @@ func (ch *change) await(ctx context.Context, s Step) error {
 		return fmt.Errorf("job %s stalled: %s", q.JobID, obs.Detail)
 	}
 	return werr
+}
+
+// sumOutputs fills in the sha256 of each output whose converter did not
+// report one (plugins.JobObservation): read here, in the migration's own
+// step, rather than in the poller's round, where one large output would
+// hold back the notice of every other job. The size is the bytes hashed.
+func sumOutputs(ctx context.Context, outs []plugins.Output) ([]plugins.Output, error) {
+	outs = slices.Clone(outs)
+	for i, o := range outs {
+		if o.SHA256 != "" {
+			continue
+		}
+		sum, n, err := fsutil.SHA256File(ctx, o.Path, nil)
+		if err != nil {
+			return nil, fmt.Errorf("output %s of disk %s: %w", o.Path, o.DiskID, err)
+		}
+		outs[i].SHA256, outs[i].Size = sum, n
+	}
+	return outs, nil
 }
 
 func (ch *change) define(ctx context.Context, s Step) error {

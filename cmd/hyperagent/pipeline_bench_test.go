@@ -146,6 +146,8 @@ func benchPipelineOnce(b *testing.B, n, diskMiB int, compress bool) {
 	b.ReportMetric(whole.Seconds()/sum.Seconds(), "apply/sum")
 	b.ReportMetric(applyCPU.Seconds(), "apply-cpu-s")
 	b.ReportMetric((cpu[0] + cpu[1] + cpu[2]).Seconds(), "stages-cpu-s")
+	b.ReportMetric(cpu[0].Seconds(), "export-cpu-s")
+	b.ReportMetric(cpu[1].Seconds(), "convert-cpu-s")
 	b.ReportMetric(f.firstStep.Seconds(), "plan-s")
 	b.ReportMetric(f.exportIdle.Seconds(), "export-idle-s")
 	b.ReportMetric(f.firstConvert.Seconds(), "first-convert-s")

@@ -2,8 +2,6 @@ package files
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -159,14 +157,6 @@ func (c *hashCache) save() error {
 }
 
 func hashFile(ctx context.Context, path string, progress func(int64)) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := fsutil.CopyContext(ctx, h, f, progress); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum, _, err := fsutil.SHA256File(ctx, path, progress)
+	return sum, err
 }

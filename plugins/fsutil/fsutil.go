@@ -2,6 +2,8 @@ package fsutil
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -84,6 +86,22 @@ func CopyContext(ctx context.Context, w io.Writer, r io.Reader, progress func(do
 			return n, rerr
 		}
 	}
+}
+
+// SHA256File reads the file at path whole and returns its sha256 (lower-
+// case hex) and the bytes read, stopping when ctx ends; progress as for
+// CopyContext.
+func SHA256File(ctx context.Context, path string, progress func(done int64)) (sum string, n int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if n, err = CopyContext(ctx, h, f, progress); err != nil {
+		return "", n, fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // FormatBytes shows a byte count in binary units: 512 B, 1.5 MiB, 10.0 GiB.

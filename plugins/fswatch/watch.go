@@ -44,6 +44,11 @@ type Options struct {
 	// seen at once, and a stream still makes at most one call per Debounce.
 	// For a watcher that someone waits on (a job's sidecar landing).
 	Leading bool
+	// Urgent says which paths' events call changed at once whatever the
+	// window: what someone waits on (a job landing in processed/), which
+	// a busy directory's other events must not put off. The call covers
+	// the events gathered before it. nil: none is.
+	Urgent func(path string) bool
 	// Resync calls changed on this period whatever the events (0: never).
 	Resync time.Duration
 	// NoEvents runs on the resync alone, as where no events come.
@@ -120,6 +125,10 @@ func Watch(ctx context.Context, o Options, changed func(Trigger)) error {
 			}
 			if ev.Has(fsnotify.Create) {
 				w.maybeAdd(ev.Name)
+			}
+			if o.Urgent != nil && o.Urgent(ev.Name) {
+				fire(TriggerEvents)
+				continue
 			}
 			if o.Leading {
 				if settle == nil {

@@ -152,6 +152,26 @@ func TestLeadingThrottlesAStream(t *testing.T) {
 	}
 }
 
+// TestUrgentCallsWithinTheWindow: with Leading and a window longer than
+// wait's bound, an event on an urgent path still calls at once, while an
+// ordinary event in the window waits for its end.
+func TestUrgentCallsWithinTheWindow(t *testing.T) {
+	dir := t.TempDir()
+	urgent := func(path string) bool { return filepath.Base(path) == "landed" }
+	c := start(t, Options{Dirs: []string{dir}, Debounce: 30 * time.Second, Leading: true, Urgent: urgent})
+	write(t, filepath.Join(dir, "first"))
+	c.wait(t, "the first change (leading edge)")
+	write(t, filepath.Join(dir, "ordinary"))
+	time.Sleep(200 * time.Millisecond)
+	if n := c.count(); n != 1 {
+		t.Fatalf("%d calls after an ordinary event inside the window, want 1 (it waits for the window)", n)
+	}
+	write(t, filepath.Join(dir, "landed"))
+	if tr := c.wait(t, "an urgent event inside the window"); tr != TriggerEvents {
+		t.Fatalf("trigger %s, want events", tr)
+	}
+}
+
 func TestIgnoredAndRecursive(t *testing.T) {
 	root := t.TempDir()
 	c := start(t, Options{Dirs: []string{root}, Recursive: true, Ignore: Hidden, Debounce: 20 * time.Millisecond})

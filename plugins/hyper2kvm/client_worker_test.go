@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
@@ -136,8 +135,9 @@ func TestClientAgainstWorker(t *testing.T) {
 	}
 	out := obs.Outputs[0]
 	wantPath := filepath.Join(f.out, id, "disk0.qcow2")
-	sum, size := sha(t, wantPath)
-	if diff := cmp.Diff(plugins.Output{DiskID: "disk0", Path: wantPath, Format: "qcow2", Size: size, SHA256: sum}, out); diff != "" {
+	_, size := sha(t, wantPath)
+	// Sized, not hashed: the engine hashes in the migration's await step.
+	if diff := cmp.Diff(plugins.Output{DiskID: "disk0", Path: wantPath, Format: "qcow2", Size: size}, out); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
 	if b, err := exec.Command("qemu-img", "compare", "-f", "raw", "-F", "qcow2", disk.Path, wantPath).CombinedOutput(); err != nil {
@@ -157,11 +157,9 @@ func TestClientAgainstWorker(t *testing.T) {
 	if e, _ := os.ReadDir(filepath.Join(f.wf, protocol.DirQueued)); len(e) != 0 {
 		t.Errorf("resubmitting a finished job queued it again: %v", e)
 	}
-	// The hash is cached by path+size+mtime: a changed output is rehashed.
-	now := time.Now().Add(time.Minute)
+	// Each observation sizes the output anew.
 	os.WriteFile(wantPath, []byte("tampered"), 0o644)
-	os.Chtimes(wantPath, now, now)
-	if got := f.observe(t, id)[id].Outputs[0]; got.SHA256 == sum || got.Size != 8 {
-		t.Errorf("a changed output was not rehashed: %+v", got)
+	if got := f.observe(t, id)[id].Outputs[0]; got.Size != 8 {
+		t.Errorf("a changed output was not sized again: %+v", got)
 	}
 }

@@ -30,9 +30,8 @@ type Converter struct {
 	units   UnitStateReader
 	now     func() time.Time
 
-	mu     sync.Mutex
-	hashes map[hashKey]string                // sha256 of outputs by path+size+mtime
-	provs  map[provKey]plugins.JobProvenance // what each job file records
+	mu    sync.Mutex
+	provs map[provKey]plugins.JobProvenance // what each job file records
 }
 
 var (
@@ -70,7 +69,7 @@ func New(cfg Config, log hclog.Logger, opts ...Option) (*Converter, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	c := &Converter{cfg: cfg, timeout: timeout, log: log, units: systemdUnits{}, now: time.Now, hashes: map[hashKey]string{},
+	c := &Converter{cfg: cfg, timeout: timeout, log: log, units: systemdUnits{}, now: time.Now,
 		provs: map[provKey]plugins.JobProvenance{}}
 	for _, o := range opts {
 		o(c)

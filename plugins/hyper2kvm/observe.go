@@ -108,7 +108,7 @@ func (c *Converter) observeProcessed(ctx context.Context, f *jobFile, obs plugin
 		obs.State, obs.Error = plugins.JobFailed, oc.Error
 		return obs, nil
 	}
-	outs, err := c.outputs(ctx, f, oc)
+	outs, err := c.outputs(f, oc)
 	if err != nil {
 		obs.State, obs.Error = plugins.JobFailed, "reported success, but "+err.Error()
 		return obs, nil

@@ -1,23 +1,18 @@
 package hyper2kvm
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
-	"time"
 
 	"github.com/hypersdk/hyperagent/plugins"
 	"github.com/hypersdk/hyperagent/plugins/fsutil"
 	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
-// outputs lists a succeeded job's converted disks, each checked to exist,
-// sized and sha256'd. A full report names them; for a legacy short report
+// outputs lists a succeeded job's converted disks, each checked to exist
+// and sized. A full report names them; for a legacy short report
 // they are found under output.directory by the manifest's disk ids.
-func (c *Converter) outputs(ctx context.Context, f *jobFile, oc protocol.Outcome) ([]plugins.Output, error) {
+func (c *Converter) outputs(f *jobFile, oc protocol.Outcome) ([]plugins.Output, error) {
 	var arts []protocol.Artifact
 	if oc.Full {
 		arts = oc.Artifacts
@@ -40,11 +35,11 @@ func (c *Converter) outputs(ctx context.Context, f *jobFile, oc protocol.Outcome
 		if a.Type != "" && a.Type != "converted_disk" {
 			continue
 		}
-		sum, size, err := c.hash(ctx, a.Path)
+		size, err := sized(a.Path)
 		if err != nil {
 			return nil, fmt.Errorf("output %s of disk %s: %w", a.Path, a.DiskID, err)
 		}
-		outs = append(outs, plugins.Output{DiskID: a.DiskID, Path: a.Path, Format: a.Format, Size: size, SHA256: sum, BootOrder: a.BootOrderHint})
+		outs = append(outs, plugins.Output{DiskID: a.DiskID, Path: a.Path, Format: a.Format, Size: size, BootOrder: a.BootOrderHint})
 	}
 	if len(outs) == 0 {
 		return nil, fmt.Errorf("no converted disk found")
@@ -52,52 +47,16 @@ func (c *Converter) outputs(ctx context.Context, f *jobFile, oc protocol.Outcome
 	return outs, nil
 }
 
-type hashKey struct {
-	path  string
-	size  int64
-	mtime time.Time
-}
-
-// hash returns the file's sha256 (hex) and size, computed once per
-// path+size+mtime: observation runs often, and outputs are large.
-func (c *Converter) hash(ctx context.Context, path string) (string, int64, error) {
+// sized returns the size of the output at path, which must be a regular
+// file. Its sha256 is the engine's to compute (plugins.JobObservation),
+// once, in the migration's await step.
+func sized(path string) (int64, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return "", 0, err
+		return 0, err
 	}
 	if !fi.Mode().IsRegular() {
-		return "", 0, fmt.Errorf("not a regular file")
+		return 0, fmt.Errorf("not a regular file")
 	}
-	key := hashKey{path, fi.Size(), fi.ModTime()}
-	c.mu.Lock()
-	sum, ok := c.hashes[key]
-	c.mu.Unlock()
-	if ok {
-		return sum, fi.Size(), nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	buf := make([]byte, 1<<20)
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", 0, err
-		}
-		n, err := f.Read(buf)
-		h.Write(buf[:n])
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return "", 0, err
-		}
-	}
-	sum = hex.EncodeToString(h.Sum(nil))
-	c.mu.Lock()
-	c.hashes[key] = sum
-	c.mu.Unlock()
-	return sum, fi.Size(), nil
+	return fi.Size(), nil
 }

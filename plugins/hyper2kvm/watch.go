@@ -2,9 +2,12 @@ package hyper2kvm
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hypersdk/hyperagent/plugins/fswatch"
+	"github.com/hypersdk/hyperagent/plugins/hyper2kvm/protocol"
 )
 
 // watchWindow: a sidecar landing is what apply and the agent wait for, so
@@ -19,9 +22,22 @@ const watchWindow = 20 * time.Millisecond
 // changed, through the shared watch loop (plugins/fswatch): the workflow
 // directory and every directory under it (job directories, date folders
 // as they appear), dot-files and dot-directories (temp files, workers'
-// heartbeats) ignored. It runs until ctx ends. Events are hints: NFS
-// delivers none, so callers also re-observe on a timer.
+// heartbeats) ignored. A job landing (a file under processed/ or
+// failed/) calls at once, never put off by the window that other jobs'
+// submissions and claims keep busy. It runs until ctx ends. Events are
+// hints: NFS delivers none, so callers also re-observe on a timer.
 func (c *Converter) Watch(ctx context.Context, changed func()) error {
 	return fswatch.Watch(ctx, fswatch.Options{Dirs: []string{c.cfg.WorkflowDir}, Recursive: true, Ignore: fswatch.Hidden,
-		Debounce: watchWindow, Leading: true, Log: c.log.Named("watch")}, func(fswatch.Trigger) { changed() })
+		Debounce: watchWindow, Leading: true, Urgent: c.landing, Log: c.log.Named("watch")}, func(fswatch.Trigger) { changed() })
+}
+
+// landing says whether path is under the processed/ or failed/ tree: a
+// job ending, which apply and the agent wait for.
+func (c *Converter) landing(path string) bool {
+	rel, err := filepath.Rel(c.cfg.WorkflowDir, path)
+	if err != nil {
+		return false
+	}
+	top, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
+	return top == protocol.DirProcessed || top == protocol.DirFailed
 }

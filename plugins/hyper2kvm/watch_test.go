@@ -72,6 +72,26 @@ func TestWatch(t *testing.T) {
 	}
 }
 
+// TestLandingIsUrgent: files under processed/ and failed/ are job
+// landings, which the watch reports at once; the queue, processing/ and
+// names outside the workflow directory are not.
+func TestLandingIsUrgent(t *testing.T) {
+	f := newFixture(t)
+	for path, want := range map[string]bool{
+		filepath.Join(f.wf, "processed", "2026-11-23", "j.json.report.json"): true,
+		filepath.Join(f.wf, "processed", "2026-11-23"):                       true,
+		filepath.Join(f.wf, "failed", "j.json.error.json"):                   true,
+		filepath.Join(f.wf, "to_be_processed", "j.json"):                     false,
+		filepath.Join(f.wf, "processing", "j.json"):                          false,
+		filepath.Join(f.wf, "processedx", "j.json"):                          false,
+		filepath.Join(filepath.Dir(f.wf), "processed", "j.json"):             false,
+	} {
+		if got := f.c.landing(path); got != want {
+			t.Errorf("landing(%s) = %v, want %v", path, got, want)
+		}
+	}
+}
+
 // TestFactory: the block's config decodes into a working converter; a bad
 // attribute value is refused terminally, marked with the attribute (the CLI
 // shows it at its file:line) and without the block's address (the plugin

@@ -155,17 +155,10 @@ func fileFacts(ctx context.Context, path, want string) (plugins.File, error) {
 
 // verifyFile hashes path and compares with want when want is set.
 func verifyFile(ctx context.Context, path, want string) (plugins.File, error) {
-	f, err := os.Open(path)
+	got, n, err := fsutil.SHA256File(ctx, path, nil)
 	if err != nil {
 		return plugins.File{}, fmt.Errorf("verify %s: %w", path, err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := fsutil.CopyContext(ctx, h, f, nil)
-	if err != nil {
-		return plugins.File{}, fmt.Errorf("hash %s: %w", path, err)
-	}
-	got := hex.EncodeToString(h.Sum(nil))
 	if want != "" && got != want {
 		return plugins.File{}, plugins.Terminal(fmt.Errorf("%s: sha256 %s, want %s", path, got, want))
 	}
