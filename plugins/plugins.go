@@ -317,7 +317,7 @@ type JobObservation struct {
 	// stalled claimed job may still be running somewhere, and a second
 	// attempt is never queued beside it.
 	Claimed bool
-	Error   string   // for failed jobs
+	Error   string // for failed jobs
 	// Outputs, for succeeded jobs, are sized; SHA256 is set when the
 	// converter reports one, and computed by the engine otherwise, in the
 	// migration's own await step: hashing a large output never holds back
