@@ -29,32 +29,58 @@ func (r *run) write(addr string) error {
 	return nil
 }
 
-// update mutates the migration's record under the lock and returns once
-// state holding that change is written. Whole-state writes are shared
-// (a group commit): a migration whose change was made while another's
-// write was under way waits for the lock, and finds its change already
-// written by whichever waiter wrote next, so that migrations finishing
-// steps at the same time wait for one fsync, not one each. On a shared
-// store each record is written alone, under its claim.
+// update changes the migration's record with fn and returns once state
+// holding that change is written. Whole-state writes are shared (a group
+// commit): the change is queued without waiting for the write under way,
+// and whichever waiter takes the lock next applies every change queued
+// meanwhile, in order, and writes them in one go; the others find their
+// change written. So steps ending while a write is under way wait for it
+// and one more, not one write each. On a shared store each record is
+// changed and written alone, under its claim.
 func (r *run) update(addr string, fn func(ms *MigrationState)) error {
-	r.mu.Lock()
-	ms := r.st.Migrations[addr]
-	fn(ms)
-	ms.UpdatedAt = r.e.now()
 	if r.shared {
+		r.mu.Lock()
 		defer r.mu.Unlock()
+		ms := r.st.Migrations[addr]
+		fn(ms)
+		ms.UpdatedAt = r.e.now()
 		return r.write(addr)
 	}
-	r.updates++
-	mine := r.updates
-	r.mu.Unlock()
+	r.queueMu.Lock()
+	r.queue = append(r.queue, queuedUpdate{addr: addr, fn: fn})
+	r.queued++
+	mine := r.queued
+	r.queueMu.Unlock()
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.written >= mine {
 		return nil
 	}
+	r.applyQueued()
 	return r.write(addr)
+}
+
+// queuedUpdate is a change update has queued and not yet applied.
+type queuedUpdate struct {
+	addr string
+	fn   func(ms *MigrationState)
+}
+
+// applyQueued applies the changes queued so far to st, in the order they
+// were queued. The caller holds r.mu.
+func (r *run) applyQueued() {
+	r.queueMu.Lock()
+	batch, upto := r.queue, r.queued
+	r.queue = nil
+	r.queueMu.Unlock()
+	now := r.e.now()
+	for _, u := range batch {
+		ms := r.st.Migrations[u.addr]
+		u.fn(ms)
+		ms.UpdatedAt = now
+	}
+	r.updates = upto
 }
 
 // record returns a copy of the migration's record, read under the lock

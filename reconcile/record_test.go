@@ -85,3 +85,75 @@ func TestUpdateReturnsOnceWritten(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdatesQueueDuringAWrite: while one write is under way (held here
+// in the store's observer, which runs inside the write), the changes of
+// other migrations are queued without waiting for it, and the next write
+// holds all of them: eight updates, two writes.
+func TestUpdatesQueueDuringAWrite(t *testing.T) {
+	store, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Lock("test"); err != nil {
+		t.Fatal(err)
+	}
+	defer store.Unlock()
+	const n = 8
+	st := NewState()
+	for i := range n {
+		a := fmt.Sprintf("migration.m%d", i)
+		st.Migrations[a] = &MigrationState{Address: a}
+	}
+	hold, release := make(chan struct{}), make(chan struct{})
+	var writes atomic.Int64
+	store.Observe(func(*State) {
+		if writes.Add(1) == 1 {
+			close(hold)
+			<-release
+		}
+	})
+	r := newRun(&Engine{Store: store, Plugins: &plugins.Set{}, Now: time.Now}, st, &Plan{}, ApplyOptions{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := r.update("migration.m0", func(ms *MigrationState) { ms.Attempts = 1 }); err != nil {
+			t.Error(err)
+		}
+	})
+	<-hold // the first write is under way
+	for i := 1; i < n; i++ {
+		a := fmt.Sprintf("migration.m%d", i)
+		wg.Go(func() {
+			if err := r.update(a, func(ms *MigrationState) { ms.Attempts = 1 }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		r.queueMu.Lock()
+		queued := r.queued
+		r.queueMu.Unlock()
+		if queued == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(release)
+			wg.Wait()
+			t.Fatalf("%d of %d changes queued while a write was under way: they waited for it", queued, n)
+		}
+	}
+	close(release)
+	wg.Wait()
+	final, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for a, ms := range final.Migrations {
+		if ms.Attempts != 1 {
+			t.Errorf("%s: not written", a)
+		}
+	}
+	if final.Serial != 2 {
+		t.Errorf("serial %d: want 2 writes for %d updates, the second holding the seven queued during the first", final.Serial, n)
+	}
+}

@@ -27,9 +27,14 @@ type run struct {
 	limits map[string]chan struct{}
 	// caps are the limits' sizes, by plugin instance.
 	caps map[string]int
-	// updates counts the changes update made to st, written how many of
-	// them the last successful whole-state write held (both guarded by mu).
+	// updates counts the changes update applied to st, written how many
+	// of them the last successful whole-state write held (both guarded by
+	// mu); queue holds the changes queued and not applied yet, queued
+	// counts every change queued (both guarded by queueMu).
 	updates, written uint64
+	queueMu          sync.Mutex
+	queue            []queuedUpdate
+	queued           uint64
 	pollMu           sync.Mutex
 	pollers          map[string]*jobPoller
 
