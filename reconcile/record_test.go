@@ -20,23 +20,11 @@ import (
 func TestUpdateReturnsOnceWritten(t *testing.T) {
 	for _, observed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("observed=%v", observed), func(t *testing.T) {
-			store, err := OpenStore(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := store.Lock("test"); err != nil {
-				t.Fatal(err)
-			}
-			defer store.Unlock()
+			const n, rounds = 16, 20
+			store, st := lockedStoreWith(t, n)
 			var observedWrites atomic.Int64
 			if observed {
 				store.Observe(func(*State) { observedWrites.Add(1) })
-			}
-			const n, rounds = 16, 20
-			st := NewState()
-			for i := range n {
-				a := fmt.Sprintf("migration.m%d", i)
-				st.Migrations[a] = &MigrationState{Address: a}
 			}
 			r := newRun(&Engine{Store: store, Plugins: &plugins.Set{}, Now: time.Now}, st, &Plan{}, ApplyOptions{})
 			var wg sync.WaitGroup
@@ -91,20 +79,8 @@ func TestUpdateReturnsOnceWritten(t *testing.T) {
 // other migrations are queued without waiting for it, and the next write
 // holds all of them: eight updates, two writes.
 func TestUpdatesQueueDuringAWrite(t *testing.T) {
-	store, err := OpenStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Lock("test"); err != nil {
-		t.Fatal(err)
-	}
-	defer store.Unlock()
 	const n = 8
-	st := NewState()
-	for i := range n {
-		a := fmt.Sprintf("migration.m%d", i)
-		st.Migrations[a] = &MigrationState{Address: a}
-	}
+	store, st := lockedStoreWith(t, n)
 	hold, release := make(chan struct{}), make(chan struct{})
 	var writes atomic.Int64
 	store.Observe(func(*State) {
@@ -156,4 +132,25 @@ func TestUpdatesQueueDuringAWrite(t *testing.T) {
 	if final.Serial != 2 {
 		t.Errorf("serial %d: want 2 writes for %d updates, the second holding the seven queued during the first", final.Serial, n)
 	}
+}
+
+// lockedStoreWith opens a local store in a temporary directory, holds its
+// lock until the test ends, and returns it with a state of n records,
+// migration.m0 to m<n-1>.
+func lockedStoreWith(t *testing.T, n int) (*Store, *State) {
+	t.Helper()
+	store, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Lock("test"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Unlock() })
+	st := NewState()
+	for i := range n {
+		a := fmt.Sprintf("migration.m%d", i)
+		st.Migrations[a] = &MigrationState{Address: a}
+	}
+	return store, st
 }
