@@ -66,9 +66,10 @@ func (a *Agent) loadConfig(ctx context.Context, log hclog.Logger) {
 		log.Info("configuration loaded", "digest", cfg.Digest[:12], "migrations", len(cfg.Migrations))
 	}
 	a.ws = a.watchWorkspace(ctx, key, w)
-	// Every state a pass loads or writes: what the notifications are
-	// derived from.
+	// Every state a pass loads or writes, and every record it writes
+	// alone (PostgreSQL): what the notifications are derived from.
 	w.Store.Observe(a.notify.State)
+	w.Store.ObserveRecords(a.notify.Record)
 	a.notify.Configure(notifyDir(cfg, w), cfg.Notify)
 	et := &editTarget{cfg: cfg, stateDir: a.o.StateDir, inConfig: map[string]bool{}}
 	for _, m := range cfg.Migrations {

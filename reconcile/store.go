@@ -40,8 +40,10 @@ type Store struct {
 	// base is the stored state as this Store last loaded or wrote it; a
 	// write is refused unless the backend still holds it.
 	base *Version
-	// observe sees every state loaded or written (Observe).
-	observe func(*State)
+	// observe sees every state loaded or written (Observe);
+	// observeRecord every record written alone (ObserveRecords).
+	observe       func(*State)
+	observeRecord func(lineage, addr string, ms *MigrationState)
 }
 
 // Observe makes fn see every state this Store loads or writes, right
@@ -54,6 +56,19 @@ func (s *Store) Observe(fn func(st *State)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.observe = fn
+}
+
+// ObserveRecords makes fn see every record this Store writes alone
+// (WriteRecord, a store shared by several processes), right after the
+// write succeeded, as Observe does for whole states: the rest of the
+// writer's state may be older than the store's, so only the record
+// written is shown. ms is nil when the write deleted the record. fn runs
+// with the Store's lock held; it must not keep or change ms, nor call the
+// Store.
+func (s *Store) ObserveRecords(fn func(lineage, addr string, ms *MigrationState)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.observeRecord = fn
 }
 
 // OpenStore returns the local store in dir, creating the directory (0700).

@@ -106,6 +106,9 @@ func (s *Store) WriteRecord(st *State, addr string, jobLimit int) error {
 		return fmt.Errorf("writing the record of %s: %w", addr, err)
 	}
 	st.FormatVersion, st.Serial = StateFormatVersion, serial
+	if s.observeRecord != nil {
+		s.observeRecord(st.Lineage, addr, st.Migrations[addr])
+	}
 	return nil
 }
 

@@ -137,40 +137,60 @@ func (l *ledger) fromState(st *reconcile.State) []pending {
 	}
 	var out []pending
 	for a, ms := range st.Migrations {
-		sn := l.Migrations[a]
-		if sn == nil {
-			sn = &seen{}
-			l.Migrations[a] = sn
-		}
-		sn.updated = ms.UpdatedAt
-		var defined, failed time.Time
-		if ms.Domain != nil && ms.DefinedAt != nil {
-			defined = *ms.DefinedAt
-		}
-		if e := ms.LastError; e != nil && !strings.HasPrefix(e.Message, "interrupted: ") {
-			failed = e.At
-		}
-		if l.baseline {
-			sn.Migrated, sn.Failed = defined, failed
-			continue
-		}
-		if !defined.Equal(sn.Migrated) {
-			if defined.IsZero() {
-				sn.Migrated, l.dirty = defined, true
-			} else {
-				out = append(out, pending{ev: migratedEvent(st.Lineage, a, ms), commit: func() { sn.Migrated, l.dirty = defined, true }})
-			}
-		}
-		if !failed.Equal(sn.Failed) {
-			if failed.IsZero() {
-				sn.Failed, l.dirty = failed, true
-			} else {
-				out = append(out, pending{ev: failedEvent(st.Lineage, a, ms), commit: func() { sn.Failed, l.dirty = failed, true }})
-			}
-		}
+		out = append(out, l.check(st.Lineage, a, ms)...)
 	}
 	if l.baseline {
 		l.baseline, l.dirty, l.urgent = false, true, true
+	}
+	return out
+}
+
+// fromRecord is fromState for one record written alone (a store shared
+// by several processes): the transitions of that record. A record of
+// another campaign than the ledger's, or seen before the ledger took its
+// first state, or deleted, waits for the next whole state, which settles
+// those.
+func (l *ledger) fromRecord(campaign, addr string, ms *reconcile.MigrationState) []pending {
+	if ms == nil || campaign == "" || campaign != l.Campaign || l.baseline {
+		return nil
+	}
+	return l.check(campaign, addr, ms)
+}
+
+// check finds the transitions of one record that the ledger lacks; a
+// ledger that starts now takes them as notified.
+func (l *ledger) check(campaign, a string, ms *reconcile.MigrationState) []pending {
+	sn := l.Migrations[a]
+	if sn == nil {
+		sn = &seen{}
+		l.Migrations[a] = sn
+	}
+	sn.updated = ms.UpdatedAt
+	var defined, failed time.Time
+	if ms.Domain != nil && ms.DefinedAt != nil {
+		defined = *ms.DefinedAt
+	}
+	if e := ms.LastError; e != nil && !strings.HasPrefix(e.Message, "interrupted: ") {
+		failed = e.At
+	}
+	if l.baseline {
+		sn.Migrated, sn.Failed = defined, failed
+		return nil
+	}
+	var out []pending
+	if !defined.Equal(sn.Migrated) {
+		if defined.IsZero() {
+			sn.Migrated, l.dirty = defined, true
+		} else {
+			out = append(out, pending{ev: migratedEvent(campaign, a, ms), commit: func() { sn.Migrated, l.dirty = defined, true }})
+		}
+	}
+	if !failed.Equal(sn.Failed) {
+		if failed.IsZero() {
+			sn.Failed, l.dirty = failed, true
+		} else {
+			out = append(out, pending{ev: failedEvent(campaign, a, ms), commit: func() { sn.Failed, l.dirty = failed, true }})
+		}
 	}
 	return out
 }

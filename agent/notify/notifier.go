@@ -165,6 +165,19 @@ func (n *Notifier) State(st *reconcile.State) {
 	n.queue(n.led.fromState(st))
 }
 
+// Record queues the transitions of one record a store shared by several
+// processes wrote alone (reconcile.Store.ObserveRecords), as State does
+// for a whole state: so that on PostgreSQL a migration defined mid-pass
+// is told then, not when the pass ends and the agent reads the state.
+func (n *Notifier) Record(campaign, addr string, ms *reconcile.MigrationState) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.ready() {
+		return
+	}
+	n.queue(n.led.fromRecord(campaign, addr, ms))
+}
+
 // Planned queues the conditions a plan observed (failed or stalled jobs,
 // drift) that were not queued yet.
 func (n *Notifier) Planned(p *reconcile.Plan) {

@@ -612,3 +612,40 @@ func TestSettingsChangeRetriesAtOnce(t *testing.T) {
 	n.Configure(dir, []*schema.Webhook{hook("ops", good.srv.URL)})
 	eventually(t, "delivered to the new URL before the hour's backoff", func() bool { return len(good.acknowledged(t)) == 1 })
 }
+
+// TestRecordWrittenAlone: on a shared store the agent sees each record a
+// step writes alone (Record) before it sees the whole state after the
+// pass. A define told by Record is queued at once and not again when the
+// whole state shows it; a record of another campaign, a deleted one, or
+// one seen before any whole state is left to the next whole state, and
+// another host's record, older in this host's view, raises nothing.
+func TestRecordWrittenAlone(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	f := newFixture(t, t.TempDir(), hook("ops", rcv.srv.URL))
+	st := campaignState()
+	define(st, "migration.a", t0)
+	f.n.Record(campaign, "migration.a", st.Migrations["migration.a"]) // no whole state yet
+	if n := f.queued(); n != 0 {
+		t.Fatalf("%d queued before the first whole state, want none (it is the baseline)", n)
+	}
+	st = campaignState()
+	f.n.State(st) // the baseline: nothing done
+	define(st, "migration.a", t0.Add(time.Minute))
+	f.n.Record(campaign, "migration.a", st.Migrations["migration.a"])
+	if n := f.queued(); n != 1 {
+		t.Fatalf("%d queued after the define's record write, want 1 at once", n)
+	}
+	other := st.Clone()
+	define(other, "migration.b", t0.Add(2*time.Minute))
+	f.n.Record("another-campaign", "migration.b", other.Migrations["migration.b"])
+	f.n.Record(campaign, "migration.b", nil)
+	f.n.State(st) // after the pass: the same define, and b as this host last read it
+	if n := f.queued(); n != 1 {
+		t.Errorf("%d queued after the whole state, want still 1 (the define was told)", n)
+	}
+	eventually(t, "the define delivered", func() bool { return len(rcv.acknowledged(t)) == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if evs := rcv.acknowledged(t); len(evs) != 1 || evs[0].Address != "migration.a" || evs[0].Type != schema.NotifyMigrated {
+		t.Errorf("events %+v, want migration.a's define once", evs)
+	}
+}

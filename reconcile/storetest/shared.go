@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -219,8 +220,28 @@ func testRecordWrites(t *testing.T, open func() *reconcile.Store) {
 		t.Fatal(err)
 	}
 	st.Migrations["migration.p0a"].Attempts = 99
+	// The record observer (the agent's notifications) sees the record
+	// written, and only it.
+	type seenRecord struct {
+		lineage, addr string
+		attempts      int
+		deleted       bool
+	}
+	var seen []seenRecord
+	observe := func(lineage, addr string, ms *reconcile.MigrationState) {
+		r := seenRecord{lineage: lineage, addr: addr, deleted: ms == nil}
+		if ms != nil {
+			r.attempts = ms.Attempts
+		}
+		seen = append(seen, r)
+	}
+	a.ObserveRecords(observe)
+	b.ObserveRecords(observe)
 	if err := a.WriteRecord(st, "migration.p0a", 0); err != nil {
 		t.Fatal(err)
+	}
+	if want := []seenRecord{{st.Lineage, "migration.p0a", 99, false}}; !slices.Equal(seen, want) {
+		t.Fatalf("record observer saw %+v, want %+v", seen, want)
 	}
 	ms, moved, err := b.LoadRecord("migration.p0a")
 	if err != nil || !moved || ms.Attempts != 99 {
@@ -233,6 +254,9 @@ func testRecordWrites(t *testing.T, open func() *reconcile.Store) {
 	delete(st.Migrations, "migration.p1b")
 	if err := b.WriteRecord(st, "migration.p1b", 0); err != nil {
 		t.Fatalf("deleting a record: %v", err)
+	}
+	if len(seen) != 2 || seen[1] != (seenRecord{st.Lineage, "migration.p1b", 0, true}) {
+		t.Fatalf("record observer saw %+v, want the delete of migration.p1b second", seen)
 	}
 	got, err = closeAtEnd(t, open()).Load()
 	if err != nil || got.Migrations["migration.p1b"] != nil || got.Migrations["migration.p0a"].Attempts != 99 || got.Lineage != st.Lineage {
