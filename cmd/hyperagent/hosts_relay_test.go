@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hypersdk/hyperagent/reconcile/pgstate/pgtest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -57,23 +58,12 @@ func newPGRelay(t testing.TB, cs string) *pgRelay {
 		r.mu.Unlock()
 		os.RemoveAll(dir)
 	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", server)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			r.mu.Lock()
-			r.servers[s] = true
-			r.mu.Unlock()
-			go r.pipe(c, s)
-		}
-	}()
+	pgtest.Relay(ln, server, func(c, s net.Conn) {
+		r.mu.Lock()
+		r.servers[s] = true
+		r.mu.Unlock()
+		go r.pipe(c, s)
+	})
 	return r
 }
 

@@ -60,85 +60,105 @@ func (b *Backend) track(addr string, serial int64, d recordDigest) {
 	}
 }
 
-// WriteRecord writes one record as one transaction. It locks the
-// campaign's row, so that writes of every process are ordered and the
-// serial moves by one for each; checks the lineage and that the record
-// is stored at the serial this backend last saw (absent, if it saw
-// none); counts, for a JobLimit, the other records holding a slot of
-// the record's converter; then writes the record with the new serial
-// and its job slot, or deletes it.
+// WriteRecord writes one record as one transaction, in one round trip to
+// the server (a batch, which runs as one implicit transaction). It locks
+// the campaign's row, so that writes of every process are ordered and the
+// serial moves by one for each; reads the lineage, the record's stored
+// serial and, for a JobLimit, how many other records hold a slot of the
+// record's converter; then, in one statement whose conditions are those
+// same checks, moves the campaign's serial and writes the record with it
+// and its job slot, or deletes it. A check that fails writes nothing, and
+// the values read say which.
 func (b *Backend) WriteRecord(ctx context.Context, w reconcile.RecordWrite) (uint64, error) {
 	conn, err := b.sharedConn(ctx)
 	if err != nil {
 		return 0, err
 	}
 	var rec []byte
+	var recArg any // NULL for a delete
 	slot := w.Record.JobSlot()
 	if w.Record != nil {
 		if rec, err = json.Marshal(w.Record); err != nil {
 			return 0, fmt.Errorf("encoding the record of %s: %w", w.Address, err)
 		}
+		recArg = string(rec)
+	}
+	doc, err := emptyDoc(w.Lineage)
+	if err != nil {
+		return 0, err
 	}
 	known, seen := b.serials[w.Address]
-	var next int64
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		var lineage string
-		var serial int64
-		if err := tx.QueryRow(ctx, `SELECT lineage, serial FROM hyperagent_campaigns WHERE id = $1 FOR UPDATE`, b.campaign).
-			Scan(&lineage, &serial); err != nil {
+	limited := w.JobLimit > 0 && slot != ""
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT lineage, serial FROM hyperagent_campaigns WHERE id = $1 FOR UPDATE`, b.campaign)
+	batch.Queue(`SELECT serial FROM hyperagent_migrations WHERE campaign = $1 AND address = $2`, b.campaign, w.Address)
+	if limited {
+		batch.Queue(`SELECT count(*) FROM hyperagent_migrations WHERE campaign = $1 AND job_slot = $2 AND address <> $3`,
+			b.campaign, slot, w.Address)
+	}
+	change := `INSERT INTO hyperagent_migrations (campaign, address, serial, record, job_slot)
+			SELECT $1, $2, c.serial, $4::json, nullif($5::text, '') FROM c
+			ON CONFLICT (campaign, address) DO UPDATE SET serial = excluded.serial, record = excluded.record, job_slot = excluded.job_slot`
+	if w.Record == nil {
+		change = `DELETE FROM hyperagent_migrations m USING c WHERE m.campaign = $1 AND m.address = $2 AND $4::json IS NULL`
+	}
+	batch.Queue(`WITH c AS (
+			UPDATE hyperagent_campaigns SET serial = serial + 1, updated_at = now(),
+				lineage = CASE WHEN serial = 0 THEN $3::text ELSE lineage END,
+				doc = CASE WHEN serial = 0 THEN $6::json ELSE doc END
+			WHERE id = $1 AND (lineage = '' OR lineage = $3::text)
+				AND CASE WHEN $7::bool
+					THEN EXISTS (SELECT 1 FROM hyperagent_migrations WHERE campaign = $1 AND address = $2 AND serial = $8::bigint)
+					ELSE NOT EXISTS (SELECT 1 FROM hyperagent_migrations WHERE campaign = $1 AND address = $2) END
+				AND ($9::int = 0 OR coalesce($5::text, '') = ''
+					OR (SELECT count(*) FROM hyperagent_migrations WHERE campaign = $1 AND job_slot = $5::text AND address <> $2) < $9::int)
+			RETURNING serial
+		), w AS (`+change+`)
+		SELECT serial FROM c`,
+		b.campaign, w.Address, w.Lineage, recArg, slot, doc, seen, known, w.JobLimit)
+	var (
+		lineage         string
+		serial, stored  int64
+		exists, written bool
+		inFlight        int
+		next            int64
+	)
+	read := func() error {
+		br := conn.SendBatch(ctx, batch)
+		defer br.Close()
+		if err := br.QueryRow().Scan(&lineage, &serial); err != nil {
 			return err
 		}
-		if lineage != "" && lineage != w.Lineage {
-			return &reconcile.ConflictError{Where: b.where, Stored: reconcile.Version{Lineage: lineage, Serial: uint64(serial)},
-				Base: reconcile.Version{Lineage: w.Lineage, Serial: uint64(serial)}}
-		}
-		var stored int64
-		err := tx.QueryRow(ctx, `SELECT serial FROM hyperagent_migrations WHERE campaign = $1 AND address = $2`, b.campaign, w.Address).
-			Scan(&stored)
-		exists := err == nil
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		err := br.QueryRow().Scan(&stored)
+		if exists = err == nil; err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if exists != seen || (exists && stored != known) {
-			return &reconcile.ConflictError{Where: b.where, Address: w.Address,
-				Stored: reconcile.Version{Lineage: lineage, Serial: uint64(stored)}, Base: reconcile.Version{Lineage: w.Lineage, Serial: uint64(known)}}
-		}
-		if w.JobLimit > 0 && slot != "" {
-			var inFlight int
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM hyperagent_migrations WHERE campaign = $1 AND job_slot = $2 AND address <> $3`,
-				b.campaign, slot, w.Address).Scan(&inFlight); err != nil {
+		if limited {
+			if err := br.QueryRow().Scan(&inFlight); err != nil {
 				return err
 			}
-			if inFlight >= w.JobLimit {
-				return reconcile.ErrJobLimit
-			}
 		}
-		next = serial + 1
-		if w.Record == nil {
-			_, err = tx.Exec(ctx, `DELETE FROM hyperagent_migrations WHERE campaign = $1 AND address = $2`, b.campaign, w.Address)
-		} else {
-			_, err = tx.Exec(ctx, `INSERT INTO hyperagent_migrations (campaign, address, serial, record, job_slot)
-				VALUES ($1, $2, $3, $4::json, nullif($5, ''))
-				ON CONFLICT (campaign, address) DO UPDATE SET serial = excluded.serial, record = excluded.record, job_slot = excluded.job_slot`,
-				b.campaign, w.Address, next, string(rec), slot)
-		}
-		if err != nil {
+		err = br.QueryRow().Scan(&next)
+		if written = err == nil; err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if serial == 0 {
-			doc, err := emptyDoc(w.Lineage)
-			if err != nil {
-				return err
-			}
-			_, err = tx.Exec(ctx, `UPDATE hyperagent_campaigns SET lineage = $2, serial = $3, doc = $4::json, updated_at = now() WHERE id = $1`,
-				b.campaign, w.Lineage, next, doc)
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE hyperagent_campaigns SET serial = $2, updated_at = now() WHERE id = $1`, b.campaign, next)
-		return err
-	})
-	if err != nil {
+		return br.Close()
+	}
+	if err := read(); err != nil {
 		return 0, b.lost(err)
+	}
+	if !written {
+		switch {
+		case lineage != "" && lineage != w.Lineage:
+			return 0, &reconcile.ConflictError{Where: b.where, Stored: reconcile.Version{Lineage: lineage, Serial: uint64(serial)},
+				Base: reconcile.Version{Lineage: w.Lineage, Serial: uint64(serial)}}
+		case exists != seen || (exists && stored != known):
+			return 0, &reconcile.ConflictError{Where: b.where, Address: w.Address,
+				Stored: reconcile.Version{Lineage: lineage, Serial: uint64(stored)}, Base: reconcile.Version{Lineage: w.Lineage, Serial: uint64(known)}}
+		case limited && inFlight >= w.JobLimit:
+			return 0, reconcile.ErrJobLimit
+		}
+		return 0, fmt.Errorf("%s: the record of %s was not written, and every check passed", b.where, w.Address)
 	}
 	// Other records moved the serial too: a whole write must load first.
 	b.recordsAt = reconcile.Version{}

@@ -1,6 +1,6 @@
 // Package pgtest gives tests the PostgreSQL database .ci/setup starts:
-// its connection string, and a workspace of their own in it, removed
-// when the test ends. An unreachable server fails the test (it is never
+// its connection string, a workspace of their own in it, removed when the
+// test ends, and a relay to put between a process and the server. An unreachable server fails the test (it is never
 // skipped), naming .ci/setup.
 package pgtest
 
@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"regexp"
 	"testing"
 	"time"
@@ -74,4 +75,25 @@ func Drop(t testing.TB, connStr, workspace string) {
 	if err != nil {
 		t.Errorf("dropping workspace %s: %v", workspace, err)
 	}
+}
+
+// Relay accepts connections on ln until it is closed, dials server (a
+// host:port) for each, and hands both to handle, which owns them. A
+// connection whose server cannot be dialled is closed. Tests put it
+// between a process and the tests' server to stand for a network.
+func Relay(ln net.Listener, server string, handle func(client, server net.Conn)) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", server)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			handle(c, s)
+		}
+	}()
 }

@@ -1,0 +1,106 @@
+package pgstate_test
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/hypersdk/hyperagent/reconcile"
+	"github.com/hypersdk/hyperagent/reconcile/pgstate/pgtest"
+)
+
+// BenchmarkWriteRecord is one record write of a pass on a shared
+// (PostgreSQL) state, as a step ending records it: the campaign holds 64
+// migrations and the writer holds the lock shared and the record's claim.
+// The figure to read is ns/op against the database the tests use, and
+// through a relay that delays every transfer by 1 ms each way, as a
+// server across a network would (each round trip of a write costs 2 ms
+// there).
+//
+//	go test -run '^$' -bench WriteRecord ./reconcile/pgstate
+func BenchmarkWriteRecord(b *testing.B) {
+	for _, delay := range []time.Duration{0, time.Millisecond} {
+		b.Run(fmt.Sprintf("delay=%v", delay), func(b *testing.B) { benchWriteRecord(b, delay) })
+	}
+}
+
+func benchWriteRecord(b *testing.B, delay time.Duration) {
+	cs := pgtest.ConnStr(b, os.Getenv)
+	ws := pgtest.Workspace(b, cs)
+	if delay > 0 {
+		cs = delayedRelay(b, cs, delay)
+	}
+	s := pgStore(b, cs, ws)
+	defer s.Close()
+	if _, err := s.LockSharedWait(b.Context(), "bench", 0, nil); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Unlock()
+	st := reconcile.NewState()
+	lineage, err := s.SetLineage("7d3c1b9e-0000-4000-8000-0000000000bb")
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.Lineage = lineage
+	const n = 64
+	for i := range n {
+		a := fmt.Sprintf("migration.m%02d", i)
+		st.Migrations[a] = &reconcile.MigrationState{Address: a, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+		if err := s.Claim(a); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.WriteRecord(st, a, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		a := fmt.Sprintf("migration.m%02d", i%n)
+		st.Migrations[a].Attempts++
+		if err := s.WriteRecord(st, a, 4); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// delayedRelay listens on loopback and relays each connection to the
+// server cs names, holding every transfer delay long in each direction;
+// it returns cs pointed at itself.
+func delayedRelay(b *testing.B, cs string, delay time.Duration) string {
+	u, err := url.Parse(cs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	pipe := func(dst, src net.Conn) {
+		defer dst.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				time.Sleep(delay)
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	pgtest.Relay(ln, u.Host, func(c, s net.Conn) {
+		go pipe(s, c)
+		go pipe(c, s)
+	})
+	u.Host = ln.Addr().String()
+	return u.String()
+}
