@@ -81,55 +81,63 @@ func (w *Worker) claimNext() (*claim, time.Time, error) {
 func (w *Worker) claim(file, id, ext string) (*claim, error) {
 	src := w.dir(protocol.DirQueued, file)
 	procDir := w.dir(protocol.DirProcessing)
-	for i := 0; i <= 10; i++ {
-		name := id + ext
-		if i > 0 {
-			name = protocol.ClashName(protocol.ClashBase(id), ext, time.Now().Add(time.Duration(i-1)*time.Second))
-		}
+	var l *lease
+	name, err := freeName(id+ext, id, ext, func(name string) error {
 		if _, err := os.Lstat(filepath.Join(procDir, name)); err == nil {
-			continue // taken: try a clash name
+			return os.ErrExist // taken: try a clash name
 		}
-		l, err := w.createLease(name)
-		if errors.Is(err, os.ErrExist) {
-			return nil, errBusy
+		var err error
+		if l, err = w.createLease(name); errors.Is(err, os.ErrExist) {
+			return errBusy
+		} else if err != nil {
+			return err
 		}
-		if err != nil {
-			return nil, err
+		if err := moveNoReplace(src, filepath.Join(procDir, name)); err != nil {
+			l.drop()
+			return err
 		}
-		err = moveNoReplace(src, filepath.Join(procDir, name))
-		if err == nil {
-			for _, d := range []string{procDir, filepath.Dir(src)} {
-				if err := fsutil.SyncDir(d); err != nil {
-					w.log.Warn("claim: sync directory", "dir", d, "error", err)
-				}
-			}
-			c := &claim{name: name, id: id, ext: ext, lease: l}
-			if name != id+ext {
-				c.id, _, _ = protocol.JobFile(name)
-			}
-			w.mu.Lock()
-			w.running[l.token] = name
-			w.mu.Unlock()
-			return c, nil
-		}
-		l.drop()
-		if !errors.Is(err, os.ErrExist) {
-			return nil, err
+		return nil
+	})
+	if errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("no free name in %s for %s", procDir, file)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{procDir, filepath.Dir(src)} {
+		if err := fsutil.SyncDir(d); err != nil {
+			w.log.Warn("claim: sync directory", "dir", d, "error", err)
 		}
 	}
-	return nil, fmt.Errorf("no free name in %s for %s", procDir, file)
+	c := &claim{name: name, id: id, ext: ext, lease: l}
+	if name != id+ext {
+		c.id, _, _ = protocol.JobFile(name)
+	}
+	w.mu.Lock()
+	w.running[l.token] = name
+	w.mu.Unlock()
+	return c, nil
+}
+
+// freeName tries the job file's own name, then up to ten of the daemon's
+// clash names <id>_<YYYYMMDD_HHMMSS><ext> (docs/protocol.md, section 2),
+// one second apart, until try returns anything but os.ErrExist. It
+// returns the name last tried and try's error: os.ErrExist when every
+// name was taken.
+func freeName(name, id, ext string, try func(name string) error) (string, error) {
+	err := try(name)
+	for i := 0; errors.Is(err, os.ErrExist) && i < 10; i++ {
+		name = protocol.ClashName(protocol.ClashBase(id), ext, time.Now().Add(time.Duration(i)*time.Second))
+		err = try(name)
+	}
+	return name, err
 }
 
 // moveAside renames src into dir under its own name, or under
 // <id>_<YYYYMMDD_HHMMSS><ext> when that name is taken (docs/protocol.md, section 2). It
 // returns the name used. A missing src is os.ErrNotExist.
 func (w *Worker) moveAside(src, dir, id, ext string) (string, error) {
-	name := id + ext
-	err := moveNoReplace(src, filepath.Join(dir, name))
-	for i := 0; errors.Is(err, os.ErrExist) && i < 10; i++ {
-		name = protocol.ClashName(protocol.ClashBase(id), ext, time.Now().Add(time.Duration(i)*time.Second))
-		err = moveNoReplace(src, filepath.Join(dir, name))
-	}
+	name, err := freeName(id+ext, id, ext, func(name string) error { return moveNoReplace(src, filepath.Join(dir, name)) })
 	if err != nil {
 		return "", err
 	}

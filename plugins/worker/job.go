@@ -134,24 +134,17 @@ func (w *Worker) finish(c *claim, top, suffix string, sidecar any) error {
 		fsutil.SyncDir(w.dir(protocol.DirProcessing))
 	}()
 	src := w.dir(protocol.DirProcessing, c.name)
-	for i := 0; i <= 10; i++ {
-		name := c.name
-		if i > 0 {
-			name = protocol.ClashName(protocol.ClashBase(c.id), c.ext, time.Now().Add(time.Duration(i-1)*time.Second))
-		}
-		err := fileAway(src, dir, name, suffix, data, c.lease.token)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("move manifest to %s: %w", top, err)
-		}
-		if name != c.name {
-			w.log.Warn("a job of this name was already filed today: filed under a clash name", "job", c.id, "dir", dir, "as", name)
-		}
-		return fsutil.SyncDir(dir)
+	name, err := freeName(c.name, c.id, c.ext, func(name string) error { return fileAway(src, dir, name, suffix, data, c.lease.token) })
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("move manifest to %s: no free name in %s for %s", top, dir, c.name)
 	}
-	return fmt.Errorf("move manifest to %s: no free name in %s for %s", top, dir, c.name)
+	if err != nil {
+		return fmt.Errorf("move manifest to %s: %w", top, err)
+	}
+	if name != c.name {
+		w.log.Warn("a job of this name was already filed today: filed under a clash name", "job", c.id, "dir", dir, "as", name)
+	}
+	return fsutil.SyncDir(dir)
 }
 
 // fileAway puts the sidecar, then the manifest src, under name in dir,
