@@ -154,13 +154,9 @@ type stateRef struct {
 	cfg *schema.Config // the configuration, when one loaded
 }
 
-// open opens the store (a local directory is created if missing).
-func (r stateRef) open() (*reconcile.Store, error) {
-	if r.dir != "" {
-		return reconcile.OpenStore(r.dir)
-	}
-	return pass.OpenStore(r.cfg, "")
-}
+// open opens the store as a pass does (a local directory is created if
+// missing).
+func (r stateRef) open() (*reconcile.Store, error) { return pass.OpenStore(r.cfg, r.dir) }
 
 // stateFor finds the state for commands that only need the state:
 // -state-dir when given (a local directory), else the store the

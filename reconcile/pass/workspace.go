@@ -78,8 +78,12 @@ func Open(ctx context.Context, req OpenRequest) (*Workspace, error) {
 // OpenStore opens the configuration's state store: PostgreSQL when its
 // state block says so, else the local directory agent.state_dir. A
 // stateDir given (the -state-dir flag) means that local directory
-// whatever the block says. A pg store contacts nothing until first used.
+// whatever the block says, and cfg may then be nil. A pg store contacts
+// nothing until first used.
 func OpenStore(cfg *schema.Config, stateDir string) (*reconcile.Store, error) {
+	if cfg == nil && stateDir == "" {
+		return nil, errors.New("no state directory and no configuration to name the state's store")
+	}
 	if stateDir == "" && cfg.State.Backend == schema.BackendPG {
 		return pgstate.NewStore(cfg.State.ConnStr, cfg.State.Workspace)
 	}
