@@ -54,24 +54,11 @@ type liveMigration struct {
 // meter adds up the bytes reported of a step's items, and keeps their
 // total over time for the rate.
 type meter struct {
-	items   map[string]*liveItem // by name
-	samples []sample             // their total done over time
-	lastAt  time.Time            // the last report
+	items map[string]*liveItem // by name
+	rate  plugins.Throughput   // their total done over time
 }
 
 type liveItem struct{ done, total int64 }
-
-type sample struct {
-	at   time.Time
-	done int64
-}
-
-// rateWindow is how far back the transfer rate looks; rateSample is the
-// least time between two samples.
-const (
-	rateWindow = 30 * time.Second
-	rateSample = 250 * time.Millisecond
-)
 
 // recorded is the part of a migration's state record the views show.
 type recorded struct {
@@ -194,17 +181,11 @@ func (mt *meter) report(name string, done, total int64, now time.Time) int64 {
 		delta = done
 	}
 	it.done, it.total = done, total
-	mt.lastAt = now
-	if n := len(mt.samples); n == 0 || now.Sub(mt.samples[n-1].at) >= rateSample {
-		var sum int64
-		for _, x := range mt.items {
-			sum += x.done
-		}
-		mt.samples = append(mt.samples, sample{now, sum})
-		for len(mt.samples) > 2 && now.Sub(mt.samples[0].at) > rateWindow {
-			mt.samples = mt.samples[1:]
-		}
+	var sum int64
+	for _, x := range mt.items {
+		sum += x.done
 	}
+	mt.rate.Add(now, sum)
 	return max(delta, 0)
 }
 

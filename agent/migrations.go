@@ -157,16 +157,10 @@ func (mt *meter) bytes() *ByteProgress {
 			b.Total += it.total
 		}
 	}
-	// From the oldest sample in the window to the last report.
-	if len(mt.samples) > 0 {
-		first := mt.samples[0]
-		if d := mt.lastAt.Sub(first.at); d >= rateSample && b.Done > first.done {
-			b.RateBytesPerSecond = float64(b.Done-first.done) / d.Seconds()
-		}
-	}
-	if b.Total > 0 && b.RateBytesPerSecond > 0 {
-		eta := float64(max(b.Total-b.Done, 0)) / b.RateBytesPerSecond
-		b.ETASeconds = &eta
+	b.RateBytesPerSecond = mt.rate.Rate()
+	if eta := plugins.ETA(b.Done, b.Total, b.RateBytesPerSecond); eta != nil && b.Total > 0 {
+		s := eta.Seconds()
+		b.ETASeconds = &s
 	}
 	return b
 }

@@ -30,22 +30,13 @@ type trackedMigration struct {
 	item       string
 	itemSince  time.Time
 	done       int64
-	total      int64    // -1 when unknown
-	samples    []sample // for the rate: the item's reports in the last rateWindow
+	total      int64              // -1 when unknown
+	rate       plugins.Throughput // the item's reports in the last plugins.RateWindow
 	lastLine   time.Time
 	lastDecile int
 }
 
-type sample struct {
-	at   time.Time
-	done int64
-}
-
 const (
-	// rateWindow is how far back the rate looks; sampleEvery bounds the
-	// samples it keeps.
-	rateWindow  = 30 * time.Second
-	sampleEvery = 250 * time.Millisecond
 	// lineEvery is the least time between two progress lines of one
 	// migration, besides an item's first and last.
 	lineEvery = 10 * time.Second
@@ -58,7 +49,7 @@ type progressSnapshot struct {
 	Item    string
 	Done    int64
 	Total   int64 // -1 when unknown
-	// Rate is in bytes per second over the last rateWindow; 0 until two
+	// Rate is in bytes per second over the last plugins.RateWindow; 0 until two
 	// reports came.
 	Rate float64
 	// ETA is set when the total and the rate are known.
@@ -107,17 +98,11 @@ func (t *progressTracker) report(ev plugins.ProgressEvent) (s progressSnapshot, 
 	}
 	first := m.item != ev.Item || m.itemSince.IsZero()
 	if first {
-		m.item, m.itemSince, m.samples, m.lastDecile = ev.Item, now, nil, -1
+		m.item, m.itemSince, m.lastDecile = ev.Item, now, -1
+		m.rate.Reset()
 	}
 	m.done, m.total = ev.Done, ev.Total
-	if n := len(m.samples); n >= 2 && now.Sub(m.samples[n-2].at) < sampleEvery {
-		m.samples[n-1] = sample{now, ev.Done} // keep the window short: at most one sample per sampleEvery
-	} else {
-		m.samples = append(m.samples, sample{now, ev.Done})
-	}
-	for len(m.samples) > 2 && now.Sub(m.samples[0].at) > rateWindow {
-		m.samples = m.samples[1:]
-	}
+	m.rate.Add(now, ev.Done)
 	s = m.snapshot(ev.Address, now)
 	s.First = first
 	d := decile(ev.Done, ev.Total)
@@ -155,16 +140,8 @@ func (m *trackedMigration) snapshot(addr string, now time.Time) progressSnapshot
 		return s
 	}
 	s.Elapsed = now.Sub(m.itemSince)
-	if n := len(m.samples); n >= 2 {
-		a, b := m.samples[0], m.samples[n-1]
-		if dt := b.at.Sub(a.at).Seconds(); dt > 0 && b.done >= a.done {
-			s.Rate = float64(b.done-a.done) / dt
-		}
-	}
-	if s.Rate > 0 && s.Total >= 0 {
-		eta := time.Duration(float64(max(s.Total-s.Done, 0)) / s.Rate * float64(time.Second))
-		s.ETA = &eta
-	}
+	s.Rate = m.rate.Rate()
+	s.ETA = plugins.ETA(s.Done, s.Total, s.Rate)
 	return s
 }
 
