@@ -68,21 +68,12 @@ func (ch *change) updateJobLimited(ctx context.Context, conv string, fn func(ms 
 	r, addr := ch.r, ch.c.Address
 	n := r.caps[conv]
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, slotWaitMax) {
-		r.mu.Lock()
-		ms := r.st.Migrations[addr]
-		prev := *ms
-		fn(ms)
-		ms.UpdatedAt = r.e.now()
-		err := r.e.Store.WriteRecord(r.st, addr, n)
-		if errors.Is(err, ErrJobLimit) {
-			*ms = prev
-		}
-		r.mu.Unlock()
+		err := r.updateRecord(addr, fn, n)
 		switch {
 		case err == nil:
 			return nil
 		case !errors.Is(err, ErrJobLimit):
-			return &stateWriteError{err: err}
+			return err
 		case r.opts.SkipAwait && r.collecting(conv) == 0:
 			// Only a collection frees a slot, and none of this run's
 			// is left: a later pass submits the job.

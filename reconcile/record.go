@@ -39,12 +39,7 @@ func (r *run) write(addr string) error {
 // changed and written alone, under its claim.
 func (r *run) update(addr string, fn func(ms *MigrationState)) error {
 	if r.shared {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		ms := r.st.Migrations[addr]
-		fn(ms)
-		ms.UpdatedAt = r.e.now()
-		return r.write(addr)
+		return r.updateRecord(addr, fn, 0)
 	}
 	r.queueMu.Lock()
 	r.queue = append(r.queue, queuedUpdate{addr: addr, fn: fn})
@@ -59,6 +54,28 @@ func (r *run) update(addr string, fn func(ms *MigrationState)) error {
 	}
 	r.applyQueued()
 	return r.write(addr)
+}
+
+// updateRecord is update on a shared store: the record changed with fn
+// and written alone, under its claim, counting jobLimit (0: none) against
+// its converter's jobs in flight. A write refused for that limit
+// (ErrJobLimit, returned as is) leaves the record as it was.
+func (r *run) updateRecord(addr string, fn func(ms *MigrationState), jobLimit int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ms := r.st.Migrations[addr]
+	prev := *ms
+	fn(ms)
+	ms.UpdatedAt = r.e.now()
+	err := r.e.Store.WriteRecord(r.st, addr, jobLimit)
+	switch {
+	case errors.Is(err, ErrJobLimit):
+		*ms = prev
+		return err
+	case err != nil:
+		return &stateWriteError{err: err}
+	}
+	return nil
 }
 
 // queuedUpdate is a change update has queued and not yet applied.
