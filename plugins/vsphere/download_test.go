@@ -123,7 +123,7 @@ func TestPipe(t *testing.T) {
 	var out bytes.Buffer
 	h := sha256.New()
 	var last int64
-	n, err := pipe(context.Background(), &out, h, bytes.NewReader(data), func(done int64) { last = done }, func() {})
+	n, _, err := pipe(&out, h, bytes.NewReader(data), func(done int64) { last = done }, func() {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestPipeWriteFailsWhileReadStalls(t *testing.T) {
 	src := io.MultiReader(bytes.NewReader(make([]byte, 1<<20)), stalled(unblock))
 	diskFull := errors.New("no space left on device")
 	aborted := false
-	_, err := pipe(context.Background(), failingWriter{diskFull}, sha256.New(), src, func(int64) {},
+	_, _, err := pipe(failingWriter{diskFull}, sha256.New(), src, func(int64) {},
 		func() { aborted = true; close(unblock) })
 	if !errors.Is(err, diskFull) {
 		t.Fatalf("error = %v, want the write's", err)
@@ -158,7 +158,7 @@ func TestPipeSlowSum(t *testing.T) {
 		time.Sleep(time.Millisecond)
 		return summed.Write(p)
 	})
-	n, err := pipe(context.Background(), &out, slow, iotest.HalfReader(bytes.NewReader(data)), func(int64) {}, func() {})
+	n, _, err := pipe(&out, slow, iotest.HalfReader(bytes.NewReader(data)), func(int64) {}, func() {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestPipeSumFails(t *testing.T) {
 	src := io.MultiReader(bytes.NewReader(make([]byte, 1<<20)), stalled(unblock))
 	refused := errors.New("wrong disk")
 	aborted := false
-	_, err := pipe(context.Background(), io.Discard, failingWriter{refused}, src, func(int64) {},
+	_, _, err := pipe(io.Discard, failingWriter{refused}, src, func(int64) {},
 		func() { aborted = true; close(unblock) })
 	if !errors.Is(err, refused) {
 		t.Fatalf("error = %v, want the check's", err)

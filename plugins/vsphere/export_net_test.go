@@ -156,19 +156,23 @@ func TestExportRefusesIncompleteDisks(t *testing.T) {
 	}
 }
 
-// TestExportResumes cuts the download once at 90%: where the server
-// honours Range, the retry asks for the rest and gets only that (206);
-// where it does not (vcsim's own NFC answers 200 and the whole file), the
-// retry starts over. Either way the disk is byte for byte the seed.
+// TestExportResumes cuts the download once at 90% (or stalls it there):
+// where the server honours Range, the retry asks for the rest and gets
+// only that (206), and the hash goes on from where it was, reading
+// nothing of the file back; where it does not (vcsim's own NFC answers
+// 200 and the whole file), the retry starts over. Either way the disk is
+// byte for byte the seed, its sha256 the seed's.
 func TestExportResumes(t *testing.T) {
 	const size = 4<<20 + 123
 	tests := map[string]struct {
 		mode   vcsimtest.NFCMode
+		fault  vcsimtest.NFCFaultKind
 		status int
 		resume bool
 	}{
-		"server honours Range": {mode: vcsimtest.NFCRanges, status: 206, resume: true},
-		"server ignores Range": {mode: vcsimtest.NFCStock, status: 200},
+		"server honours Range":         {mode: vcsimtest.NFCRanges, fault: vcsimtest.NFCCut, status: 206, resume: true},
+		"server honours Range, stalls": {mode: vcsimtest.NFCRanges, fault: vcsimtest.NFCStall, status: 206, resume: true},
+		"server ignores Range":         {mode: vcsimtest.NFCStock, fault: vcsimtest.NFCCut, status: 200},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -177,7 +181,7 @@ func TestExportResumes(t *testing.T) {
 			_, f := admin(t, srv)
 			vm, data := exportable(ctx, t, srv, f, "DC0_H0_VM0", size)
 			srv.SetNFC(tc.mode)
-			srv.InjectNFC(vcsimtest.NFCFault{Kind: vcsimtest.NFCCut, After: size * 9 / 10, Times: 1})
+			srv.InjectNFC(vcsimtest.NFCFault{Kind: tc.fault, After: size * 9 / 10, Times: 1})
 			s := newTestSource(t, blockConfig(srv, nil))
 			tune(s)
 			var p progressLog
@@ -193,8 +197,8 @@ func TestExportResumes(t *testing.T) {
 				t.Errorf("%s differs from the seed (%v)", d.Path, err)
 			}
 			reqs := srv.NFCRequests()
-			if len(reqs) != 2 || reqs[0].Fault != vcsimtest.NFCCut {
-				t.Fatalf("NFC requests %+v: want one cut, then the retry", reqs)
+			if len(reqs) != 2 || reqs[0].Fault != tc.fault {
+				t.Fatalf("NFC requests %+v: want one %v, then the retry", reqs, tc.fault)
 			}
 			kept := reqs[0].Sent
 			again := reqs[1]
@@ -210,6 +214,9 @@ func TestExportResumes(t *testing.T) {
 			}
 			if tc.resume {
 				p.check(t, "migration.web", map[string]int64{d.ID + ".vmdk": size})
+				if n := s.reread.Load(); n != 0 {
+					t.Errorf("the resume read %d bytes of the file back to hash them again, want none", n)
+				}
 			}
 			if leases := srv.Leases.Leases(); len(leases) != 1 || srv.Leases.Final(leases[0]) != vcsimtest.LeaseCompleted {
 				t.Errorf("leases %v: want one, completed (a resume stays in its lease)", leases)

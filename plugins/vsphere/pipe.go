@@ -1,7 +1,6 @@
 package vsphere
 
 import (
-	"context"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -31,11 +30,14 @@ type pipeBuf struct {
 // to the decryption nor to the write where cores allow. onWrite is called
 // with the bytes written so far; abort is called once, on the first
 // failure of the sum or the write, to unblock a read in progress. It
-// returns the bytes written to f, which the sum has seen too unless an
-// error is returned. Only io.EOF ends the copy cleanly:
+// returns the bytes written to f and the bytes the sum saw: the same when
+// the read failed or ended (both take every buffer read; a request
+// cancelled ends the read), so that a download resumed after a cut or a
+// stall goes on with the sum as it is; they differ only after the write
+// or the sum itself failed. Only io.EOF ends the copy cleanly:
 // io.ErrUnexpectedEOF is a body cut before the end its framing
 // announced, and is returned as the error it is.
-func pipe(ctx context.Context, f io.Writer, sum io.Writer, src io.Reader, onWrite func(int64), abort func()) (int64, error) {
+func pipe(f io.Writer, sum io.Writer, src io.Reader, onWrite func(int64), abort func()) (written, summed int64, err error) {
 	free := make(chan *pipeBuf, pipeBufs)
 	toSum := make(chan *pipeBuf, pipeBufs)
 	toWrite := make(chan *pipeBuf, pipeBufs)
@@ -55,43 +57,41 @@ func pipe(ctx context.Context, f io.Writer, sum io.Writer, src io.Reader, onWrit
 	go func() { readErr <- pipeRead(src, free, stop, toSum, toWrite) }()
 
 	var sumErr error
-	summed := make(chan struct{})
+	sumDone := make(chan struct{})
 	go func() {
-		defer close(summed)
+		defer close(sumDone)
 		for p := range toSum {
 			if sumErr == nil {
 				if _, sumErr = sum.Write(p.b); sumErr != nil {
 					halt()
+				} else {
+					summed += int64(len(p.b))
 				}
 			}
 			release(p)
 		}
 	}()
 
-	var total int64
 	var werr error
 	for p := range toWrite {
 		if werr == nil {
-			if werr = ctx.Err(); werr == nil {
-				_, werr = f.Write(p.b)
-			}
-			if werr == nil {
-				total += int64(len(p.b))
-				onWrite(total)
+			if _, werr = f.Write(p.b); werr == nil {
+				written += int64(len(p.b))
+				onWrite(written)
 			} else {
 				halt()
 			}
 		}
 		release(p)
 	}
-	<-summed
+	<-sumDone
 	rerr := <-readErr
 	for _, err := range []error{werr, sumErr, rerr} {
 		if err != nil {
-			return total, err
+			return written, summed, err
 		}
 	}
-	return total, nil
+	return written, summed, nil
 }
 
 // pipeRead fills free buffers from src and hands each to both the summer

@@ -3,6 +3,7 @@ package vsphere
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -39,6 +40,9 @@ type Source struct {
 	// wrapTransport, when set, wraps the SOAP client's HTTP transport
 	// (tests count round trips with it).
 	wrapTransport func(http.RoundTripper) http.RoundTripper
+	// reread counts the bytes read back from .part files to rebuild a
+	// resumed download's hash (tests: a resume after a cut reads none).
+	reread atomic.Int64
 }
 
 // Limits declares max_parallel_exports.

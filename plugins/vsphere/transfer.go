@@ -36,9 +36,12 @@ type transfer struct {
 	f                  *os.File
 	rep                *reporter
 
-	n         int64 // bytes in the file
-	h         hash.Hash
-	check     *vmdkCheck
+	n     int64 // bytes in the file
+	h     hash.Hash
+	check *vmdkCheck
+	// summed says h and check have seen exactly the n bytes in the file:
+	// a resumed download goes on with them, else they are rebuilt from it.
+	summed    bool
 	length    int64  // the whole file's length as the server announced it, or -1
 	framed    bool   // the last response marked its own end (length, chunks, HTTP/2)
 	validator string // the first response's ETag or Last-Modified, for If-Range
@@ -57,7 +60,7 @@ func newTransfer(s *Source, sc *soap.Client, it leaseItem, f *os.File, rep *repo
 // restart forgets what the file held.
 func (t *transfer) restart() {
 	t.n, t.length, t.validator = 0, -1, ""
-	t.h, t.check = sha256.New(), newVMDKCheck(t.capacity)
+	t.h, t.check, t.summed = sha256.New(), newVMDKCheck(t.capacity), true
 }
 
 // get runs one GET: the whole file, or the rest of it.
@@ -98,13 +101,13 @@ func (t *transfer) get(ctx context.Context) error {
 	}
 	start, moved := t.n, int64(0)
 	body := idleReader{r: res.Body, t: idle, d: stall}
-	n, err := pipe(rctx, &writeback{f: t.f, off: start, flushed: start}, io.MultiWriter(t.h, t.check), body,
+	n, summed, err := pipe(&writeback{f: t.f, off: start, flushed: start}, io.MultiWriter(t.h, t.check), body,
 		func(done int64) {
 			idle.Reset(stall) // a slow disk is not a silent server
 			t.rep.add(done-moved, start+done)
 			moved = done
 		}, func() { cancel(errors.New("the write or the check failed")) })
-	t.n = start + n
+	t.n, t.summed = start+n, t.summed && summed == n
 	var pe *fs.PathError
 	switch {
 	case err == nil:
@@ -135,8 +138,10 @@ func (t *transfer) accept(res *http.Response, from int64) error {
 			return retryable(fmt.Errorf("the server answered a request for the bytes from %d with %q; starting over",
 				from, res.Header.Get("Content-Range")))
 		}
-		if err := t.rehash(); err != nil {
-			return err
+		if !t.summed {
+			if err := t.rehash(); err != nil {
+				return err
+			}
 		}
 		t.length = total
 		t.s.log.Info("resuming a download", "file", t.name, "from", from, "total", total)
@@ -164,7 +169,8 @@ func (t *transfer) accept(res *http.Response, from int64) error {
 // rehash rebuilds the hash and the structure check from the bytes the
 // file kept, so that both cover the whole file once the rest arrives.
 func (t *transfer) rehash() error {
-	t.h, t.check = sha256.New(), newVMDKCheck(t.capacity)
+	t.s.reread.Add(t.n)
+	t.h, t.check, t.summed = sha256.New(), newVMDKCheck(t.capacity), true
 	if _, err := t.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
