@@ -104,3 +104,44 @@ func delayedRelay(b *testing.B, cs string, delay time.Duration) string {
 	u.Host = ln.Addr().String()
 	return u.String()
 }
+
+// BenchmarkTakeSlot takes and gives back the last free slot of a limit of
+// 8 whose other 7 another process holds, as a pass waiting for a source's
+// export slot polls: directly and through the 1 ms relay.
+//
+//	go test -run '^$' -bench TakeSlot ./reconcile/pgstate
+func BenchmarkTakeSlot(b *testing.B) {
+	for _, delay := range []time.Duration{0, time.Millisecond} {
+		b.Run(fmt.Sprintf("delay=%v", delay), func(b *testing.B) {
+			cs := pgtest.ConnStr(b, os.Getenv)
+			ws := pgtest.Workspace(b, cs)
+			other := pgStore(b, cs, ws)
+			defer other.Close()
+			if _, err := other.LockSharedWait(b.Context(), "other", 0, nil); err != nil {
+				b.Fatal(err)
+			}
+			for range 7 {
+				if _, ok, err := other.TakeSlot("source.vsphere.dc1", 8); err != nil || !ok {
+					b.Fatalf("taking the others' slots: %v, %v", ok, err)
+				}
+			}
+			if delay > 0 {
+				cs = delayedRelay(b, cs, delay)
+			}
+			s := pgStore(b, cs, ws)
+			defer s.Close()
+			if _, err := s.LockSharedWait(b.Context(), "bench", 0, nil); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				slot, ok, err := s.TakeSlot("source.vsphere.dc1", 8)
+				if err != nil || !ok || slot != 7 {
+					b.Fatalf("slot %d, %v, %v; want the last, 7", slot, ok, err)
+				}
+				if err := s.GiveSlot("source.vsphere.dc1", slot); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

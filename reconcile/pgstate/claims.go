@@ -151,24 +151,36 @@ func (b *Backend) TakeSlot(ctx context.Context, limit string, n int) (int, bool,
 	if err != nil {
 		return 0, false, err
 	}
+	var keys []int64
+	var slots []int
 	for i := range n {
-		k := slotKey(b.campaign, limit, i)
-		if b.slots[k] {
-			continue
-		}
-		var ok bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, k).Scan(&ok); err != nil {
-			return 0, false, b.lost(fmt.Errorf("taking a slot of %s: %w", limit, err))
-		}
-		if ok {
-			if b.slots == nil {
-				b.slots = map[int64]bool{}
-			}
-			b.slots[k] = true
-			return i, true, nil
+		if k := slotKey(b.campaign, limit, i); !b.slots[k] {
+			keys, slots = append(keys, k), append(slots, i)
 		}
 	}
-	return 0, false, nil
+	if len(keys) == 0 {
+		return 0, false, nil
+	}
+	// One round trip: the recursive query tries the keys in order, each
+	// step only after the one before failed, and stops at the first lock
+	// it gets (a plain WHERE with LIMIT may try, and take, more than one).
+	var got int
+	if err := conn.QueryRow(ctx, `WITH RECURSIVE try(i, ok) AS (
+			SELECT 1, pg_try_advisory_lock(($1::bigint[])[1])
+			UNION ALL
+			SELECT i + 1, pg_try_advisory_lock(($1::bigint[])[i + 1]) FROM try WHERE NOT ok AND i < cardinality($1::bigint[])
+		)
+		SELECT coalesce(max(i) FILTER (WHERE ok), 0) FROM try`, keys).Scan(&got); err != nil {
+		return 0, false, b.lost(fmt.Errorf("taking a slot of %s: %w", limit, err))
+	}
+	if got == 0 {
+		return 0, false, nil
+	}
+	if b.slots == nil {
+		b.slots = map[int64]bool{}
+	}
+	b.slots[keys[got-1]] = true
+	return slots[got-1], true, nil
 }
 
 // GiveSlot unlocks a slot TakeSlot took.
