@@ -29,16 +29,7 @@ func BenchmarkWriteRecord(b *testing.B) {
 
 func benchWriteRecord(b *testing.B, delay time.Duration) {
 	cs := pgtest.ConnStr(b, os.Getenv)
-	ws := pgtest.Workspace(b, cs)
-	if delay > 0 {
-		cs = delayedRelay(b, cs, delay)
-	}
-	s := pgStore(b, cs, ws)
-	defer s.Close()
-	if _, err := s.LockSharedWait(b.Context(), "bench", 0, nil); err != nil {
-		b.Fatal(err)
-	}
-	defer s.Unlock()
+	s := sharedHolder(b, cs, pgtest.Workspace(b, cs), "bench", delay)
 	st := reconcile.NewState()
 	lineage, err := s.SetLineage("7d3c1b9e-0000-4000-8000-0000000000bb")
 	if err != nil {
@@ -115,24 +106,13 @@ func BenchmarkTakeSlot(b *testing.B) {
 		b.Run(fmt.Sprintf("delay=%v", delay), func(b *testing.B) {
 			cs := pgtest.ConnStr(b, os.Getenv)
 			ws := pgtest.Workspace(b, cs)
-			other := pgStore(b, cs, ws)
-			defer other.Close()
-			if _, err := other.LockSharedWait(b.Context(), "other", 0, nil); err != nil {
-				b.Fatal(err)
-			}
+			other := sharedHolder(b, cs, ws, "other", 0)
 			for range 7 {
 				if _, ok, err := other.TakeSlot("source.vsphere.dc1", 8); err != nil || !ok {
 					b.Fatalf("taking the others' slots: %v, %v", ok, err)
 				}
 			}
-			if delay > 0 {
-				cs = delayedRelay(b, cs, delay)
-			}
-			s := pgStore(b, cs, ws)
-			defer s.Close()
-			if _, err := s.LockSharedWait(b.Context(), "bench", 0, nil); err != nil {
-				b.Fatal(err)
-			}
+			s := sharedHolder(b, cs, ws, "bench", delay)
 			for b.Loop() {
 				slot, ok, err := s.TakeSlot("source.vsphere.dc1", 8)
 				if err != nil || !ok || slot != 7 {
@@ -144,4 +124,18 @@ func BenchmarkTakeSlot(b *testing.B) {
 			}
 		})
 	}
+}
+
+// sharedHolder opens the store of workspace ws, through the relay when
+// delay is set, and holds its lock shared until the benchmark ends.
+func sharedHolder(b *testing.B, cs, ws, op string, delay time.Duration) *reconcile.Store {
+	if delay > 0 {
+		cs = delayedRelay(b, cs, delay)
+	}
+	s := pgStore(b, cs, ws)
+	b.Cleanup(func() { s.Close() })
+	if _, err := s.LockSharedWait(b.Context(), op, 0, nil); err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
