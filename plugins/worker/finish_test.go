@@ -83,6 +83,43 @@ func TestFinishNeverOverwrites(t *testing.T) {
 	}
 }
 
+// TestFinishReplacesAnOrphanReport: a report with no manifest beside it
+// is what a worker killed while filing leaves (it writes the report
+// first); the job, taken back and converted again, is filed under its own
+// name, its report replacing the orphan, not under a clash name.
+func TestFinishReplacesAnOrphanReport(t *testing.T) {
+	requireQemuImg(t)
+	d := newDirs(t)
+	disk := filepath.Join(d.in, "a.raw")
+	makeRaw(t, disk, 1<<20, 15)
+	var dates []string
+	for _, t0 := range []time.Time{time.Now(), time.Now().Add(24 * time.Hour)} {
+		dates = append(dates, protocol.DateDir(t0))
+		p := filepath.Join(d.wf, protocol.DirProcessed, protocol.DateDir(t0), "orphan.json"+protocol.ReportSuffix)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, []byte(`{"left": "by a worker killed while filing"}`), 0o644))
+	}
+	d.queueManifest(t, d.manifest(t, "orphan", "qcow2", [2]string{disk, "raw"}))
+	runWithin(t, newWorker(t, d.config()), time.Minute)
+	filed := 0
+	for _, date := range dates {
+		dir := filepath.Join(d.wf, protocol.DirProcessed, date)
+		if clash, _ := filepath.Glob(filepath.Join(dir, "orphan_*")); len(clash) > 0 {
+			t.Errorf("filed under a clash name: %v", clash)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "orphan.json")); err != nil {
+			continue
+		}
+		filed++
+		if b := mustRead(t, filepath.Join(dir, "orphan.json"+protocol.ReportSuffix)); !strings.Contains(string(b), `"success": true`) {
+			t.Errorf("the report beside orphan.json is not this run's:\n%s", b)
+		}
+	}
+	if filed != 1 {
+		t.Errorf("orphan.json filed %d times, want once under its own name", filed)
+	}
+}
+
 func mustRead(t testing.TB, p string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(p)

@@ -148,9 +148,11 @@ func (w *Worker) finish(c *claim, top, suffix string, sidecar any) error {
 }
 
 // fileAway puts the sidecar, then the manifest src, under name in dir,
-// replacing nothing. It fails with os.ErrExist, leaving nothing of this job
-// in dir, when the name or its sidecar's is taken: by a manifest too, since
-// a daemon moves the manifest before it writes the sidecar.
+// replacing nothing but a sidecar whose manifest is not there (left by a
+// worker that died filing this name). It fails with os.ErrExist, leaving
+// nothing of this job in dir, when the name or its sidecar's is taken: by
+// a manifest too, since a daemon moves the manifest before it writes the
+// sidecar.
 func fileAway(src, dir, name, suffix string, sidecar []byte, token string) error {
 	dst := filepath.Join(dir, name)
 	if _, err := os.Lstat(dst); err == nil {
@@ -158,6 +160,18 @@ func fileAway(src, dir, name, suffix string, sidecar []byte, token string) error
 	}
 	side := dst + suffix
 	mine, err := writeNoReplace(side, sidecar, token)
+	if errors.Is(err, os.ErrExist) {
+		if _, derr := os.Lstat(dst); errors.Is(derr, os.ErrNotExist) {
+			// A sidecar without its manifest is a worker's that died
+			// between the two (a worker files the sidecar first, a
+			// daemon the manifest first): the previous holder of this
+			// job's name, whose claim was taken back. It is nobody's
+			// result; this one replaces it.
+			if rerr := os.Remove(side); rerr == nil {
+				mine, err = writeNoReplace(side, sidecar, token)
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
