@@ -202,3 +202,43 @@ func TestStatusFallsBackToEitherBackend(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkspaceList: on both backends, workspace list marks the
+// configuration's campaign, said to have no state until the first apply,
+// then listed as held; on PostgreSQL it is listed among the database's
+// other workspaces, the only one marked.
+func TestWorkspaceList(t *testing.T) {
+	for name, setup := range stateBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			dir := fakeRepo(t, 0, twoMigrations)
+			vars := setup(t, dir)
+			t.Chdir(dir)
+			want := reconcile.DefaultWorkspace
+			if b, err := os.ReadFile(filepath.Join(dir, "state.hcl")); err == nil { // pgStateHCL's
+				_, rest, _ := strings.Cut(string(b), "workspace = \"")
+				want, _, _ = strings.Cut(rest, "\"")
+			}
+			list := func() []string {
+				t.Helper()
+				r := runCLI(t, t.Context(), "", false, append([]string{"workspace", "list"}, vars...)...)
+				r.want(t, exitOK)
+				var starred []string
+				for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+					if s, ok := strings.CutPrefix(l, "* "); ok {
+						starred = append(starred, s)
+					} else if !strings.HasPrefix(l, "  ") {
+						t.Errorf("line %q: want \"* \" or two spaces before the name", l)
+					}
+				}
+				return starred
+			}
+			if got := list(); !cmp.Equal(got, []string{want + " (no state written yet)"}) {
+				t.Errorf("before apply: marked %q, want %s with no state", got, want)
+			}
+			runCLI(t, t.Context(), "", false, append([]string{"apply", "-auto-approve"}, append(vars, ".")...)...).want(t, exitOK)
+			if got := list(); !cmp.Equal(got, []string{want}) {
+				t.Errorf("after apply: marked %q, want %s", got, want)
+			}
+		})
+	}
+}
