@@ -90,26 +90,21 @@ func (s *Store) LoadRecord(addr string) (ms *MigrationState, moved bool, err err
 // serial after the write. The caller holds the lock shared and the
 // claim of addr.
 func (s *Store) WriteRecord(st *State, addr string, jobLimit int) error {
-	ctx, cancel := opContext()
-	defer cancel()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sb, err := s.shared()
-	if err != nil {
-		return fmt.Errorf("writing the record of %s: %w", addr, err)
-	}
-	serial, err := sb.WriteRecord(ctx, RecordWrite{Lineage: st.Lineage, Address: addr, Record: st.Migrations[addr], JobLimit: jobLimit})
-	if err != nil {
-		if errors.Is(err, ErrJobLimit) {
+	err := s.withShared(func(ctx context.Context, sb SharedBackend) error {
+		serial, err := sb.WriteRecord(ctx, RecordWrite{Lineage: st.Lineage, Address: addr, Record: st.Migrations[addr], JobLimit: jobLimit})
+		if err != nil {
 			return err
 		}
+		st.FormatVersion, st.Serial = StateFormatVersion, serial
+		if s.observeRecord != nil {
+			s.observeRecord(st.Lineage, addr, st.Migrations[addr])
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrJobLimit) {
 		return fmt.Errorf("writing the record of %s: %w", addr, err)
 	}
-	st.FormatVersion, st.Serial = StateFormatVersion, serial
-	if s.observeRecord != nil {
-		s.observeRecord(st.Lineage, addr, st.Migrations[addr])
-	}
-	return nil
+	return err
 }
 
 // TakeSlot takes one of the n slots of limit, counted across every

@@ -101,27 +101,23 @@ func (b *Backend) LockShared(ctx context.Context, info reconcile.LockInfo) error
 // it now: the exclusive holder, else the oldest shared one. Records
 // left by sessions that ended are not named (ok false when none is
 // live: the holder has not written its record yet).
-func (b *Backend) liveHolder(ctx context.Context, conn *pgx.Conn, id int32) (info reconcile.LockInfo, ok bool, err error) {
-	err = conn.QueryRow(ctx, `SELECT id, operation, pid, host, since FROM (
+func (b *Backend) liveHolder(ctx context.Context, conn *pgx.Conn, id int32) (reconcile.LockInfo, bool, error) {
+	return scanHolder(conn.QueryRow(ctx, `SELECT id, operation, pid, host, since FROM (
 			SELECT id, operation, pid, host, since, session_pid, 0 AS shared FROM hyperagent_locks WHERE campaign = $1
 			UNION ALL
 			SELECT id, operation, pid, host, since, session_pid, 1 FROM hyperagent_holders WHERE campaign = $1) h
 		WHERE session_pid IN (`+lockHolderPIDs+`)
-		ORDER BY shared, since LIMIT 1`, id, lockClass).
-		Scan(&info.ID, &info.Operation, &info.PID, &info.Host, &info.Since)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return reconcile.LockInfo{}, false, nil
-	}
-	if err != nil {
-		return reconcile.LockInfo{}, false, err
-	}
-	info.Since = info.Since.UTC()
-	return info, true, nil
+		ORDER BY shared, since LIMIT 1`, id, lockClass))
 }
 
-func (b *Backend) holderRecord(ctx context.Context, conn *pgx.Conn, id int32) (info reconcile.LockInfo, ok bool, err error) {
-	err = conn.QueryRow(ctx, `SELECT id, operation, pid, host, since FROM hyperagent_locks WHERE campaign = $1`, id).
-		Scan(&info.ID, &info.Operation, &info.PID, &info.Host, &info.Since)
+func (b *Backend) holderRecord(ctx context.Context, conn *pgx.Conn, id int32) (reconcile.LockInfo, bool, error) {
+	return scanHolder(conn.QueryRow(ctx, `SELECT id, operation, pid, host, since FROM hyperagent_locks WHERE campaign = $1`, id))
+}
+
+// scanHolder reads a holder record (id, operation, pid, host, since);
+// ok is false when the query found none.
+func scanHolder(row pgx.Row) (info reconcile.LockInfo, ok bool, err error) {
+	err = row.Scan(&info.ID, &info.Operation, &info.PID, &info.Host, &info.Since)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return reconcile.LockInfo{}, false, nil
 	}
